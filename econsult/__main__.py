@@ -1,0 +1,5 @@
+import sys
+
+from econsult.cli import main
+
+sys.exit(main())

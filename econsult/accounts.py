@@ -1,0 +1,195 @@
+"""Accounts: creating users, logging in and out, disabling. Each public function owns
+one transaction and writes its audit row inside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from econsult.clock import Clock
+from econsult.config import Settings
+from econsult.db import Database
+from econsult.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
+from econsult.models import Role, Specialty, User, UserCreate, UserPublic, UserSpecialty
+from econsult.security import audit, passwords, sessions, throttle
+from econsult.security.audit import Actor
+from econsult.security.policy import Principal
+
+BAD_CREDENTIALS = "Email or password is incorrect."
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    csrf_token: str
+    user: UserPublic
+
+
+def session_policy(settings: Settings) -> sessions.SessionPolicy:
+    return sessions.SessionPolicy(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        lifetime=timedelta(hours=settings.session_max_hours),
+    )
+
+
+async def _specialties_of(db: AsyncSession, user_id: int) -> list[str]:
+    rows = await db.execute(
+        select(col(UserSpecialty.specialty))
+        .where(col(UserSpecialty.user_id) == user_id)
+        .order_by(col(UserSpecialty.specialty))
+    )
+    return list(rows.scalars())
+
+
+def public(user: User, specialties: list[str]) -> UserPublic:
+    return UserPublic(id=user.id or 0, email=user.email, name=user.name, role=user.role,
+                      active=user.active, specialties=specialties)
+
+
+def public_from_principal(p: Principal) -> UserPublic:
+    return UserPublic(id=p.id, email=p.email, name=p.name, role=Role(p.role), active=p.active,
+                      specialties=sorted(p.specialties))
+
+
+async def create_user(
+    database: Database, *, email: str, name: str, role: str, password: str,
+    specialties: list[str], actor: Actor, clock: Clock,
+) -> UserPublic:
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise InvalidInput(f"Role must be one of: {', '.join(r.value for r in Role)}.",
+                           field="role") from None
+    try:
+        base = UserCreate.model_validate(
+            {"email": email, "name": name, "role": role_value, "password": password,
+             "specialties": specialties}
+        )
+    except ValueError as exc:
+        raise InvalidInput(_first_error(exc), field="email") from None
+    try:
+        passwords.validate_password(password, email=base.email, name=base.name)
+    except passwords.PasswordRejected as exc:
+        raise InvalidInput(str(exc), field="password") from None
+    if role_value is Role.specialist and not specialties:
+        raise InvalidInput("A specialist needs at least one specialty.", field="specialties")
+    if role_value is not Role.specialist and specialties:
+        raise InvalidInput("Only specialists hold specialties.", field="specialties")
+    password_hash = passwords.hash_password(password)  # slow: outside the transaction
+    now = clock.now()
+    async with database.write() as db:
+        if (await db.execute(select(col(User.id)).where(col(User.email) == base.email))).first():
+            raise Conflict("An account with that email already exists.", code="email_taken")
+        known = set((await db.execute(
+            select(col(Specialty.slug)).where(col(Specialty.slug).in_(specialties))
+        )).scalars())
+        unknown = sorted(set(specialties) - known)
+        if unknown:
+            raise InvalidInput(f"Unknown specialty: {', '.join(unknown)}.", field="specialties")
+        user = User(email=base.email, name=base.name, role=role_value,
+                    password_hash=password_hash, active=True, created_at=now)
+        db.add(user)
+        await db.flush()
+        for slug in sorted(set(specialties)):
+            db.add(UserSpecialty(user_id=user.id or 0, specialty=slug))
+        await audit.append(db, actor=actor, action="user.create", at=now,
+                           object_type="user", object_id=str(user.id), detail=f"role={role}")
+    return public(user, sorted(set(specialties)))
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        for err in errors():
+            msg = str(err.get("msg", ""))
+            return msg.removeprefix("Value error, ").capitalize() + "."
+    return str(exc)
+
+
+async def login(
+    database: Database, *, email: str, password: str, client_addr: str, settings: Settings,
+    clock: Clock, replaces_session: int | None = None,
+) -> LoginResult:
+    """Check the credentials and open a new session. A session the browser already
+    had is revoked, so a token planted before login is worth nothing after it."""
+    email = email.strip().lower()
+    window = timedelta(minutes=settings.login_window_minutes)
+    now = clock.now()
+    async with database.read() as db:
+        wait = await throttle.retry_after(db, email=email, addr=client_addr, now=now,
+                                          limit=settings.login_max_failures, window=window)
+        user = (await db.execute(select(User).where(col(User.email) == email))).scalar_one_or_none()
+    actor = Actor(id=user.id if user else None, email=email[:254], client_addr=client_addr)
+    if wait is not None:
+        async with database.write() as db:
+            await audit.append(db, actor=actor, action="auth.login", at=now,
+                               outcome="throttled", object_type="user",
+                               object_id=str(user.id) if user else "")
+        raise RateLimited("Too many failed attempts. Try again later.", retry_after=wait)
+    # Verified outside any transaction: argon2 is deliberately slow.
+    ok = passwords.verify_password(user.password_hash if user else None, password)
+    ok = ok and user is not None and user.active
+    if not ok or user is None:
+        async with database.write() as db:
+            await throttle.record_failure(db, email=email, addr=client_addr, now=now)
+            await audit.append(db, actor=actor, action="auth.login", at=now, outcome="failed",
+                               object_type="user", object_id=str(user.id) if user else "")
+        raise BadCredentials(BAD_CREDENTIALS)
+    new_hash = (passwords.hash_password(password)
+                if passwords.needs_rehash(user.password_hash) else None)
+    async with database.write() as db:
+        if new_hash:
+            await db.execute(update(User).where(col(User.id) == user.id)
+                             .values(password_hash=new_hash))
+        if replaces_session is not None:
+            await sessions.revoke(db, replaces_session, now=now)
+        token, row = await sessions.create(db, user=user, now=now,
+                                           policy=session_policy(settings),
+                                           client_addr=client_addr)
+        await throttle.clear_account(db, email=email, now=now, window=window)
+        await audit.append(db, actor=actor, action="auth.login", at=now,
+                           object_type="user", object_id=str(user.id))
+        specialties = await _specialties_of(db, user.id or 0)
+    return LoginResult(token=token, csrf_token=row.csrf_token, user=public(user, specialties))
+
+
+async def logout(database: Database, *, session_id: int, actor: Actor, clock: Clock) -> None:
+    now = clock.now()
+    async with database.write() as db:
+        await sessions.revoke(db, session_id, now=now)
+        await audit.append(db, actor=actor, action="auth.logout", at=now,
+                           object_type="session", object_id=str(session_id))
+
+
+async def list_users(database: Database) -> list[UserPublic]:
+    async with database.read() as db:
+        users = (await db.execute(select(User).order_by(col(User.role), col(User.name)))).scalars()
+        links = (await db.execute(select(UserSpecialty))).scalars().all()
+        by_user: dict[int, list[str]] = {}
+        for link in links:
+            by_user.setdefault(link.user_id, []).append(link.specialty)
+        return [public(u, sorted(by_user.get(u.id or 0, []))) for u in users]
+
+
+async def set_active(
+    database: Database, *, user_id: int, active: bool, actor: Actor, clock: Clock
+) -> UserPublic:
+    """Disable (or re-enable) an account; disabling ends every session it has."""
+    now = clock.now()
+    async with database.write() as db:
+        user = await db.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        if actor.id == user_id and not active:
+            raise Conflict("You cannot disable your own account.", code="self_disable")
+        user.active = active
+        revoked = 0 if active else await sessions.revoke_all(db, user_id, now=now)
+        await audit.append(db, actor=actor, action="user.enable" if active else "user.disable",
+                           at=now, object_type="user", object_id=str(user_id),
+                           detail=f"sessions_revoked={revoked}")
+        specialties = await _specialties_of(db, user_id)
+    return public(user, specialties)

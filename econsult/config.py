@@ -1,0 +1,176 @@
+"""Settings, read once from the ECONSULT_* environment variables, cast and validated.
+
+Anything wrong is reported at start-up with the variable's name and what it expects,
+never discovered later on a request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (got {raw!r})")
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw!r})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high} (got {value})")
+    return value
+
+
+def _zone(name: str, raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} must be an IANA time zone such as America/Vancouver "
+                          f"(got {raw!r})") from None
+
+
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _hours(name: str, raw: str) -> tuple[time, time]:
+    m = _HOURS.match(raw.strip())
+    if not m:
+        raise ConfigError(f"{name} must look like 08:00-17:00 (got {raw!r})")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise ConfigError(f"{name} holds an impossible time (got {raw!r})") from None
+    if start >= end:
+        raise ConfigError(f"{name} must start before it ends (got {raw!r})")
+    return start, end
+
+
+def _database_url(name: str, raw: str) -> str:
+    if not raw.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            f"{name} must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (got {raw!r})"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    master_key: str | None = field(default=None, repr=False)
+    timezone: ZoneInfo = ZoneInfo("America/Vancouver")
+    cookie_secure: bool = False
+    max_image_mb: int = 25
+    smtp_url: str | None = None
+    smtp_from: str = "econsult@localhost"
+    blob_url: str | None = None
+    public_url: str | None = None
+    session_idle_minutes: int = 15
+    session_max_hours: int = 12
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    holidays_region: str = "CA-BC"
+    business_hours: tuple[time, time] = (time(8, 0), time(17, 0))
+    image_workers: int = 2
+    scheduler_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(
+                self, "database_url", f"sqlite+aiosqlite:///{self.data_dir / 'econsult.db'}"
+            )
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "keys.json"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def max_image_bytes(self) -> int:
+        return self.max_image_mb * 1024 * 1024
+
+    @property
+    def session_cookie_name(self) -> str:
+        # The __Host- prefix makes browsers refuse the cookie unless it is Secure,
+        # path=/ and host-only, so a sibling subdomain cannot plant or read it.
+        return "__Host-econsult_session" if self.cookie_secure else "econsult_session"
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        kwargs: dict[str, Any] = {}
+        if (v := get("ECONSULT_DATA_DIR")) is not None:
+            kwargs["data_dir"] = Path(v)
+        if (v := get("ECONSULT_DATABASE_URL")) is not None:
+            kwargs["database_url"] = _database_url("ECONSULT_DATABASE_URL", v)
+        if (v := get("ECONSULT_MASTER_KEY")) is not None:
+            kwargs["master_key"] = v
+        if (v := get("ECONSULT_TIMEZONE")) is not None:
+            kwargs["timezone"] = _zone("ECONSULT_TIMEZONE", v)
+        if (v := get("ECONSULT_COOKIE_SECURE")) is not None:
+            kwargs["cookie_secure"] = _bool("ECONSULT_COOKIE_SECURE", v)
+        if (v := get("ECONSULT_MAX_IMAGE_MB")) is not None:
+            kwargs["max_image_mb"] = _int("ECONSULT_MAX_IMAGE_MB", v, 1, 200)
+        if (v := get("ECONSULT_SMTP_URL")) is not None:
+            if not v.startswith(("smtp://", "smtps://")):
+                raise ConfigError(f"ECONSULT_SMTP_URL must start with smtp:// or smtps:// "
+                                  f"(got {v!r})")
+            kwargs["smtp_url"] = v
+        if (v := get("ECONSULT_SMTP_FROM")) is not None:
+            kwargs["smtp_from"] = v
+        if (v := get("ECONSULT_BLOB_URL")) is not None:
+            if not v.startswith(("file://", "s3://", "http://", "https://")):
+                raise ConfigError(f"ECONSULT_BLOB_URL must be a file://, s3:// or http(s):// "
+                                  f"URL (got {v!r})")
+            kwargs["blob_url"] = v
+        if (v := get("ECONSULT_PUBLIC_URL")) is not None:
+            if not v.startswith(("http://", "https://")):
+                raise ConfigError(f"ECONSULT_PUBLIC_URL must be an http(s) URL (got {v!r})")
+            kwargs["public_url"] = v.rstrip("/")
+        if (v := get("ECONSULT_SESSION_IDLE_MINUTES")) is not None:
+            kwargs["session_idle_minutes"] = _int("ECONSULT_SESSION_IDLE_MINUTES", v, 1, 24 * 60)
+        if (v := get("ECONSULT_SESSION_MAX_HOURS")) is not None:
+            kwargs["session_max_hours"] = _int("ECONSULT_SESSION_MAX_HOURS", v, 1, 24 * 7)
+        if (v := get("ECONSULT_LOGIN_MAX_FAILURES")) is not None:
+            kwargs["login_max_failures"] = _int("ECONSULT_LOGIN_MAX_FAILURES", v, 1, 1000)
+        if (v := get("ECONSULT_HOLIDAYS")) is not None:
+            kwargs["holidays_region"] = v
+        if (v := get("ECONSULT_BUSINESS_HOURS")) is not None:
+            kwargs["business_hours"] = _hours("ECONSULT_BUSINESS_HOURS", v)
+        if (v := get("ECONSULT_IMAGE_WORKERS")) is not None:
+            kwargs["image_workers"] = _int("ECONSULT_IMAGE_WORKERS", v, 1, 64)
+        return cls(**kwargs)

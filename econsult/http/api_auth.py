@@ -1,0 +1,62 @@
+"""JSON API: login, logout, who am I."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from econsult import accounts
+from econsult.http.auth import current_session, existing_session_id
+from econsult.http.context import get_ctx
+from econsult.http.cookies import clear_session_cookie, set_session_cookie
+from econsult.http.requests import actor_of, client_addr, json_body, text_field
+
+
+async def login(request: Request) -> Response:
+    """
+    summary: Log in with email and password
+    description: Sets an HttpOnly SameSite=Lax session cookie. 401 for any bad credentials, 429 with Retry-After after repeated failures.
+    responses:
+      200: {description: "{user, csrf_token}"}
+    """  # noqa: E501
+    ctx = get_ctx(request)
+    data = await json_body(request)
+    result = await accounts.login(
+        ctx.db,
+        email=text_field(data, "email", max_length=254),
+        password=text_field(data, "password", max_length=1024),
+        client_addr=client_addr(request),
+        settings=ctx.settings,
+        clock=ctx.clock,
+        replaces_session=existing_session_id(request),
+    )
+    response = JSONResponse({"user": result.user.model_dump(mode="json"),
+                             "csrf_token": result.csrf_token})
+    set_session_cookie(response, ctx.settings, result.token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """
+    summary: End this session (the token is revoked on the server)
+    responses:
+      204: {description: logged out}
+    """
+    ctx = get_ctx(request)
+    auth = current_session(request)
+    await accounts.logout(ctx.db, session_id=auth.session_id, actor=actor_of(request),
+                          clock=ctx.clock)
+    response = Response(status_code=204)
+    clear_session_cookie(response, ctx.settings)
+    return response
+
+
+async def me(request: Request) -> Response:
+    """
+    summary: The logged-in user and this session's CSRF token
+    responses:
+      200: {description: "{user, csrf_token}"}
+    """
+    auth = current_session(request)
+    user = accounts.public_from_principal(auth.principal)
+    return JSONResponse({"user": user.model_dump(mode="json"), "csrf_token": auth.csrf_token})

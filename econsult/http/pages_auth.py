@@ -1,0 +1,83 @@
+"""HTML pages: log in, log out, and the landing redirect by role."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from econsult import accounts
+from econsult.errors import BadCredentials, InvalidInput, RateLimited
+from econsult.http.auth import (
+    AUTH_SCOPE_KEY,
+    current_session,
+    current_user,
+    existing_session_id,
+)
+from econsult.http.context import get_ctx
+from econsult.http.cookies import clear_session_cookie, set_session_cookie
+from econsult.http.requests import actor_of, client_addr
+from econsult.http.templating import render
+
+HOME_BY_ROLE = {
+    "gp": "/consults",
+    "specialist": "/queue",
+    "staff": "/dashboard",
+    "admin": "/admin/users",
+}
+
+
+def _safe_next(value: str | None) -> str | None:
+    # Only local paths: an open redirect would let a phishing link borrow our login page.
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return None
+
+
+async def home(request: Request) -> Response:
+    user = current_user(request)
+    return RedirectResponse(HOME_BY_ROLE.get(user.role, "/login"), status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    if request.scope.get(AUTH_SCOPE_KEY) is not None:
+        return RedirectResponse("/", status_code=303)
+    return render(request, "login.html", {"next": _safe_next(request.query_params.get("next"))})
+
+
+async def login_submit(request: Request) -> Response:
+    ctx = get_ctx(request)
+    form = await request.form()
+    email = str(form.get("email") or "")[:254]
+    password = str(form.get("password") or "")[:1024]
+    next_path = _safe_next(str(form.get("next") or ""))
+    try:
+        if not email or not password:
+            raise InvalidInput("Enter your email and password.")
+        result = await accounts.login(ctx.db, email=email, password=password,
+                                      client_addr=client_addr(request), settings=ctx.settings,
+                                      clock=ctx.clock,
+                                      replaces_session=existing_session_id(request))
+    except (BadCredentials, InvalidInput, RateLimited) as exc:
+        status = 429 if isinstance(exc, RateLimited) else (
+            401 if isinstance(exc, BadCredentials) else 400)
+        response = render(request, "login.html",
+                          {"error": exc.message, "email": email, "next": next_path},
+                          status_code=status)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    target = next_path or HOME_BY_ROLE.get(result.user.role, "/")
+    redirect = RedirectResponse(target, status_code=303)
+    set_session_cookie(redirect, ctx.settings, result.token)
+    return redirect
+
+
+async def logout_submit(request: Request) -> Response:
+    ctx = get_ctx(request)
+    if request.scope.get(AUTH_SCOPE_KEY) is not None:
+        auth = current_session(request)
+        await accounts.logout(ctx.db, session_id=auth.session_id, actor=actor_of(request),
+                              clock=ctx.clock)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response, ctx.settings)
+    return response

@@ -1,0 +1,46 @@
+"""Jinja2 rendering. Templates end in .html, so autoescaping is on for all of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+
+def make_templates(tz: ZoneInfo) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+
+    def localtime(value: datetime | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
+        if value is None:
+            return ""
+        return value.astimezone(tz).strftime(fmt)
+
+    def isoformat(value: datetime | None) -> str:
+        return "" if value is None else value.isoformat()
+
+    templates.env.filters["localtime"] = localtime
+    templates.env.filters["iso"] = isoformat
+    templates.env.globals["tz_name"] = str(tz)
+    return templates
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
+    auth = request.scope.get("econsult.auth")
+    base = {
+        "user": auth.principal if auth else None,
+        "csrf_token": auth.csrf_token if auth else "",
+    }
+    templates: Jinja2Templates = request.app.state.templates
+    response = templates.TemplateResponse(request, name, {**base, **(context or {})},
+                                          status_code=status_code)
+    assert isinstance(response, HTMLResponse)
+    return response

@@ -1,0 +1,73 @@
+"""Password hashing (argon2id) and the password rules.
+
+The common-password list is Django's (BSD licence, see common-passwords.LICENSE):
+20,000 passwords seen in breaches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from functools import cache
+from importlib import resources
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+
+# argon2-cffi's defaults follow RFC 9106's second recommended profile (argon2id,
+# 64 MiB, t=3). Changing them here makes check_needs_rehash() upgrade old hashes
+# at the next successful login.
+_hasher = PasswordHasher()
+
+# A hash of a password nobody has, verified when the email is unknown so that
+# "no such user" costs as much time as "wrong password".
+_DUMMY_HASH = _hasher.hash("econsult-timing-equaliser-not-a-password")
+
+
+class PasswordRejected(ValueError):
+    """The new password breaks a rule; the message says which."""
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    data = resources.files("econsult.security").joinpath("common-passwords.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(data).decode().split())
+
+
+_TRAILING_NOISE = re.compile(r"[\d\W_]+$")
+
+
+def validate_password(password: str, *, email: str = "", name: str = "") -> None:
+    if len(password) < MIN_LENGTH:
+        raise PasswordRejected(f"Use at least {MIN_LENGTH} characters.")
+    if len(password) > MAX_LENGTH:
+        raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
+    lowered = password.lower()
+    common = _common_passwords()
+    # "qwertyuiop123!" is as guessable as "qwertyuiop".
+    if lowered in common or _TRAILING_NOISE.sub("", lowered) in common:
+        raise PasswordRejected("That password is too common; choose a less predictable one.")
+    local_part = email.split("@", 1)[0].lower()
+    if len(local_part) >= 4 and local_part in lowered:
+        raise PasswordRejected("The password must not contain your email address.")
+    if len(set(lowered)) < 4:
+        raise PasswordRejected("Use more different characters.")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-cost check; an absent hash is checked against a dummy."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
