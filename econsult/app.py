@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -10,6 +10,8 @@ from starlette.middleware import Middleware
 
 from econsult.clock import Clock, SystemClock
 from econsult.config import Settings
+from econsult.consults.scheduler import DeadlineScheduler
+from econsult.consults.services import Services
 from econsult.db import Database
 from econsult.http.auth import AuthMiddleware
 from econsult.http.context import AppContext
@@ -17,6 +19,10 @@ from econsult.http.errors import EXCEPTION_HANDLERS
 from econsult.http.routes import all_routes
 from econsult.http.security_headers import SecurityHeadersMiddleware
 from econsult.http.templating import make_templates
+from econsult.images.store import FilesystemBlobStore
+from econsult.images.workers import ImageWorkers
+from econsult.realtime.bus import InMemoryBus
+from econsult.realtime.events import BusEvent
 from econsult.schema import check_schema_current
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
@@ -30,12 +36,37 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         keyring = load_keyring(settings.master_key, settings.key_file)
         db = Database.from_settings(settings)
+        workers = ImageWorkers(kind="process" if settings.image_pool == "process" else "thread",
+                               size=settings.image_workers,
+                               max_pixels=50_000_000)
+        bus = InMemoryBus()
+        scheduler: DeadlineScheduler | None = None
         try:
             await check_schema_current(db)
-            app.state.ctx = AppContext(settings=settings, db=db, keyring=keyring,
-                                       fields=FieldCipher(keyring), clock=clock)
+            await bus.start()
+
+            async def publish(events: Sequence[BusEvent]) -> None:
+                for event in events:
+                    await bus.publish(event)
+
+            fields = FieldCipher(keyring)
+            svc = Services(settings=settings, db=db, fields=fields, clock=clock,
+                           calendar=Services.calendar_for(settings), keyring=keyring,
+                           workers=workers, blobs=FilesystemBlobStore(settings.blob_dir),
+                           publish=publish)
+            scheduler = DeadlineScheduler(svc)
+            svc.wake = scheduler.wake
+            if settings.scheduler_enabled:
+                scheduler.start()
+            app.state.ctx = AppContext(settings=settings, db=db, keyring=keyring, fields=fields,
+                                       clock=clock, extras={"services": svc, "bus": bus,
+                                                            "scheduler": scheduler})
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
+            await bus.close()
+            workers.shutdown(wait=True)
             await db.dispose()
 
     app = Starlette(

@@ -8,12 +8,33 @@ import sys
 from collections.abc import Sequence
 
 from econsult.config import ConfigError, Settings
+from econsult.db import Database
 from econsult.errors import DomainError
+from econsult.schema import SchemaOutOfDate, check_schema_current
 from econsult.security.keyring import KeyringError
 
 
 def _settings() -> Settings:
     return Settings.from_env()
+
+
+async def _open_database(settings: Settings) -> Database:
+    """The database, refused with "run `econsult migrate`" rather than a traceback from
+    a missing table when it is not at the head migration."""
+    db = Database.from_settings(settings)
+    try:
+        await check_schema_current(db)
+    except BaseException:
+        await db.dispose()
+        raise
+    return db
+
+
+def _require_schema(settings: Settings) -> None:
+    async def check() -> None:
+        await (await _open_database(settings)).dispose()
+
+    asyncio.run(check())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -57,7 +78,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_user_add(args: argparse.Namespace) -> int:
     from econsult import accounts
     from econsult.clock import SystemClock
-    from econsult.db import Database
     from econsult.security.audit import Actor
 
     if not args.password_stdin:
@@ -67,7 +87,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\r\n")
 
     async def run() -> None:
-        db = Database.from_settings(_settings())
+        db = await _open_database(_settings())
         try:
             user = await accounts.create_user(
                 db, email=args.email, name=args.name, role=args.role, password=password,
@@ -83,11 +103,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from econsult.db import Database
     from econsult.security import audit
 
     async def run() -> audit.VerifyResult:
-        db = Database.from_settings(_settings())
+        db = await _open_database(_settings())
         try:
             async with db.read() as session:
                 return await audit.verify(session)
@@ -111,7 +130,9 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         print(f"\r{name:<10} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
               end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    kek_id, counts = asyncio.run(keys.rotate(_settings(), progress=progress))
+    settings = _settings()
+    _require_schema(settings)
+    kek_id, counts = asyncio.run(keys.rotate(settings, progress=progress))
     summary = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing yet"
     print(f"active KEK is now {kek_id}; re-wrapped {summary}")
     return 0
@@ -120,7 +141,9 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_keys_retire(args: argparse.Namespace) -> int:
     from econsult import keys
 
-    asyncio.run(keys.retire(_settings(), args.kek_id))
+    settings = _settings()
+    _require_schema(settings)
+    asyncio.run(keys.retire(settings, args.kek_id))
     print(f"retired KEK {args.kek_id}")
     return 0
 
@@ -170,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, KeyringError, DomainError) as exc:
+    except (ConfigError, KeyringError, DomainError, SchemaOutOfDate) as exc:
         message = exc.message if isinstance(exc, DomainError) else str(exc)
         print(f"error: {message}", file=sys.stderr)
         return 1

@@ -91,6 +91,9 @@ class Settings:
     holidays_region: str = "CA-BC"
     business_hours: tuple[time, time] = (time(8, 0), time(17, 0))
     image_workers: int = 2
+    # Processes keep photo decoding from stalling the event loop (measured in
+    # bench/images_pool.py) and survive a decoder crash on a hostile file.
+    image_pool: str = "process"
     scheduler_enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -173,4 +176,8 @@ class Settings:
             kwargs["business_hours"] = _hours("ECONSULT_BUSINESS_HOURS", v)
         if (v := get("ECONSULT_IMAGE_WORKERS")) is not None:
             kwargs["image_workers"] = _int("ECONSULT_IMAGE_WORKERS", v, 1, 64)
+        if (v := get("ECONSULT_IMAGE_POOL")) is not None:
+            if v not in ("process", "thread"):
+                raise ConfigError(f"ECONSULT_IMAGE_POOL must be process or thread (got {v!r})")
+            kwargs["image_pool"] = v
         return cls(**kwargs)

@@ -23,9 +23,9 @@ from econsult.app import create_app
 from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.db import Database
+from econsult.models import User
 from econsult.schema import seed_catalogue, upgrade
 from econsult.security.keyring import new_key
-from econsult.models import User
 from tests.factories import Personas, make_personas, session_for
 
 TEST_MASTER_KEY = base64.b64encode(new_key()).decode()
@@ -108,11 +108,12 @@ def settings(tmp_path: Path, template_db: str) -> Iterator[Settings]:
         _pg_exec(_pg_admin_url(PG_URL), f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
         url = PG_URL.rsplit("/", 1)[0] + "/" + name
         yield Settings(data_dir=data_dir, database_url=url, master_key=TEST_MASTER_KEY,
-                       scheduler_enabled=False)
+                       scheduler_enabled=False, image_pool="thread")
         _pg_exec(_pg_admin_url(PG_URL), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         shutil.copyfile(template_db, data_dir / "econsult.db")
-        yield Settings(data_dir=data_dir, master_key=TEST_MASTER_KEY, scheduler_enabled=False)
+        yield Settings(data_dir=data_dir, master_key=TEST_MASTER_KEY, scheduler_enabled=False,
+                       image_pool="thread")
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from econsult import errors
+from econsult.http.security_headers import apply_security_headers
 from econsult.http.templating import render
 
 STATUS: dict[type[errors.DomainError], int] = {
@@ -50,7 +53,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         extra = {"field": exc.field} if isinstance(exc, errors.InvalidInput) and exc.field else {}
         response: Response = error_json(status, exc.code, exc.message, **extra)
     elif isinstance(exc, errors.NotAuthenticated):
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        # Keep the query too, encoded, so a timed-out user lands back on the same view.
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?" + urlencode({"next": here}), status_code=303)
     else:
         response = render(request, "error.html", {"status": status, "message": exc.message},
                           status_code=status)
@@ -71,9 +76,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     message = "Something went wrong on our side; nothing was saved. Please try again."
+    response: Response
     if wants_json(request):
-        return error_json(500, "internal", message)
-    return render(request, "error.html", {"status": 500, "message": message}, status_code=500)
+        response = error_json(500, "internal", message)
+    else:
+        response = render(request, "error.html", {"status": 500, "message": message},
+                          status_code=500)
+    # This handler runs in ServerErrorMiddleware, outside SecurityHeadersMiddleware.
+    settings = getattr(request.app.state, "settings", None)
+    apply_security_headers(response.headers, hsts=bool(settings and settings.cookie_secure),
+                           static=False)
+    return response
 
 
 EXCEPTION_HANDLERS = {

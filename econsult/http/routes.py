@@ -8,7 +8,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
-from econsult.http import api_auth, pages_admin, pages_auth
+from econsult.http import (
+    api_auth,
+    api_consults,
+    api_rota,
+    pages_admin,
+    pages_auth,
+    pages_rota,
+)
 from econsult.http.templating import WEB_DIR
 
 _schemas = SchemaGenerator(
@@ -31,6 +38,25 @@ def api_routes() -> list[BaseRoute]:
         Route("/auth/login", api_auth.login, methods=["POST"]),
         Route("/auth/logout", api_auth.logout, methods=["POST"]),
         Route("/me", api_auth.me, methods=["GET"]),
+        Route("/consults", api_consults.create_consult, methods=["POST"]),
+        Route("/consults", api_consults.list_consults, methods=["GET"]),
+        Route("/consults/{id}", api_consults.get_consult, methods=["GET"]),
+        Route("/consults/{id}/acknowledge", api_consults.acknowledge, methods=["POST"]),
+        Route("/consults/{id}/messages", api_consults.post_message, methods=["POST"]),
+        Route("/consults/{id}/reroute", api_consults.reroute, methods=["POST"]),
+        Route("/consults/{id}/return", api_consults.return_to_pool, methods=["POST"]),
+        Route("/consults/{id}/convert", api_consults.convert, methods=["POST"]),
+        Route("/consults/{id}/close", api_consults.close, methods=["POST"]),
+        Route("/consults/{id}/cancel", api_consults.cancel, methods=["POST"]),
+        Route("/specialties", api_rota.list_specialties, methods=["GET"]),
+        Route("/specialties/{slug}/targets", api_rota.put_targets, methods=["PUT"]),
+        Route("/rota/absences", api_rota.add_absence, methods=["POST"]),
+        Route("/rota/absences/{id}", api_rota.delete_absence, methods=["DELETE"]),
+        Route("/rota/{specialty}", api_rota.list_rota, methods=["GET"]),
+        Route("/rota/{specialty}/shifts", api_rota.add_shift, methods=["POST"]),
+        Route("/rota/{specialty}/shifts/{id}", api_rota.delete_shift, methods=["DELETE"]),
+        Route("/rota/{specialty}/weekly", api_rota.add_weekly, methods=["POST"]),
+        Route("/rota/{specialty}/weekly/{id}", api_rota.delete_weekly, methods=["DELETE"]),
     ]
 
 
@@ -40,6 +66,8 @@ def page_routes() -> list[BaseRoute]:
         Route("/login", pages_auth.login_page, methods=["GET"]),
         Route("/login", pages_auth.login_submit, methods=["POST"]),
         Route("/logout", pages_auth.logout_submit, methods=["POST"]),
+        Route("/rota", pages_rota.rota_page, methods=["GET"]),
+        Route("/rota", pages_rota.rota_submit, methods=["POST"]),
         Route("/admin/users", pages_admin.users_page, methods=["GET"]),
         Route("/admin/users", pages_admin.add_user, methods=["POST"]),
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),

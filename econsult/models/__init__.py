@@ -12,8 +12,32 @@ from econsult.models.accounts import (
 )
 from econsult.models.audit import AuditEvent, AuditHead, KekRecord
 from econsult.models.base import metadata, utcnow
+from econsult.models.consults import (
+    OPEN_STATES,
+    Consult,
+    ConsultEvent,
+    ConsultImage,
+    ConsultState,
+    IdempotentRequest,
+    ImageLabel,
+    Message,
+    MessageKind,
+)
+from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
 __all__ = [
+    "OPEN_STATES",
+    "Consult",
+    "ConsultEvent",
+    "ConsultImage",
+    "ConsultState",
+    "IdempotentRequest",
+    "ImageLabel",
+    "Message",
+    "MessageKind",
+    "RotaAbsence",
+    "RotaShift",
+    "RotaWeekly",
     "AuditEvent",
     "AuditHead",
     "AuthSession",

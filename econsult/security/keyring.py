@@ -168,33 +168,56 @@ def load_key_file(path: Path) -> Keyring:
 
 def save_key_file(path: Path, keyring: Keyring) -> None:
     """Write atomically with mode 0600 from the first byte (never world-readable)."""
+    _write_key_file(path, keyring, replace=True)
+
+
+def ensure_key_file(path: Path) -> bool:
+    """Create a key file with one fresh KEK if none exists; True when created.
+
+    Two `econsult migrate` runs racing on a shared data directory must not each make
+    a key and have the second silently replace the first (data sealed under the lost
+    key could never be read again), so the file is put in place with link(), which
+    refuses an existing name, rather than rename(), which overwrites it."""
+    if path.exists():
+        return False
+    return _write_key_file(path, Keyring(Kek.from_bytes(new_key())), replace=False)
+
+
+def _write_key_file(path: Path, keyring: Keyring, *, replace: bool) -> bool:
     doc = {
         "version": _KEY_FILE_VERSION,
         "active": keyring.active_id,
         "keys": [base64.b64encode(keyring.get(i).key).decode() for i in keyring.ids],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        os.write(fd, json.dumps(doc, indent=1).encode())
-        os.fsync(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            # A temp file left by an earlier crash keeps its mode through O_CREAT.
+            os.fchmod(fd, 0o600)
+            os.write(fd, json.dumps(doc, indent=1).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError:  # a filesystem without hard links: narrow the race, at least
+                if path.exists():
+                    return False
+                os.replace(tmp, path)
     finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)  # never leave a stray copy of the keys behind
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def ensure_key_file(path: Path) -> bool:
-    """Create a key file with one fresh KEK if none exists; True when created."""
-    if path.exists():
-        return False
-    save_key_file(path, Keyring(Kek.from_bytes(new_key())))
     return True
 
 

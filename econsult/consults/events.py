@@ -1,0 +1,116 @@
+"""Event rows for the timeline, and the bus events published once they commit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from econsult.models import Consult, ConsultEvent, ConsultState
+from econsult.realtime.events import (
+    QUEUE_FIELDS,
+    STAFF_GROUP,
+    BusEvent,
+    pool_group,
+    user_group,
+)
+
+
+@dataclass
+class Recorder:
+    """Collects the events one transaction writes, to publish after it commits."""
+
+    rows: list[tuple[ConsultEvent, frozenset[str], dict[str, Any]]] = field(default_factory=list)
+
+    async def add(
+        self,
+        db: AsyncSession,
+        consult: Consult,
+        type_: str,
+        *,
+        actor_id: int | None,
+        at: datetime,
+        previous: Snapshot | None = None,
+        **data: Any,
+    ) -> ConsultEvent:
+        row = ConsultEvent(
+            consult_id=consult.id,
+            type=type_,
+            actor_id=actor_id,
+            at=at,
+            data=json.dumps(data, default=str, separators=(",", ":")),
+        )
+        db.add(row)
+        await db.flush()  # the id orders the timeline and is the client's resume point
+        self.rows.append(
+            (row, groups_for(consult, previous), queue_fields(consult, previous, actor_id, data))
+        )
+        return row
+
+    def bus_events(self) -> list[BusEvent]:
+        return [
+            BusEvent(
+                id=row.id or 0,
+                type=row.type,
+                consult_id=row.consult_id,
+                at=row.at,
+                groups=groups,
+                data=data,
+            )
+            for row, groups, data in self.rows
+        ]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a consult was before a step, so that its old queue hears it left."""
+
+    state: str
+    assigned_to: int | None
+    specialty: str
+
+    @classmethod
+    def of(cls, consult: Consult) -> Snapshot:
+        return cls(consult.state, consult.assigned_to, consult.specialty)
+
+
+def groups_for(consult: Consult, previous: Snapshot | None) -> frozenset[str]:
+    groups = {STAFF_GROUP, user_group(consult.gp_id)}
+    if consult.assigned_to:
+        groups.add(user_group(consult.assigned_to))
+    if consult.state == ConsultState.pooled:
+        groups.add(pool_group(consult.specialty))
+    if previous is not None:
+        if previous.assigned_to:
+            groups.add(user_group(previous.assigned_to))
+        if previous.state == ConsultState.pooled:
+            groups.add(pool_group(previous.specialty))
+    return frozenset(groups)
+
+
+def queue_fields(
+    consult: Consult, previous: Snapshot | None, actor_id: int | None, data: dict[str, Any]
+) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "state": consult.state,
+        "urgency": consult.urgency,
+        "specialty": consult.specialty,
+        "assigned_to": consult.assigned_to,
+        "due_at": consult.respond_due_at.isoformat() if consult.respond_due_at else None,
+        "ack_due_at": consult.ack_due_at.isoformat() if consult.ack_due_at else None,
+        "at_risk": consult.at_risk_at is not None,
+        "breached": consult.breached_at is not None,
+        "actor": actor_id,
+    }
+    if previous is not None:
+        fields["previous_state"] = previous.state
+        fields["previous_assigned_to"] = previous.assigned_to
+        if previous.specialty != consult.specialty:
+            fields["previous_specialty"] = previous.specialty
+    for key, value in data.items():
+        if key in QUEUE_FIELDS and key not in fields:
+            fields[key] = value
+    return fields

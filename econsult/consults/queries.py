@@ -1,0 +1,161 @@
+"""Reading consults: the caller's list, and one consult's full thread.
+
+Lists carry codes and times (plus the patient's name for the GP and specialist who
+need it to recognise the case); the detail decrypts clinical content, and every such
+view is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlmodel import col
+
+from econsult.consults.services import Services
+from econsult.consults.stored_images import public_image
+from econsult.consults.views import ConsultSummary, summary_of
+from econsult.errors import InvalidInput, NotFound
+from econsult.models import Consult, ConsultEvent, ConsultImage, ConsultState, Message, User
+from econsult.security import audit
+from econsult.security.audit import Actor
+from econsult.security.policy import Action, Principal, may
+
+LIST_LIMIT = 500
+
+
+def _scope(user: Principal) -> Any:
+    if user.role == "gp":
+        return col(Consult.gp_id) == user.id
+    if user.role == "specialist":
+        return or_(
+            col(Consult.assigned_to) == user.id,
+            and_(col(Consult.state) == ConsultState.pooled.value,
+                 col(Consult.specialty).in_(sorted(user.specialties))),
+        )
+    if user.role == "staff":
+        return True
+    return False
+
+
+async def list_for(svc: Services, user: Principal, *, state: str | None = None,
+                   client_addr: str = "") -> list[ConsultSummary]:
+    if state is not None and state not in ConsultState.__members__:
+        raise InvalidInput(f"Unknown state {state!r}.", field="state")
+    query = select(Consult).where(_scope(user))
+    if state:
+        query = query.where(col(Consult.state) == state)
+    clinical = user.role in ("gp", "specialist")
+    order = col(Consult.respond_due_at) if user.role == "specialist" else col(
+        Consult.submitted_at).desc()
+    async with svc.db.read() as db:
+        rows = list((await db.execute(query.order_by(order).limit(LIST_LIMIT))).scalars())
+    result = []
+    for consult in rows:
+        summary = summary_of(consult)
+        if clinical:
+            summary["patient_name"] = svc.fields.open("consults", "patient_name", consult.id,
+                                                      consult.patient_name)
+        result.append(summary)
+    if clinical and rows:
+        async with svc.db.write() as db:
+            await audit.append(db, actor=Actor(user.id, user.email, client_addr),
+                               action="consult.list", at=svc.clock.now(),
+                               detail=f"count={len(rows)}")
+    return result
+
+
+async def detail(svc: Services, user: Principal, consult_id: str,
+                 client_addr: str = "") -> dict[str, Any]:
+    """The whole thread for a GP or specialist allowed to see it (audited), or the
+    codes-and-times view for staff."""
+    from econsult.consults.lifecycle import _is_uuid
+
+    if not _is_uuid(consult_id):
+        raise NotFound("Consult not found.")
+    async with svc.db.read() as db:
+        consult = await db.get(Consult, consult_id)
+        if consult is None or not may(user, Action.view_meta, consult):
+            raise NotFound("Consult not found.")
+        clinical = may(user, Action.view, consult)
+        events = list((await db.execute(select(ConsultEvent).where(
+            col(ConsultEvent.consult_id) == consult_id).order_by(col(ConsultEvent.id))
+        )).scalars())
+        messages = list((await db.execute(select(Message).where(
+            col(Message.consult_id) == consult_id).order_by(col(Message.created_at))
+        )).scalars()) if clinical else []
+        images = list((await db.execute(select(ConsultImage).where(
+            col(ConsultImage.consult_id) == consult_id).order_by(col(ConsultImage.created_at))
+        )).scalars()) if clinical else []
+        people_ids = {consult.gp_id, consult.assigned_to, *(e.actor_id for e in events),
+                      *(m.author_id for m in messages)} - {None}
+        people = {u.id: u for u in (await db.execute(
+            select(User).where(col(User.id).in_(people_ids)))).scalars()}
+    out: dict[str, Any] = dict(summary_of(consult))
+    out.update(
+        gp={"id": consult.gp_id, "name": _name(people, consult.gp_id)},
+        assignee=({"id": consult.assigned_to, "name": _name(people, consult.assigned_to)}
+                  if consult.assigned_to else None),
+        acknowledged_at=_iso(consult.acknowledged_at), answered_at=_iso(consult.answered_at),
+        closed_at=_iso(consult.closed_at), outcome=consult.outcome,
+        usefulness=consult.usefulness, minutes_spent=consult.minutes_spent,
+        events=[{"id": e.id, "type": e.type, "actor": e.actor_id,
+                 "actor_name": _name(people, e.actor_id) if e.actor_id else "system",
+                 "at": e.at.isoformat(), **_safe_data(e.data)} for e in events],
+    )
+    if clinical:
+        out.update(_clinical(svc, consult, messages, images, people))
+        async with svc.db.write() as db:
+            await audit.append(db, actor=Actor(user.id, user.email, client_addr),
+                               action="consult.view", at=svc.clock.now(),
+                               object_type="consult", object_id=consult_id)
+    return out
+
+
+def _clinical(svc: Services, consult: Consult, messages: list[Message],
+              images: list[ConsultImage], people: dict[int | None, User]) -> dict[str, Any]:
+    open_ = svc.fields.open
+    details = (json.loads(open_("consults", "clinical_details", consult.id,
+                                consult.clinical_details)) if consult.clinical_details else {})
+    by_message: dict[str | None, list[dict[str, Any]]] = {}
+    for image in images:
+        by_message.setdefault(image.message_id, []).append(public_image(image))
+    return {
+        "patient": {
+            "name": open_("consults", "patient_name", consult.id, consult.patient_name),
+            "dob": open_("consults", "patient_dob", consult.id, consult.patient_dob),
+            "health_number": open_("consults", "patient_health_number", consult.id,
+                                   consult.patient_health_number),
+        },
+        "question": open_("consults", "question", consult.id, consult.question),
+        "details": details,
+        "close_comment": (open_("consults", "close_comment", consult.id, consult.close_comment)
+                          if consult.close_comment else None),
+        "images": by_message.get(None, []),
+        "messages": [
+            {"id": m.id, "kind": m.kind, "author": m.author_id,
+             "author_name": _name(people, m.author_id), "at": m.created_at.isoformat(),
+             "minutes": m.minutes, "body": open_("messages", "body", m.id, m.body),
+             "images": by_message.get(m.id, [])}
+            for m in messages
+        ],
+    }
+
+
+def _name(people: dict[int | None, User], user_id: int | None) -> str:
+    user = people.get(user_id)
+    return user.name if user else ""
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if value is not None else None  # type: ignore[attr-defined]
+
+
+_SAFE_EVENT_KEYS = frozenset({"reason", "tier", "previous_specialty", "converted_to", "kind",
+                              "escalated", "urgency", "specialty"})
+
+
+def _safe_data(raw: str) -> dict[str, Any]:
+    data = json.loads(raw or "{}")
+    return {k: v for k, v in data.items() if k in _SAFE_EVENT_KEYS}

@@ -1,0 +1,170 @@
+"""Feeding the pure routing decision from the database: rota, load, targets."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from econsult.errors import InvalidInput
+from econsult.models import (
+    OPEN_STATES,
+    Consult,
+    RotaAbsence,
+    RotaShift,
+    RotaWeekly,
+    Specialty,
+    User,
+    UserSpecialty,
+)
+from econsult.routing.decision import Decision, RoutingRequest, SpecialistState, decide
+from econsult.routing.decision import next_escalation as _next_escalation
+from econsult.routing.rota import Absence, OnCallInterval, Shift, Tier, WeeklyPattern, expand
+from econsult.routing.targets import (
+    InvalidTargets,
+    Target,
+    Urgency,
+    default_targets_for,
+    targets_from_json,
+)
+
+# Expanding a day either side of `now` catches overnight patterns that began yesterday.
+_HORIZON = timedelta(days=1)
+
+
+def targets_of(specialty: Specialty) -> dict[Urgency, Target]:
+    try:
+        return targets_from_json(
+            json.loads(specialty.targets or "{}"), defaults=default_targets_for(specialty.slug)
+        )
+    except (InvalidTargets, ValueError):
+        return default_targets_for(specialty.slug)
+
+
+async def load_specialty(db: AsyncSession, slug: str) -> Specialty:
+    specialty = await db.get(Specialty, slug)
+    if specialty is None:
+        raise InvalidInput(f"Unknown specialty {slug!r}.", field="specialty")
+    return specialty
+
+
+async def on_call_intervals(
+    db: AsyncSession, specialty: str, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[OnCallInterval]:
+    weekly = (
+        (await db.execute(select(RotaWeekly).where(col(RotaWeekly.specialty) == specialty)))
+        .scalars()
+        .all()
+    )
+    shifts = (
+        (
+            await db.execute(
+                select(RotaShift).where(
+                    col(RotaShift.specialty) == specialty,
+                    col(RotaShift.ends_at) > start,
+                    col(RotaShift.starts_at) < end,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    people = {w.specialist_id for w in weekly} | {s.specialist_id for s in shifts}
+    absences = (
+        (
+            await db.execute(
+                select(RotaAbsence).where(
+                    col(RotaAbsence.specialist_id).in_(people),
+                    col(RotaAbsence.ends_at) > start,
+                    col(RotaAbsence.starts_at) < end,
+                )
+            )
+        )
+        .scalars()
+        .all()
+        if people
+        else []
+    )
+    return expand(
+        [WeeklyPattern(w.specialist_id, w.weekday, w.start, w.end, Tier(w.tier)) for w in weekly],
+        [Shift(s.specialist_id, s.starts_at, s.ends_at, Tier(s.tier), s.id) for s in shifts],
+        [Absence(a.specialist_id, a.starts_at, a.ends_at) for a in absences],
+        start,
+        end,
+        tz,
+    )
+
+
+async def candidates(db: AsyncSession, specialty: Specialty) -> dict[int, SpecialistState]:
+    """Every specialist holding the specialty, with their open load (one query)."""
+    load = (
+        select(col(Consult.assigned_to), func.count().label("n"))
+        .where(
+            col(Consult.state).in_([s.value for s in OPEN_STATES]),
+            col(Consult.assigned_to).is_not(None),
+        )
+        .group_by(col(Consult.assigned_to))
+        .subquery()
+    )
+    rows = (
+        await db.execute(
+            select(User, func.coalesce(load.c.n, 0))
+            .join(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
+            .outerjoin(load, load.c.assigned_to == col(User.id))
+            .where(col(UserSpecialty.specialty) == specialty.slug)
+        )
+    ).all()
+    return {
+        user.id: SpecialistState(
+            specialist_id=user.id,
+            specialties=frozenset({specialty.slug}),
+            active=user.active,
+            open_load=int(n),
+            cap=specialty.open_cap,
+            last_assigned_at=user.last_assigned_at,
+        )
+        for user, n in rows
+        if user.id is not None
+    }
+
+
+async def route(
+    db: AsyncSession,
+    *,
+    specialty: Specialty,
+    urgency: str,
+    now: datetime,
+    tz: ZoneInfo,
+    exclude: frozenset[int] = frozenset(),
+) -> Decision:
+    on_call = await on_call_intervals(db, specialty.slug, now - _HORIZON, now + _HORIZON, tz)
+    return decide(
+        RoutingRequest(specialty.slug, Urgency(urgency), exclude),
+        on_call,
+        await candidates(db, specialty),
+        now,
+    )
+
+
+async def next_escalation(
+    db: AsyncSession,
+    *,
+    consult: Consult,
+    specialty: Specialty,
+    tried: frozenset[int],
+    now: datetime,
+    tz: ZoneInfo,
+) -> Decision:
+    on_call = await on_call_intervals(db, specialty.slug, now - _HORIZON, now + _HORIZON, tz)
+    return _next_escalation(
+        RoutingRequest(specialty.slug, Urgency(consult.urgency)),
+        consult.assigned_to,
+        tried,
+        on_call,
+        await candidates(db, specialty),
+        now,
+    )

@@ -1,0 +1,64 @@
+"""The deadline scheduler: sleeps until the earliest pending deadline, wakes early when
+told of an earlier one, and reads every deadline from the database when it starts, so
+a restart misses nothing. No polling loop: it sleeps at most MAX_SLEEP, which only
+bounds how late it notices deadlines created by *other* processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from econsult.consults.escalation import next_deadline, process_due
+from econsult.consults.services import Services
+
+logger = logging.getLogger(__name__)
+MAX_SLEEP = 30.0
+
+
+class DeadlineScheduler:
+    def __init__(self, svc: Services, *, max_sleep: float = MAX_SLEEP) -> None:
+        self.svc = svc
+        self.max_sleep = max_sleep
+        self._woken = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sleeping_until: datetime | None = None
+
+    def wake(self, when: datetime) -> None:
+        """A deadline at `when` exists; wake if it is earlier than the current plan."""
+        if self._sleeping_until is None or when < self._sleeping_until:
+            self._woken.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="econsult-deadlines")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> float:
+        """Process what is due; return how long to sleep before the next deadline."""
+        await process_due(self.svc)
+        upcoming = await next_deadline(self.svc)
+        self._sleeping_until = upcoming
+        if upcoming is None:
+            return self.max_sleep
+        delay = (upcoming - self.svc.clock.now()).total_seconds()
+        return min(max(delay, 0.0), self.max_sleep)
+
+    async def _run(self) -> None:
+        while True:
+            # Cleared before the pass, so a wake() during it is not lost.
+            self._woken.clear()
+            try:
+                delay = await self.run_once()
+            except Exception:  # keep the scheduler alive; retry a little later
+                logger.exception("deadline scheduler pass failed")
+                delay = 5.0
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), timeout=delay)

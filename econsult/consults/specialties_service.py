@@ -1,0 +1,76 @@
+"""The specialty catalogue and the target windows staff set per specialty."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from econsult.clock import Clock
+from econsult.consults.rota_service import specialty_or_404
+from econsult.consults.routing_io import targets_of
+from econsult.db import Database
+from econsult.errors import InvalidInput
+from econsult.models import Specialty
+from econsult.routing.targets import (
+    InvalidTargets,
+    targets_from_json,
+    targets_to_json,
+    urgencies_for,
+)
+from econsult.security import audit
+from econsult.security.audit import Actor
+
+
+@dataclass(frozen=True)
+class SpecialtyPublic:
+    slug: str
+    name: str
+    targets: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, specialty: Specialty) -> SpecialtyPublic:
+        return cls(specialty.slug, specialty.name, targets_to_json(targets_of(specialty)))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slug": self.slug, "name": self.name, "targets": self.targets}
+
+
+async def list_specialties(database: Database) -> list[SpecialtyPublic]:
+    async with database.read() as db:
+        rows = (await db.execute(select(Specialty).order_by(col(Specialty.name)))).scalars()
+        return [SpecialtyPublic.of(s) for s in rows]
+
+
+async def put_targets(
+    database: Database, *, slug: str, data: object, actor: Actor, clock: Clock
+) -> SpecialtyPublic:
+    """Replace the windows of the urgencies `data` names; the others keep their values.
+
+    `business_time` left out keeps the specialty's current setting for that urgency.
+    """
+    now = clock.now()
+    async with database.write() as db:
+        specialty = await specialty_or_404(db, slug)
+        current = targets_of(specialty)
+        try:
+            changed = targets_from_json(
+                data, defaults=current, allowed=urgencies_for(specialty.slug)
+            )
+        except InvalidTargets as exc:
+            raise InvalidInput(str(exc), code="invalid_targets", field="targets") from None
+        specialty.targets = json.dumps(targets_to_json({**current, **changed}))
+        db.add(specialty)
+        await audit.append(
+            db,
+            actor=actor,
+            action="specialty.targets.update",
+            at=now,
+            object_type="specialty",
+            object_id=specialty.slug,
+            detail="urgencies=" + ",".join(sorted(u.value for u in changed)),
+        )
+    return SpecialtyPublic.of(specialty)

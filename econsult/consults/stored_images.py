@@ -1,0 +1,93 @@
+"""Image rows attached to a consult. The pixels were already processed, encrypted and
+written to the blob store before the transaction began; here only the rows are added."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from econsult.consults.services import Services
+from econsult.models import ConsultImage
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    id: str
+    label: str
+    content_type: str
+    width: int
+    height: int
+    thumbnail_type: str
+    thumbnail_width: int
+    thumbnail_height: int
+    size_bytes: int
+    kek_id: str
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "width": self.width,
+            "height": self.height,
+            "warnings": self.warnings,
+        }
+
+
+def add_image_rows(
+    db: AsyncSession,
+    svc: Services,
+    consult_id: str,
+    message_id: str | None,
+    user_id: int,
+    images: list[StoredImage],
+    now: datetime,
+) -> None:
+    for image in images:
+        db.add(
+            ConsultImage(
+                id=image.id,
+                consult_id=consult_id,
+                message_id=message_id,
+                uploaded_by=user_id,
+                label=image.label,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                thumbnail_type=image.thumbnail_type,
+                thumbnail_width=image.thumbnail_width,
+                thumbnail_height=image.thumbnail_height,
+                size_bytes=image.size_bytes,
+                kek_id=image.kek_id,
+                warnings=json.dumps(image.warnings),
+                created_at=now,
+            )
+        )
+
+
+def public_image(row: ConsultImage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "label": row.label,
+        "width": row.width,
+        "height": row.height,
+        "warnings": json.loads(row.warnings or "[]"),
+        "message_id": row.message_id,
+    }
+
+
+async def public_images(db: AsyncSession, consult_id: str) -> list[dict[str, Any]]:
+    rows = (
+        await db.execute(
+            select(ConsultImage)
+            .where(col(ConsultImage.consult_id) == consult_id)
+            .order_by(col(ConsultImage.created_at))
+        )
+    ).scalars()
+    return [public_image(r) for r in rows]

@@ -1,0 +1,246 @@
+"""Submitting a consult: validate, route, write consult + events + images in one
+transaction, publish after commit."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from econsult.consults import deadlines
+from econsult.consults.events import Recorder
+from econsult.consults.routing_io import load_specialty, route, targets_of
+from econsult.consults.services import Services
+from econsult.consults.stored_images import StoredImage, add_image_rows
+from econsult.consults.views import ConsultSummary, summary_of
+from econsult.errors import InvalidInput, NotFound
+from econsult.models import Consult, ConsultState, IdempotentRequest, ImageLabel, User
+from econsult.routing.decision import DecisionKind
+from econsult.routing.targets import Urgency, urgencies_for
+from econsult.security import audit
+from econsult.security.audit import Actor
+from econsult.security.policy import Action, Principal, may
+
+_HEALTH_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{3,23}$")
+_FITZPATRICK = {"I", "II", "III", "IV", "V", "VI"}
+DERMATOLOGY_FIELDS = (
+    "body_site",
+    "duration",
+    "lesion_description",
+    "symptoms",
+    "history",
+    "fitzpatrick",
+)
+
+
+@dataclass(frozen=True)
+class SubmitInput:
+    specialty: str
+    urgency: str
+    question: str
+    patient_name: str
+    patient_dob: str
+    patient_health_number: str
+    details: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+def validate(data: SubmitInput, today: date) -> None:
+    def need(name: str, value: str, low: int, high: int, label: str) -> None:
+        value = value.strip()
+        if len(value) < low:
+            raise InvalidInput(
+                f"{label} is required."
+                if low <= 1
+                else f"{label} needs at least {low} characters.",
+                field=name,
+            )
+        if len(value) > high:
+            raise InvalidInput(f"{label} is too long (at most {high} characters).", field=name)
+
+    need("question", data.question, 10, 10_000, "The question")
+    need("patient_name", data.patient_name, 1, 200, "The patient's name")
+    try:
+        dob = date.fromisoformat(data.patient_dob.strip())
+    except ValueError:
+        raise InvalidInput(
+            "Date of birth must be a date like 1980-04-23.", field="patient_dob"
+        ) from None
+    if dob > today or dob.year < today.year - 130:
+        raise InvalidInput("Date of birth is not plausible.", field="patient_dob")
+    if not _HEALTH_NUMBER.match(data.patient_health_number.strip()):
+        raise InvalidInput(
+            "Health number must be 4 to 24 letters, digits, spaces or hyphens.",
+            field="patient_health_number",
+        )
+    try:
+        urgency = Urgency(data.urgency)
+    except ValueError:
+        raise InvalidInput(
+            "Urgency must be urgent, semi_urgent or routine.", field="urgency"
+        ) from None
+    if urgency not in urgencies_for(data.specialty):
+        raise InvalidInput(
+            f"{data.specialty} does not offer {urgency.value} consults.", field="urgency"
+        )
+    for name, value in data.details.items():
+        if name not in DERMATOLOGY_FIELDS:
+            raise InvalidInput(f"Unknown field {name}.", field=name)
+        need(name, value, 0, 2000, name.replace("_", " ").capitalize())
+    fitz = data.details.get("fitzpatrick", "").strip()
+    if fitz and fitz.upper() not in _FITZPATRICK and fitz not in {"1", "2", "3", "4", "5", "6"}:
+        raise InvalidInput("Fitzpatrick skin type must be I to VI.", field="fitzpatrick")
+    if data.idempotency_key is not None and not 8 <= len(data.idempotency_key) <= 128:
+        raise InvalidInput("Idempotency-Key must be 8 to 128 characters.", field="idempotency_key")
+
+
+async def existing_for_key(svc: Services, user: Principal, key: str | None) -> str | None:
+    if not key:
+        return None
+    async with svc.db.read() as db:
+        row = await db.get(IdempotentRequest, (user.id, key))
+        return row.consult_id if row else None
+
+
+async def submit(
+    svc: Services,
+    user: Principal,
+    data: SubmitInput,
+    images: list[StoredImage],
+    *,
+    client_addr: str = "",
+) -> tuple[ConsultSummary, bool]:
+    """Returns (summary, created). A retry with the same Idempotency-Key returns the
+    first consult and creates nothing."""
+    if not may(user, Action.submit_consult):
+        raise NotFound("Not found.")
+    validate(data, svc.clock.now().astimezone(svc.settings.timezone).date())
+    for image in images:
+        if image.label not in ImageLabel.__members__:
+            raise InvalidInput(
+                "Image labels must be overview, close_up, dermoscopy or other.",
+                field="image_labels",
+            )
+    earlier = await existing_for_key(svc, user, data.idempotency_key)
+    if earlier:
+        return await _replay(svc, user, earlier), False
+
+    consult_id = str(uuid.uuid4())
+    now = svc.clock.now()
+    seal = svc.fields.seal
+    details = {k: v.strip() for k, v in data.details.items() if v.strip()}
+    recorder = Recorder()
+    try:
+        async with svc.db.write() as db:
+            specialty = await load_specialty(db, data.specialty)
+            target = targets_of(specialty)[Urgency(data.urgency)]
+            decision = await route(
+                db, specialty=specialty, urgency=data.urgency, now=now, tz=svc.settings.timezone
+            )
+            assigned = decision.kind is DecisionKind.ASSIGN
+            consult = Consult(
+                id=consult_id,
+                gp_id=user.id,
+                specialty=specialty.slug,
+                urgency=data.urgency,
+                state=ConsultState.assigned if assigned else ConsultState.pooled,
+                assigned_to=decision.specialist_id,
+                idempotency_key=data.idempotency_key,
+                submitted_at=now,
+                updated_at=now,
+                patient_name=seal(
+                    "consults", "patient_name", consult_id, data.patient_name.strip()
+                ),
+                patient_dob=seal("consults", "patient_dob", consult_id, data.patient_dob.strip()),
+                patient_health_number=seal(
+                    "consults",
+                    "patient_health_number",
+                    consult_id,
+                    data.patient_health_number.strip(),
+                ),
+                question=seal("consults", "question", consult_id, data.question.strip()),
+                clinical_details=seal(
+                    "consults", "clinical_details", consult_id, json.dumps(details)
+                )
+                if details
+                else None,
+            )
+            deadlines.start_clocks(consult, target, now, svc.calendar, assigned=assigned)
+            db.add(consult)
+            if data.idempotency_key:
+                db.add(
+                    IdempotentRequest(
+                        user_id=user.id,
+                        key=data.idempotency_key,
+                        consult_id=consult_id,
+                        created_at=now,
+                    )
+                )
+            await db.flush()
+            add_image_rows(db, svc, consult_id, None, user.id, images, now)
+            await recorder.add(
+                db,
+                consult,
+                "submitted",
+                actor_id=user.id,
+                at=now,
+                urgency=data.urgency,
+                specialty=specialty.slug,
+            )
+            if assigned:
+                await db.execute(
+                    update(User)
+                    .where(col(User.id) == decision.specialist_id)
+                    .values(last_assigned_at=now)
+                )
+            await recorder.add(
+                db,
+                consult,
+                "assigned" if assigned else "pooled",
+                actor_id=None,
+                at=now,
+                reason=decision.reason,
+                tier=decision.tier.value if decision.tier else None,
+            )
+            await audit.append(
+                db,
+                actor=Actor(user.id, user.email, client_addr),
+                action="consult.submit",
+                at=now,
+                object_type="consult",
+                object_id=consult_id,
+                detail=f"images={len(images)}",
+            )
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: answer with its consult.
+        earlier = await existing_for_key(svc, user, data.idempotency_key)
+        if earlier is None:
+            raise
+        return await _replay(svc, user, earlier), False
+    await svc.publish(recorder.bus_events())
+    svc.wake(deadlines.next_due(consult) or now)
+    return summary_of(consult, images=[i.public() for i in images]), True
+
+
+async def _replay(svc: Services, user: Principal, consult_id: str) -> ConsultSummary:
+    from econsult.consults.stored_images import public_images
+
+    async with svc.db.read() as db:
+        consult = await db.get(Consult, consult_id)
+        if consult is None or consult.gp_id != user.id:
+            raise NotFound("Not found.")
+        images = await public_images(db, consult_id)
+    return summary_of(consult, images=images)
+
+
+async def gp_of(svc: Services, consult_id: str) -> int | None:
+    async with svc.db.read() as db:
+        return (
+            await db.execute(select(col(Consult.gp_id)).where(col(Consult.id) == consult_id))
+        ).scalar_one_or_none()

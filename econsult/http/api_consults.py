@@ -1,0 +1,217 @@
+"""JSON API for consults: parse, call one service function, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from econsult.consults import image_intake, lifecycle, queries
+from econsult.consults.image_intake import Upload
+from econsult.consults.services import Services
+from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit
+from econsult.errors import InvalidInput
+from econsult.http.auth import current_user
+from econsult.http.context import get_ctx
+from econsult.http.requests import client_addr, json_body, text_field
+from econsult.http.uploads import ParsedForm, parse_multipart
+
+
+def services(request: Request) -> Services:
+    svc: Services = get_ctx(request).extras["services"]
+    return svc
+
+
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
+async def _form(request: Request) -> ParsedForm:
+    svc = services(request)
+    cap = svc.settings.max_image_bytes
+    return await parse_multipart(
+        request, max_file_bytes=cap, max_files=image_intake.MAX_IMAGES,
+        max_body_bytes=cap * image_intake.MAX_IMAGES + 1024 * 1024,
+    )
+
+
+def _uploads(form: ParsedForm) -> list[Upload]:
+    files = form.files_named("images")
+    labels = form.fields.get("image_labels", [])
+    return [Upload(data=f.data, filename=f.filename,
+                   label=(labels[i] if i < len(labels) and labels[i] else "other"))
+            for i, f in enumerate(files)]
+
+
+async def create_consult(request: Request) -> Response:
+    """
+    summary: Submit a consult (multipart form with optional images)
+    responses:
+      201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images}"}
+    """
+    svc = services(request)
+    user = current_user(request)
+    if not _is_multipart(request):
+        raise InvalidInput("Submit consults as multipart/form-data.", code="bad_content_type")
+    form = await _form(request)
+    data = SubmitInput(
+        specialty=form.first("specialty") or "",
+        urgency=form.first("urgency") or "",
+        question=form.first("question") or "",
+        patient_name=form.first("patient_name") or "",
+        patient_dob=form.first("patient_dob") or "",
+        patient_health_number=form.first("patient_health_number") or "",
+        details={k: form.first(k) or "" for k in DERMATOLOGY_FIELDS if form.first(k)},
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+    summary, created = await _submit(svc, request, user, data, _uploads(form))
+    return JSONResponse(summary, status_code=201, headers={} if created else {
+        "Idempotent-Replayed": "true"})
+
+
+async def _submit(svc: Services, request: Request, user: Any, data: SubmitInput,
+                  uploads: list[Upload]) -> tuple[Any, bool]:
+    from econsult.consults.submit import existing_for_key, validate
+
+    # Cheap checks first, so a bad form costs no image processing.
+    validate(data, svc.clock.now().astimezone(svc.settings.timezone).date())
+    image_intake.check_uploads(uploads)
+    if await existing_for_key(svc, user, data.idempotency_key):
+        return await submit(svc, user, data, [], client_addr=client_addr(request))
+    stored = await image_intake.ingest(svc, uploads)
+    try:
+        return await submit(svc, user, data, stored, client_addr=client_addr(request))
+    except BaseException:
+        await image_intake.discard(svc, stored)
+        raise
+
+
+async def list_consults(request: Request) -> Response:
+    """
+    summary: The caller's consults (?state=)
+    """
+    svc = services(request)
+    rows = await queries.list_for(svc, current_user(request),
+                                  state=request.query_params.get("state") or None,
+                                  client_addr=client_addr(request))
+    return JSONResponse({"consults": rows})
+
+
+async def get_consult(request: Request) -> Response:
+    """
+    summary: One consult with messages, image ids and the event timeline
+    """
+    svc = services(request)
+    detail = await queries.detail(svc, current_user(request), request.path_params["id"],
+                                  client_addr=client_addr(request))
+    return JSONResponse(detail)
+
+
+async def acknowledge(request: Request) -> Response:
+    """
+    summary: Acknowledge (specialist); claims a pooled consult
+    """
+    svc = services(request)
+    summary = await lifecycle.acknowledge(svc, current_user(request), request.path_params["id"],
+                                          client_addr=client_addr(request))
+    return JSONResponse(summary)
+
+
+async def post_message(request: Request) -> Response:
+    """
+    summary: Message, clarification request or answer (multipart or JSON)
+    responses:
+      201: {description: "{consult, message_id}"}
+    """
+    svc = services(request)
+    user = current_user(request)
+    uploads: list[Upload] = []
+    if _is_multipart(request):
+        form = await _form(request)
+        body, kind = form.first("body") or "", form.first("kind") or "message"
+        minutes_raw: Any = form.first("minutes")
+        uploads = _uploads(form)
+    else:
+        data = await json_body(request)
+        body = text_field(data, "body", max_length=20_000)
+        kind = text_field(data, "kind", required=False, max_length=32) or "message"
+        minutes_raw = data.get("minutes")
+    minutes = _minutes(minutes_raw)
+    stored = await image_intake.ingest(svc, uploads) if uploads else []
+    try:
+        summary, message_id = await lifecycle.post_message(
+            svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
+            images=stored, client_addr=client_addr(request))
+    except BaseException:
+        await image_intake.discard(svc, stored)
+        raise
+    return JSONResponse({"consult": summary, "message_id": message_id,
+                         "images": [i.public() for i in stored]}, status_code=201)
+
+
+def _minutes(raw: Any) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        raise InvalidInput("Minutes must be a whole number.", field="minutes")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput("Minutes must be a whole number.", field="minutes") from None
+
+
+async def reroute(request: Request) -> Response:
+    """
+    summary: Send the consult to another specialty with a reason (routing runs again)
+    """
+    data = await json_body(request)
+    summary = await lifecycle.reroute(
+        services(request), current_user(request), request.path_params["id"],
+        specialty=text_field(data, "specialty", max_length=64),
+        reason=text_field(data, "reason", max_length=2000), client_addr=client_addr(request))
+    return JSONResponse(summary)
+
+
+async def return_to_pool(request: Request) -> Response:
+    """
+    summary: Hand the consult back to the specialty pool
+    """
+    summary = await lifecycle.return_to_pool(services(request), current_user(request),
+                                             request.path_params["id"],
+                                             client_addr=client_addr(request))
+    return JSONResponse(summary)
+
+
+async def convert(request: Request) -> Response:
+    """
+    summary: Convert to an urgent call-back request or record that a referral is needed
+    """
+    data = await json_body(request)
+    summary = await lifecycle.convert(services(request), current_user(request),
+                                      request.path_params["id"],
+                                      to=text_field(data, "to", max_length=32),
+                                      client_addr=client_addr(request))
+    return JSONResponse(summary)
+
+
+async def close(request: Request) -> Response:
+    """
+    summary: Close with the outcome survey {outcome, usefulness, comment?}
+    """
+    data = await json_body(request)
+    summary = await lifecycle.close(
+        services(request), current_user(request), request.path_params["id"],
+        outcome=text_field(data, "outcome", max_length=32), usefulness=data.get("usefulness"),
+        comment=text_field(data, "comment", required=False, max_length=2000),
+        client_addr=client_addr(request))
+    return JSONResponse(summary)
+
+
+async def cancel(request: Request) -> Response:
+    """
+    summary: Withdraw the consult before it is answered
+    """
+    summary = await lifecycle.cancel(services(request), current_user(request),
+                                     request.path_params["id"], client_addr=client_addr(request))
+    return JSONResponse(summary)
