@@ -11,10 +11,15 @@ from starlette.staticfiles import StaticFiles
 from econsult.http import (
     api_auth,
     api_consults,
+    api_images,
     api_rota,
+    api_turnaround,
     pages_admin,
     pages_auth,
+    pages_consults,
+    pages_dashboard,
     pages_rota,
+    ws,
 )
 from econsult.http.templating import WEB_DIR
 
@@ -57,6 +62,9 @@ def api_routes() -> list[BaseRoute]:
         Route("/rota/{specialty}/shifts/{id}", api_rota.delete_shift, methods=["DELETE"]),
         Route("/rota/{specialty}/weekly", api_rota.add_weekly, methods=["POST"]),
         Route("/rota/{specialty}/weekly/{id}", api_rota.delete_weekly, methods=["DELETE"]),
+        # Areas that own their URL lists (each module's routes(), paths under /api/v1).
+        *api_images.routes(),
+        *api_turnaround.routes(),
     ]
 
 
@@ -71,6 +79,9 @@ def page_routes() -> list[BaseRoute]:
         Route("/admin/users", pages_admin.users_page, methods=["GET"]),
         Route("/admin/users", pages_admin.add_user, methods=["POST"]),
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),
+        *pages_consults.routes(),
+        *pages_dashboard.routes(),
+        *ws.routes(),
     ]
 
 
