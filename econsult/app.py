@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 
 from econsult.clock import Clock, SystemClock
 from econsult.config import Settings
+from econsult.consults.events import events_by_id
 from econsult.consults.scheduler import DeadlineScheduler
 from econsult.consults.services import Services
 from econsult.db import Database
@@ -21,11 +22,25 @@ from econsult.http.security_headers import SecurityHeadersMiddleware
 from econsult.http.templating import make_templates
 from econsult.images.store import FilesystemBlobStore
 from econsult.images.workers import ImageWorkers
-from econsult.realtime.bus import InMemoryBus
+from econsult.realtime.bus import EventBus, InMemoryBus
 from econsult.realtime.events import BusEvent
+from econsult.realtime.pgbus import PostgresBus
 from econsult.schema import check_schema_current
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
+
+
+def _make_bus(settings: Settings, db: Database) -> EventBus:
+    """In-process on SQLite (one process by design); LISTEN/NOTIFY on PostgreSQL, so
+    several workers and machines hear each other's events."""
+    if settings.is_sqlite:
+        return InMemoryBus()
+
+    async def fetch(ids: list[int]) -> list[BusEvent]:
+        async with db.read() as session:
+            return await events_by_id(session, ids)
+
+    return PostgresBus(settings.database_url, fetch_events=fetch)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
@@ -39,7 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         workers = ImageWorkers(kind="process" if settings.image_pool == "process" else "thread",
                                size=settings.image_workers,
                                max_pixels=50_000_000)
-        bus = InMemoryBus()
+        bus = _make_bus(settings, db)
         scheduler: DeadlineScheduler | None = None
         try:
             await check_schema_current(db)

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from econsult import cli_demo
 from econsult.config import ConfigError, Settings
 from econsult.db import Database
 from econsult.errors import DomainError
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     retire = keys.add_parser("retire", help="drop a KEK nothing is wrapped by any more")
     retire.add_argument("kek_id")
     retire.set_defaults(func=cmd_keys_retire)
+
+    cli_demo.add_parser(sub)
 
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True)

@@ -1,0 +1,31 @@
+"""`econsult demo`: migrate, seed demo accounts, rota and history, then serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from econsult.config import Settings
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from econsult import demo, server
+
+    settings = Settings.from_env()
+    for line in asyncio.run(demo.prepare(settings, consults=args.consults)):
+        print(line)
+    if args.no_serve:
+        return 0
+    print(f"\nServing on http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    server.run(host=args.host, port=args.port)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="migrate, seed demo data, then serve")
+    parser.add_argument("--consults", type=int, default=2000,
+                        help="historical consults to generate (default 2000)")
+    parser.add_argument("--no-serve", action="store_true", help="seed only")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.set_defaults(func=cmd_demo)
