@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 
 from econsult.clock import ManualClock
@@ -357,13 +357,22 @@ async def test_follow_up_after_answer_returns_to_review(
 
 
 async def test_patient_data_is_encrypted_at_rest(rota: None, personas: Personas,
-                                                 client_for: ClientFor, settings: Settings) -> None:
+                                                 client_for: ClientFor, settings: Settings,
+                                                 db: Database) -> None:
     gp = await client_for(personas.gp)
     cid = ok(await submit(gp), 201)["id"]
     await gp.post(f"/api/v1/consults/{cid}/messages", json={"body": "Secret-ish follow-up"})
-    raw = (settings.data_dir / "econsult.db").read_bytes()
-    wal = settings.data_dir / "econsult.db-wal"
-    raw += wal.read_bytes() if wal.exists() else b""
-    for plaintext in (b"Jane Example", b"9876 543 210", b"Pigmented lesion", b"Secret-ish",
-                      b"1970-05-04", b"left shoulder"):
-        assert plaintext not in raw
+    secrets = (b"Jane Example", b"9876 543 210", b"Pigmented lesion", b"Secret-ish",
+               b"1970-05-04", b"left shoulder")
+    async with db.read() as session:
+        row = (await session.execute(text(
+            "SELECT patient_name, patient_dob, patient_health_number, question, "
+            "clinical_details FROM consults"))).one()
+        bodies = (await session.execute(text("SELECT body FROM messages"))).scalars().all()
+    stored = b"".join(bytes(v) for v in (*row, *bodies))
+    assert all(secret not in stored for secret in secrets)
+    if settings.is_sqlite:  # and nowhere in the database files either
+        raw = (settings.data_dir / "econsult.db").read_bytes()
+        wal = settings.data_dir / "econsult.db-wal"
+        raw += wal.read_bytes() if wal.exists() else b""
+        assert all(secret not in raw for secret in secrets)
