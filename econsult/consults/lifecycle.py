@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from econsult.consults import deadlines, states
 from econsult.consults.events import Recorder, Snapshot
+from econsult.consults.ids import is_uuid
 from econsult.consults.routing_io import load_specialty, route, targets_of
 from econsult.consults.services import Services
 from econsult.consults.stored_images import StoredImage, add_image_rows
@@ -25,10 +26,11 @@ from econsult.consults.views import ConsultSummary, summary_of
 from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import Consult, ConsultEvent, ConsultState, Message, User
 from econsult.routing.decision import DecisionKind
-from econsult.routing.targets import Urgency, urgencies_for
+from econsult.routing.targets import Target, Urgency, urgencies_for
 from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.policy import Action, Principal, may
+from econsult.turnaround.clocks import compute_clocks
 
 S = ConsultState
 OUTCOMES = ("referral_avoided", "referral_still_needed", "referral_now_planned", "other")
@@ -76,7 +78,7 @@ async def _step(
 ) -> AsyncIterator[Step]:
     recorder = Recorder()
     async with svc.db.write() as db:
-        consult = await db.get(Consult, consult_id) if _is_uuid(consult_id) else None
+        consult = await db.get(Consult, consult_id) if is_uuid(consult_id) else None
         # Unknown and not-yours look the same, so ids cannot be probed.
         if consult is None or not may(user, action, consult):
             raise NotFound("Consult not found.")
@@ -96,13 +98,6 @@ async def _step(
     due = deadlines.next_due(ctx.consult)
     if due is not None:
         svc.wake(due)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 async def _events(db: AsyncSession, consult_id: str) -> list[ConsultEvent]:
@@ -236,8 +231,6 @@ async def _specialist_message(svc: Services, s: Step, kind: str, minutes: int | 
 
 
 async def _record_turnaround(svc: Services, s: Step) -> None:
-    from econsult.turnaround.clocks import compute_clocks
-
     c = s.consult
     target = await _target(s.db, c)
     calendar = svc.calendar if target.business_time else None
@@ -247,7 +240,7 @@ async def _record_turnaround(svc: Services, s: Step) -> None:
         c.within_target = c.seconds_to_answer <= c.target_seconds
 
 
-async def _target(db: AsyncSession, consult: Consult) -> deadlines.Target:
+async def _target(db: AsyncSession, consult: Consult) -> Target:
     return targets_of(await load_specialty(db, consult.specialty))[Urgency(consult.urgency)]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
+from econsult.consults.ids import is_uuid
 from econsult.consults.services import Services
 from econsult.consults.stored_images import public_image
 from econsult.consults.views import ConsultSummary, summary_of
@@ -70,9 +71,7 @@ async def detail(svc: Services, user: Principal, consult_id: str,
                  client_addr: str = "") -> dict[str, Any]:
     """The whole thread for a GP or specialist allowed to see it (audited), or the
     codes-and-times view for staff."""
-    from econsult.consults.lifecycle import _is_uuid
-
-    if not _is_uuid(consult_id):
+    if not is_uuid(consult_id):
         raise NotFound("Consult not found.")
     async with svc.db.read() as db:
         consult = await db.get(Consult, consult_id)
