@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -22,12 +24,14 @@ from econsult.http.security_headers import SecurityHeadersMiddleware
 from econsult.http.templating import make_templates
 from econsult.images.store import FilesystemBlobStore
 from econsult.images.workers import ImageWorkers
+from econsult.maintenance import startup_gc
 from econsult.realtime.bus import EventBus, InMemoryBus
 from econsult.realtime.events import BusEvent
 from econsult.realtime.pgbus import PostgresBus
 from econsult.schema import check_schema_current
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
+from econsult.security.keywatch import KeyFileWatcher
 
 
 def _make_bus(settings: Settings, db: Database) -> EventBus:
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                                max_pixels=50_000_000)
         bus = _make_bus(settings, db)
         scheduler: DeadlineScheduler | None = None
+        background: list[asyncio.Task[None]] = []
         try:
             await check_schema_current(db)
             await bus.start()
@@ -69,6 +74,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                            calendar=Services.calendar_for(settings), keyring=keyring,
                            workers=workers, blobs=FilesystemBlobStore(settings.blob_dir),
                            publish=publish)
+            # Blobs written for submissions that never committed (a crash between blob
+            # and row) are removed in the background, once they are an hour old.
+            background.append(asyncio.create_task(startup_gc(db, svc.blobs), name="startup-gc"))
+            if not settings.master_key:
+                watcher = KeyFileWatcher(keyring, settings.key_file)
+                background.append(asyncio.create_task(watcher.run(), name="key-file-watch"))
             scheduler = DeadlineScheduler(svc)
             svc.wake = scheduler.wake
             if settings.scheduler_enabled:
@@ -78,6 +89,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                                                             "scheduler": scheduler})
             yield
         finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if scheduler is not None:
                 await scheduler.stop()
             await bus.close()

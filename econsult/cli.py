@@ -149,6 +149,35 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_verify(args: argparse.Namespace) -> int:
+    from econsult import maintenance
+
+    settings = _settings()
+    _require_schema(settings)
+    report = asyncio.run(maintenance.verify_images(settings))
+    if report.ok:
+        print(f"all {report.images} images decrypt (original and thumbnail)")
+        return 0
+    for failure in report.failures:
+        print(f"FAILED {failure.image_id} ({failure.kind}): {failure.reason}")
+    bad = len({f.image_id for f in report.failures})
+    print(f"{bad} of {report.images} images failed to decrypt")
+    return 1
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from econsult import maintenance
+
+    settings = _settings()
+    _require_schema(settings)
+    report = asyncio.run(maintenance.gc(settings, min_age_seconds=args.min_age))
+    for key in report.removed:
+        print(f"removed {key}")
+    print(f"removed {len(report.removed)} orphan blobs and {report.temp_files} stale temp "
+          f"files; kept {report.kept_young} unreferenced blobs younger than {args.min_age:g} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="econsult", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     retire.set_defaults(func=cmd_keys_retire)
 
     cli_demo.add_parser(sub)
+
+    images = sub.add_parser("images", help="stored images").add_subparsers(
+        dest="images_command", required=True)
+    images.add_parser("verify", help="decrypt every image and report failures"
+                      ).set_defaults(func=cmd_images_verify)
+
+    gc = sub.add_parser("gc", help="remove blobs that no image row references")
+    gc.add_argument("--min-age", type=float, default=3600.0, metavar="SECONDS",
+                    help="spare blobs younger than this (their row may be on its way)")
+    gc.set_defaults(func=cmd_gc)
 
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True)

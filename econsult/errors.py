@@ -62,6 +62,13 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class DataCorrupt(DomainError):
+    """Stored data failed an integrity check: the server's fault, not the user's (500),
+    but still answered with a message a person can act on."""
+
+    code = "data_corrupt"
+
+
 class TooLarge(DomainError):
     code = "too_large"
 

@@ -1,7 +1,84 @@
-"""Routes of this area are being written; until then it contributes none."""
+"""JSON API for images: check photos before submission, and serve stored ones."""
 
-from starlette.routing import BaseRoute
+from __future__ import annotations
+
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from econsult.consults import image_access
+from econsult.consults.image_intake import MAX_IMAGES, Upload
+from econsult.errors import InvalidInput
+from econsult.http.api_consults import services
+from econsult.http.auth import current_user
+from econsult.http.requests import client_addr
+from econsult.http.uploads import parse_multipart
+
+_FORM_OVERHEAD = 1024 * 1024  # multipart framing and the odd text field
+
+
+async def check_images(request: Request) -> Response:
+    """
+    summary: Check photos before submitting them; nothing is stored
+    responses:
+      200: {description: "{images: [{width, height, warnings: [{code, message}]}]}"}
+      400: {description: "A photo was refused; the message names which and why"}
+      413: {description: "A photo or the whole upload is over the size limit"}
+    """
+    svc = services(request)
+    user = current_user(request)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("Send photos as multipart/form-data in the field 'images'.",
+                           code="bad_content_type")
+    cap = svc.settings.max_image_bytes
+    form = await parse_multipart(request, max_file_bytes=cap, max_files=MAX_IMAGES,
+                                 max_body_bytes=cap * MAX_IMAGES + _FORM_OVERHEAD)
+    # A browser sends an empty, nameless part for a file input left blank.
+    uploads = [Upload(data=f.data, filename=f.filename) for f in form.files_named("images")
+               if f.filename or f.data]
+    results = await image_access.check(services(request), user, uploads)
+    return JSONResponse({"images": [
+        {"width": r.width, "height": r.height, "warnings": [w.as_dict() for w in r.warnings]}
+        for r in results
+    ]})
+
+
+async def get_image(request: Request) -> Response:
+    """
+    summary: The decrypted, metadata-free image (JPEG or PNG); audited
+    responses:
+      200: {description: "image/jpeg or image/png"}
+      404: {description: "Unknown, or not the caller's to see"}
+      500: {description: "The stored image failed its integrity check"}
+    """
+    return await _serve(request, "original")
+
+
+async def get_thumbnail(request: Request) -> Response:
+    """
+    summary: The image's 512 px thumbnail; audited
+    responses:
+      200: {description: "image/jpeg or image/png"}
+      404: {description: "Unknown, or not the caller's to see"}
+    """
+    return await _serve(request, "thumbnail")
+
+
+async def _serve(request: Request, kind: Literal["original", "thumbnail"]) -> Response:
+    image = await image_access.view(services(request), current_user(request),
+                                    request.path_params["id"], kind,
+                                    client_addr=client_addr(request))
+    return Response(image.content, media_type=image.content_type, headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'inline; filename="{image.filename}"',
+    })
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/images/check", check_images, methods=["POST"]),
+        Route("/images/{id}", get_image, methods=["GET"]),
+        Route("/images/{id}/thumbnail", get_thumbnail, methods=["GET"]),
+    ]

@@ -22,6 +22,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.TooLarge: 413,
     errors.UnsupportedMedia: 415,
     errors.RateLimited: 429,
+    errors.DataCorrupt: 500,
 }
 
 

@@ -1,0 +1,345 @@
+"""Upkeep of encrypted data: verify images, collect orphan blobs, re-key after rotation.
+
+- verify: decrypt every stored image (original and thumbnail) and list those that fail.
+- gc: remove blobs no image row references, once they are old enough that their row
+  cannot still be on its way (a submission writes its blobs, then commits the row).
+- rekey_images / rekey_fields: bring everything under the keyring's active KEK. Images
+  keep their bodies; only the wrapped data key in the blob header changes. Each blob is
+  replaced before its row's `kek_id` is updated, so after a crash the row can only lag
+  behind (still naming the old KEK), and `keys retire` errs on the side of refusing.
+- count_images / count_fields: what a KEK still protects, for `keys retire`.
+One item that cannot be processed never stops the walk: it is logged, the rest is done,
+and the failure is reported at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlmodel import col
+
+from econsult.config import Settings
+from econsult.db import Database
+from econsult.errors import Conflict
+from econsult.images.envelope import (
+    KINDS,
+    ImageIntegrityError,
+    Kind,
+    open_image,
+    rewrap_blob_header,
+)
+from econsult.images.store import BlobNotFound, BlobStore, FilesystemBlobStore
+from econsult.models import Consult, ConsultImage, Message
+from econsult.security import audit
+from econsult.security.audit import Actor
+from econsult.security.fields import FieldCipher
+from econsult.security.keyring import Keyring, KeyringError, load_keyring, token_kek_id
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+BATCH = 200
+_KINDS: tuple[Kind, ...] = ("original", "thumbnail")
+GC_MIN_AGE_SECONDS = 3600.0
+# Every SealedBytes column, by table: (model, columns).
+SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
+    (Consult, ("patient_name", "patient_dob", "patient_health_number", "question",
+               "clinical_details", "close_comment")),
+    (Message, ("body",)),
+)
+
+
+def blob_store_for(settings: Settings) -> BlobStore:
+    return FilesystemBlobStore(settings.blob_dir)
+
+
+async def _audit_cli(db: Database, action: str, detail: str) -> None:
+    async with db.write() as session:
+        await audit.append(session, actor=Actor(None, "cli"), action=action,
+                           at=datetime.now(UTC), detail=detail)
+
+
+def _key(image_id: str, kind: str) -> str:
+    return f"{image_id}.{kind}"
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+# --- verify -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    image_id: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class VerifyReport:
+    images: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+async def verify_images(settings: Settings) -> VerifyReport:
+    db = Database.from_settings(settings)
+    try:
+        keyring = load_keyring(settings.master_key, settings.key_file)
+        report = await verify_with(db, keyring, blob_store_for(settings))
+        await _audit_cli(db, "images.verify",
+                         f"images={report.images} failures={len(report.failures)}")
+        return report
+    finally:
+        await db.dispose()
+
+
+async def verify_with(db: Database, keyring: Keyring, blobs: BlobStore) -> VerifyReport:
+    report = VerifyReport()
+    async for ids in _image_id_batches(db):
+        for image_id in ids:
+            report.images += 1
+            for kind in _KINDS:
+                try:
+                    blob = await blobs.get(_key(image_id, kind))
+                    open_image(keyring, uuid.UUID(image_id), kind, blob)
+                except BlobNotFound:
+                    report.failures.append(Failure(image_id, kind, "the blob is missing"))
+                except ImageIntegrityError as exc:
+                    report.failures.append(Failure(image_id, kind, str(exc)))
+    return report
+
+
+async def _image_id_batches(db: Database, where: Any = True) -> AsyncIterator[list[str]]:
+    """Image ids in keyset-paginated batches (never the whole table in memory)."""
+    last = ""
+    while True:
+        async with db.read() as session:
+            ids = list((await session.execute(
+                select(col(ConsultImage.id)).where(where, col(ConsultImage.id) > last)
+                .order_by(col(ConsultImage.id)).limit(BATCH))).scalars())
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+# --- garbage collection -------------------------------------------------------------
+
+
+@dataclass
+class GcReport:
+    removed: list[str] = field(default_factory=list)
+    kept_young: int = 0
+    temp_files: int = 0
+
+
+async def gc(settings: Settings, *, min_age_seconds: float = GC_MIN_AGE_SECONDS) -> GcReport:
+    db = Database.from_settings(settings)
+    try:
+        report = await collect_garbage(db, blob_store_for(settings),
+                                       min_age_seconds=min_age_seconds)
+        await _audit_cli(db, "blobs.gc", f"removed={len(report.removed)} "
+                         f"temp_files={report.temp_files} kept_young={report.kept_young}")
+        return report
+    finally:
+        await db.dispose()
+
+
+async def collect_garbage(db: Database, blobs: BlobStore, *,
+                          min_age_seconds: float = GC_MIN_AGE_SECONDS) -> GcReport:
+    report = GcReport()
+    keys = await blobs.list_keys()
+    candidates: dict[str, list[str]] = {}  # image id (or the key itself) -> blob keys
+    for key in keys:
+        stem, _, kind = key.rpartition(".")
+        owner = stem if kind in KINDS and _is_uuid(stem) else key
+        candidates.setdefault(owner, []).append(key)
+    owners = sorted(candidates)
+    referenced: set[str] = set()
+    for start in range(0, len(owners), BATCH):
+        chunk = owners[start:start + BATCH]
+        async with db.read() as session:
+            referenced.update((await session.execute(
+                select(col(ConsultImage.id)).where(col(ConsultImage.id).in_(chunk)))).scalars())
+    for owner in owners:
+        if owner in referenced:
+            continue
+        for key in candidates[owner]:
+            try:
+                young = await blobs.age_seconds(key) < min_age_seconds
+            except BlobNotFound:
+                continue
+            if young:  # its row may not be committed yet
+                report.kept_young += 1
+                continue
+            await blobs.delete(key)
+            report.removed.append(key)
+    if isinstance(blobs, FilesystemBlobStore):
+        report.temp_files = await blobs.remove_stale_temp_files(min_age_seconds)
+    return report
+
+
+async def startup_gc(db: Database, blobs: BlobStore, *,
+                     min_age_seconds: float = GC_MIN_AGE_SECONDS) -> None:
+    """Run once as a background task at start-up; a failure is logged, never raised."""
+    try:
+        report = await collect_garbage(db, blobs, min_age_seconds=min_age_seconds)
+    except Exception:
+        log.exception("start-up blob garbage collection failed")
+        return
+    if report.removed or report.temp_files:
+        log.info("start-up gc removed %d orphan blobs and %d stale temp files",
+                 len(report.removed), report.temp_files)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+# --- rotation: images ---------------------------------------------------------------
+
+
+class RekeyIncomplete(Conflict):
+    def __init__(self, what: str, failures: list[str]) -> None:
+        shown = "; ".join(failures[:5]) + ("; ..." if len(failures) > 5 else "")
+        super().__init__(f"{len(failures)} {what} could not be re-keyed and are still under "
+                         f"their old KEK (everything else was): {shown}. Run `econsult "
+                         "images verify` for the full list.", code="rekey_incomplete")
+
+
+async def rekey_images(db: Database, keyring: Keyring, settings: Settings,
+                       progress: Progress = _no_progress, *,
+                       blobs: BlobStore | None = None) -> int:
+    """Re-wrap every image's data keys under the active KEK; returns how many changed."""
+    blobs = blobs or blob_store_for(settings)
+    stale = col(ConsultImage.kek_id) != keyring.active_id
+    async with db.read() as session:
+        total = (await session.execute(
+            select(func.count()).select_from(ConsultImage).where(stale))).scalar_one()
+    done, failures = 0, []
+    progress(0, total)
+    async for ids in _image_id_batches(db, stale):
+        rewrapped = []
+        for image_id in ids:
+            try:
+                for kind in _KINDS:
+                    key = _key(image_id, kind)
+                    blob = await blobs.get(key)
+                    new = rewrap_blob_header(keyring, uuid.UUID(image_id), kind, blob)
+                    if new is not blob:
+                        await blobs.replace(key, new)
+                rewrapped.append(image_id)
+            except (BlobNotFound, KeyringError) as exc:
+                log.error("image %s could not be re-wrapped: %s", image_id, exc)
+                failures.append(f"image {image_id}: {exc}")
+        if rewrapped:
+            async with db.write() as session:
+                await session.execute(update(ConsultImage)
+                                      .where(col(ConsultImage.id).in_(rewrapped))
+                                      .values(kek_id=keyring.active_id))
+        done += len(ids)
+        progress(min(done, total), total)
+    if failures:
+        raise RekeyIncomplete("images", failures)
+    return done - len(failures)
+
+
+async def count_images(db: Database, kek_id: str, settings: Settings) -> int:
+    async with db.read() as session:
+        return int((await session.execute(
+            select(func.count()).select_from(ConsultImage)
+            .where(col(ConsultImage.kek_id) == kek_id))).scalar_one())
+
+
+# --- rotation: encrypted fields -----------------------------------------------------
+
+
+async def rekey_fields(db: Database, keyring: Keyring, settings: Settings,
+                       progress: Progress = _no_progress, *, batch: int = BATCH) -> int:
+    """Re-seal every encrypted field under the active KEK, one transaction per batch of
+    rows (short write locks; a concurrent edit of the same row waits for the batch).
+    Returns how many rows changed."""
+    cipher = FieldCipher(keyring)
+    totals = []
+    async with db.read() as session:
+        for model, _ in SEALED:
+            totals.append((await session.execute(
+                select(func.count()).select_from(model))).scalar_one())
+    total, done, changed, failures = sum(totals), 0, 0, []
+    progress(0, total)
+    for model, columns in SEALED:
+        table = model.__tablename__
+        last = ""
+        while True:
+            async with db.write() as session:
+                rows = (await session.execute(
+                    select(model.id, *(getattr(model, c) for c in columns))
+                    .where(col(model.id) > last).order_by(col(model.id)).limit(batch))).all()
+                for row in rows:
+                    values = {}
+                    for name, token in zip(columns, row[1:], strict=True):
+                        if token is None:
+                            continue
+                        try:
+                            new = cipher.reseal(table, name, row[0], token)
+                        except KeyringError as exc:
+                            log.error("%s.%s of %s could not be re-sealed: %s",
+                                      table, name, row[0], exc)
+                            failures.append(f"{table}.{name} of {row[0]}: {exc}")
+                            continue
+                        if new is not token:
+                            values[name] = new
+                    if values:
+                        await session.execute(update(model).where(col(model.id) == row[0])
+                                              .values(**values))
+                        changed += 1
+            if not rows:
+                break
+            last = rows[-1][0]
+            done += len(rows)
+            progress(min(done, total), max(total, done))
+    if failures:
+        raise RekeyIncomplete("encrypted fields", failures)
+    return changed
+
+
+async def count_fields(db: Database, kek_id: str, settings: Settings) -> int:
+    """How many encrypted values are still sealed under `kek_id` (a full scan; run only
+    when retiring a key)."""
+    count = 0
+    for model, columns in SEALED:
+        last = ""
+        while True:
+            async with db.read() as session:
+                rows = (await session.execute(
+                    select(model.id, *(getattr(model, c) for c in columns))
+                    .where(col(model.id) > last).order_by(col(model.id)).limit(BATCH))).all()
+            if not rows:
+                break
+            for row in rows:
+                count += sum(1 for token in row[1:]
+                             if token is not None and _kek_of(token) == kek_id)
+            last = rows[-1][0]
+    return count
+
+
+def _kek_of(token: bytes) -> str | None:
+    try:
+        return token_kek_id(token)
+    except KeyringError:
+        return None
