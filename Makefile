@@ -7,7 +7,7 @@ PORT ?= 8000
 CONSULTS ?= 2000
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck layers unit e2e bench reliability install clean
+.PHONY: demo test test-postgres lint typecheck layers unit e2e bench reliability install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ layers: $(STAMP)
 
 test: lint typecheck layers
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The same suite against PostgreSQL (a throwaway database per test on the server
+# ECONSULT_TEST_DATABASE_URL points at; default: the local one).
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+test-postgres: $(STAMP)
+	ECONSULT_TEST_DATABASE_URL=$${ECONSULT_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
