@@ -22,11 +22,12 @@ from econsult.http.errors import EXCEPTION_HANDLERS
 from econsult.http.routes import all_routes
 from econsult.http.security_headers import SecurityHeadersMiddleware
 from econsult.http.templating import make_templates
-from econsult.images.store import FilesystemBlobStore
+from econsult.images.blobstores import blob_store_for
 from econsult.images.workers import ImageWorkers
 from econsult.maintenance import startup_gc
 from econsult.realtime.bus import EventBus, InMemoryBus
 from econsult.realtime.events import BusEvent
+from econsult.realtime.notify import Notifier
 from econsult.realtime.pgbus import PostgresBus
 from econsult.schema import check_schema_current
 from econsult.security.fields import FieldCipher
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                                max_pixels=50_000_000)
         bus = _make_bus(settings, db)
         scheduler: DeadlineScheduler | None = None
+        notifier: Notifier | None = None
         background: list[asyncio.Task[None]] = []
         try:
             await check_schema_current(db)
@@ -72,7 +74,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             fields = FieldCipher(keyring)
             svc = Services(settings=settings, db=db, fields=fields, clock=clock,
                            calendar=Services.calendar_for(settings), keyring=keyring,
-                           workers=workers, blobs=FilesystemBlobStore(settings.blob_dir),
+                           workers=workers, blobs=blob_store_for(settings),
                            publish=publish)
             # Blobs written for submissions that never committed (a crash between blob
             # and row) are removed in the background, once they are an hour old.
@@ -84,6 +86,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             svc.wake = scheduler.wake
             if settings.scheduler_enabled:
                 scheduler.start()
+            # Emails for people not looking at the page; consumes post-commit events.
+            notifier = Notifier(settings, db, bus)
+            await notifier.start()
             app.state.ctx = AppContext(settings=settings, db=db, keyring=keyring, fields=fields,
                                        clock=clock, extras={"services": svc, "bus": bus,
                                                             "scheduler": scheduler})
@@ -93,6 +98,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if notifier is not None:
+                await notifier.stop()
             if scheduler is not None:
                 await scheduler.stop()
             await bus.close()

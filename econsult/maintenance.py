@@ -27,6 +27,7 @@ from sqlmodel import col
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict
+from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import (
     KINDS,
     ImageIntegrityError,
@@ -53,10 +54,6 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
                "clinical_details", "close_comment")),
     (Message, ("body",)),
 )
-
-
-def blob_store_for(settings: Settings) -> BlobStore:
-    return FilesystemBlobStore(settings.blob_dir)
 
 
 async def _audit_cli(db: Database, action: str, detail: str) -> None:

@@ -38,18 +38,21 @@ class Recorder:
         previous: Snapshot | None = None,
         **data: Any,
     ) -> ConsultEvent:
+        groups = groups_for(consult, previous)
+        queue = queue_fields(consult, previous, actor_id, data)
+        # Who may hear of the event and what a queue row shows are stored with it, so a
+        # reconnecting client (or another process) replays exactly what was published.
+        stored = {**data, "_groups": sorted(groups), "_queue": queue}
         row = ConsultEvent(
             consult_id=consult.id,
             type=type_,
             actor_id=actor_id,
             at=at,
-            data=json.dumps(data, default=str, separators=(",", ":")),
+            data=json.dumps(stored, default=str, separators=(",", ":")),
         )
         db.add(row)
         await db.flush()  # the id orders the timeline and is the client's resume point
-        self.rows.append(
-            (row, groups_for(consult, previous), queue_fields(consult, previous, actor_id, data))
-        )
+        self.rows.append((row, groups, queue))
         return row
 
     def bus_events(self) -> list[BusEvent]:

@@ -42,6 +42,10 @@ def origin_problem(conn: HTTPConnection, ctx: AppContext) -> str | None:
     if site in ("cross-site", "same-site"):
         return "Cross-site requests are not accepted."
     origin = conn.headers.get("origin")
+    if origin == "null" and site == "same-origin":
+        # Under Referrer-Policy: no-referrer, browsers send "Origin: null" on our own
+        # posts; Sec-Fetch-Site is set by the browser and cannot be forged by a page.
+        return None
     if origin is not None and origin != expected_origin(conn, ctx):
         return "Requests from another site are not accepted."
     return None

@@ -376,3 +376,25 @@ async def test_patient_data_is_encrypted_at_rest(rota: None, personas: Personas,
         wal = settings.data_dir / "econsult.db-wal"
         raw += wal.read_bytes() if wal.exists() else b""
         assert all(secret not in raw for secret in secrets)
+
+
+async def test_stored_events_replay_exactly_what_was_published(
+    rota: None, personas: Personas, client_for: ClientFor, app: Starlette, db: Database
+) -> None:
+    """A reconnecting client or another process rebuilds events from the table: they
+    must equal the ones published live, audience included."""
+    from econsult.consults.events import events_after
+    from econsult.realtime.events import STAFF_GROUP, user_group
+
+    bus = app.state.ctx.extras["bus"]
+    async with bus.subscribe([STAFF_GROUP]) as live:
+        gp = await client_for(personas.gp)
+        ok(await submit(gp), 201)
+        published = [await live.__anext__(), await live.__anext__()]
+    async with db.read() as session:
+        replayed, _ = await events_after(session, 0, frozenset({STAFF_GROUP}))
+    assert [e.to_record() for e in replayed] == [e.to_record() for e in published]
+    assert user_group(personas.derm.id or 0) in replayed[-1].groups
+    async with db.read() as session:
+        assert (await events_after(session, 0, frozenset({user_group(
+            personas.other_gp.id or 0)})))[0] == []

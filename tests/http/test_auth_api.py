@@ -205,3 +205,17 @@ async def test_malformed_login_bodies_get_clear_4xx(anon: httpx.AsyncClient) -> 
     assert r.status_code == 400
     r = await anon.post("/api/v1/auth/login", data={"email": "x"})
     assert r.status_code == 415
+
+
+async def test_origin_null_passes_only_when_the_browser_says_same_origin(
+    client_for: ClientFor, personas: Personas
+) -> None:
+    client = await client_for(personas.gp)
+    refused = await client.post("/api/v1/auth/logout", headers={"Origin": "null"})
+    assert refused.status_code == 403
+    refused = await client.post("/api/v1/auth/logout",
+                                headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    allowed = await client.post("/api/v1/auth/logout",
+                                headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert allowed.status_code == 204

@@ -1,0 +1,192 @@
+"""Email notifications against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from starlette.applications import Starlette
+
+from econsult.clock import ManualClock
+from econsult.consults.escalation import process_due
+from econsult.db import Database
+from econsult.realtime.notify import Notifier
+from tests.conftest import ClientFor
+from tests.consults.helpers import FORM, ok, on_call, submit
+from tests.factories import Personas
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+async def _notifier(app: Starlette, port: int, **kw: Any) -> Notifier:
+    ctx = app.state.ctx
+    settings = ctx.settings.with_(smtp_url=f"smtp://127.0.0.1:{port}",
+                                 public_url="https://econsult.example.org")
+    notifier = Notifier(settings, ctx.db, ctx.extras["bus"], **kw)
+    await notifier.start()
+    return notifier
+
+
+@pytest.fixture
+async def notifier(app: Starlette, smtp: tuple[Inbox, int]) -> AsyncIterator[Notifier]:
+    notifier = await _notifier(app, smtp[1], backoff=0.05)
+    yield notifier
+    await notifier.stop()
+
+
+async def _wait_for(inbox: Inbox, count: int, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if len(inbox.messages) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} emails, got {len(inbox.messages)}")
+
+
+def _text(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return message["Subject"] + "\n" + payload.decode()
+
+
+def _no_patient_data(text: str) -> None:
+    for secret in (FORM["patient_name"], FORM["question"][:20], FORM["patient_health_number"],
+                   FORM["patient_dob"], FORM["body_site"], "Any bleeding"):
+        assert secret not in text
+
+
+async def test_assignee_and_gp_are_emailed_without_patient_data(
+    db: Database, personas: Personas, client_for: ClientFor, clock: ManualClock,
+    notifier: Notifier, smtp: tuple[Inbox, int],
+) -> None:
+    inbox, _ = smtp
+    await on_call(db, personas.derm, "dermatology", clock.now())
+    gp, derm = await client_for(personas.gp), await client_for(personas.derm)
+    cid = ok(await submit(gp), 201)["id"]
+    await _wait_for(inbox, 1)
+    to, message = inbox.messages[0]
+    assert to == [personas.derm.email]
+    text = _text(message)
+    assert "routine dermatology consult is assigned to you" in text
+    assert f"https://econsult.example.org/consults/{cid}" in text
+    assert "Mon 09 Mar 2026 10:00 PDT" in text  # due time in the program's zone
+    _no_patient_data(text)
+
+    ok(await derm.post(f"/api/v1/consults/{cid}/acknowledge"))
+    ok(await derm.post(f"/api/v1/consults/{cid}/messages",
+                       json={"kind": "clarification_request", "body": "Any bleeding?"}), 201)
+    await _wait_for(inbox, 2)
+    assert inbox.messages[1][0] == [personas.gp.email]
+    assert "asks for clarification" in _text(inbox.messages[1][1])
+    ok(await gp.post(f"/api/v1/consults/{cid}/messages",
+                     json={"kind": "message", "body": "No bleeding."}), 201)
+    ok(await derm.post(f"/api/v1/consults/{cid}/messages",
+                       json={"kind": "answer", "body": "Excise.", "minutes": 10}), 201)
+    await _wait_for(inbox, 3)
+    assert inbox.messages[2][0] == [personas.gp.email]
+    assert "has been answered" in _text(inbox.messages[2][1])
+    for _, m in inbox.messages:
+        _no_patient_data(_text(m))
+    await asyncio.sleep(0.1)
+    assert len(inbox.messages) == 3  # acknowledging and the GP's reply send nothing
+
+
+async def test_escalation_and_at_risk_email_the_new_assignee(
+    app: Starlette, db: Database, personas: Personas, client_for: ClientFor,
+    clock: ManualClock, notifier: Notifier, smtp: tuple[Inbox, int],
+) -> None:
+    inbox, _ = smtp
+    await on_call(db, personas.derm, "dermatology", clock.now(), tier="primary")
+    await on_call(db, personas.derm2, "dermatology", clock.now(), tier="backup")
+    gp = await client_for(personas.gp)
+    ok(await submit(gp, urgency="urgent"), 201)
+    await _wait_for(inbox, 1)
+    svc = app.state.ctx.extras["services"]
+    clock.advance(timedelta(minutes=31))  # past the 30-minute acknowledgement window
+    await process_due(svc)
+    await _wait_for(inbox, 2)
+    assert inbox.messages[1][0] == [personas.derm2.email]
+    assert "unacknowledged urgent dermatology consult" in _text(inbox.messages[1][1])
+    cid = inbox.messages[1][1].get_payload(decode=True).decode().split("/consults/")[1][:36]
+    ok(await (await client_for(personas.derm2)).post(f"/api/v1/consults/{cid}/acknowledge"))
+    clock.advance(timedelta(minutes=60))  # 91 of the 120 minutes gone: past 75 %
+    await process_due(svc)
+    await _wait_for(inbox, 3)
+    assert inbox.messages[2][0] == [personas.derm2.email]
+    assert "nearing its deadline" in _text(inbox.messages[2][1])
+
+
+async def test_unreachable_server_is_retried_without_blocking_requests(
+    app: Starlette, db: Database, personas: Personas, client_for: ClientFor,
+    clock: ManualClock,
+) -> None:
+    await on_call(db, personas.derm, "dermatology", clock.now())
+    port = _free_port()  # nothing listens here yet
+    notifier = await _notifier(app, port, backoff=0.2, retries=5)
+    try:
+        gp = await client_for(personas.gp)
+        r = await asyncio.wait_for(submit(gp), 5)  # the request does not wait for SMTP
+        assert r.status_code == 201
+        await asyncio.sleep(0.3)  # the first attempt has failed by now
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            await _wait_for(inbox, 1, timeout=8)
+        finally:
+            controller.stop()
+        assert inbox.messages[0][0] == [personas.derm.email]
+        assert notifier.sent == 1 and notifier.failed == 0
+    finally:
+        await notifier.stop()
+
+
+async def test_without_smtp_url_nothing_is_sent_and_it_is_logged(
+    app: Starlette, db: Database, personas: Personas, client_for: ClientFor,
+    clock: ManualClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    await on_call(db, personas.derm, "dermatology", clock.now())
+    ctx = app.state.ctx
+    notifier = Notifier(ctx.settings.with_(smtp_url=None), ctx.db, ctx.extras["bus"])
+    await notifier.start()
+    caplog.set_level("INFO", logger="econsult.realtime.notify")
+    try:
+        ok(await submit(await client_for(personas.gp)), 201)
+        for _ in range(100):
+            if any("SMTP not configured" in r.message for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await notifier.stop()
+    line = next(r.getMessage() for r in caplog.records if "SMTP not configured" in r.message)
+    assert personas.derm.email in line and FORM["patient_name"] not in line
+    assert notifier.sent == 0

@@ -1,0 +1,252 @@
+// Consult thread: acts through the JSON API and re-reads the consult whenever /ws says
+// it changed (the socket carries no clinical content; GET /api/v1/consults/{id} does).
+import { connectLive } from "./live.js";
+import { api, el, STATE_LABELS, timeEl } from "./util.js";
+
+const root = document.getElementById("thread");
+const id = root.dataset.id;
+const me = Number(root.dataset.me);
+const role = root.dataset.role;
+const allowed = JSON.parse(root.dataset.allowed || "{}");
+const errorBox = document.getElementById("thread-error");
+let refreshTimer = null;
+
+const can = (step, state) => (allowed[step] || []).includes(state);
+
+function visible(step, consult) {
+  const { state } = consult;
+  const mineNow = consult.assigned_to === me;
+  switch (step) {
+    case "acknowledge": return can(step, state) && (mineNow || state === "pooled");
+    case "specialist_message": return mineNow && can(step, state);
+    case "reroute": return can(step, state) && (mineNow || state === "pooled");
+    case "return_to_pool": return mineNow && can(step, state);
+    default: return can(step, state); // the GP's own consult
+  }
+}
+
+function applyActions(consult) {
+  const forms = root.querySelectorAll("form.action");
+  let any = false;
+  for (const form of forms) {
+    const show = visible(form.dataset.step, consult);
+    form.hidden = !show;
+    any = any || show;
+  }
+  const none = document.getElementById("no-actions");
+  if (none) none.hidden = any;
+  const replyLabel = document.getElementById("reply-label");
+  if (replyLabel) {
+    replyLabel.textContent = consult.state === "awaiting_gp" ? "Answer the clarification"
+      : consult.state === "answered" ? "Follow up with the specialist" : "Message the specialist";
+  }
+  const urgent = root.querySelector("[data-hide-when-urgent]");
+  if (urgent) {
+    urgent.hidden = consult.urgency === "urgent" || consult.state === "answered";
+  }
+  const referral = root.querySelector('#convert-form [value="referral"]');
+  if (referral) referral.hidden = consult.converted_to === "referral";
+  const kind = document.getElementById("message-kind");
+  if (kind) {
+    for (const option of kind.options) {
+      if (option.dataset.step) option.hidden = option.disabled = !can(option.dataset.step, consult.state);
+    }
+    if (kind.selectedOptions[0] && kind.selectedOptions[0].disabled) kind.value = "message";
+    syncMinutes();
+  }
+}
+
+function syncMinutes() {
+  const row = document.getElementById("minutes-row");
+  if (row) row.hidden = document.getElementById("message-kind").value !== "answer";
+}
+
+function thumbs(images) {
+  if (!images || !images.length) return null;
+  return el("ul", { class: "thumbs" }, ...images.map((img) => {
+    const label = (img.label || "other").replace("_", "-");
+    return el("li", {}, el("button", {
+      type: "button", class: "thumb", "data-full": `/api/v1/images/${img.id}`,
+      "aria-label": `Open ${label} photo full size`,
+    }, el("img", { src: `/api/v1/images/${img.id}/thumbnail`, alt: `${label} photo`,
+                   loading: "lazy" }),
+    el("span", { class: "thumb-label", text: label })));
+  }));
+}
+
+function renderMessages(messages) {
+  const list = document.getElementById("messages");
+  if (!list) return;
+  list.textContent = "";
+  for (const m of messages) {
+    const kind = m.kind === "clarification_request" ? "asks for clarification"
+      : m.kind === "answer" ? "answer" : null;
+    list.append(el("li", {
+      class: `message kind-${m.kind}${m.author === me ? " mine" : ""}`, "data-id": m.id },
+    el("p", { class: "message-head" }, el("strong", { text: m.author_name }), " ",
+      kind ? el("span", { class: "badge kind", text: kind }) : null, " ", timeEl(m.at)),
+    el("p", { class: "prose", text: m.body }), thumbs(m.images)));
+  }
+  document.getElementById("no-messages").hidden = messages.length > 0;
+}
+
+function renderTimeline(events) {
+  const list = document.getElementById("timeline");
+  list.textContent = "";
+  for (const e of events) {
+    list.append(el("li", { "data-id": e.id }, timeEl(e.at), " ",
+      el("span", { class: "event-type", text: e.type.replaceAll("_", " ") }), " · ",
+      el("span", { class: "actor", text: e.actor_name })));
+  }
+}
+
+function render(consult) {
+  root.dataset.state = consult.state;
+  const badge = document.getElementById("state-badge");
+  badge.className = `badge state-${consult.state}`;
+  badge.textContent = STATE_LABELS[consult.state] || consult.state;
+  document.getElementById("urgency").textContent = consult.urgency.replace("_", "-") +
+    (consult.converted_to ? ` · converted to ${consult.converted_to.replace("_", " ")}` : "");
+  document.getElementById("assignee").textContent = consult.assignee ? consult.assignee.name
+    : consult.state === "pooled" ? "Specialty pool" : "—";
+  const due = document.getElementById("due");
+  due.textContent = "";
+  due.append(consult.due_at ? timeEl(consult.due_at) : "—");
+  if (consult.messages) renderMessages(consult.messages);
+  renderTimeline(consult.events || []);
+  applyActions(consult);
+}
+
+function showError(message) {
+  errorBox.textContent = message;
+  errorBox.hidden = !message;
+}
+
+async function refresh() {
+  refreshTimer = null;
+  try {
+    render(await api("GET", `/api/v1/consults/${id}`));
+  } catch (error) {
+    if (error.status === 404) {
+      showError("This consult is no longer yours to see (it was rerouted or taken by a colleague).");
+      for (const form of root.querySelectorAll("form.action")) form.hidden = true;
+    } else if (error.status === 401) {
+      location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+    }
+  }
+}
+
+function scheduleRefresh() {
+  if (refreshTimer === null) refreshTimer = setTimeout(refresh, 150);
+}
+
+function requestFor(form, submitter) {
+  const data = new FormData(form);
+  const base = `/api/v1/consults/${id}`;
+  switch (form.dataset.step) {
+    case "acknowledge": return [`${base}/acknowledge`, undefined];
+    case "return_to_pool": return [`${base}/return`, undefined];
+    case "cancel": return [`${base}/cancel`, undefined];
+    case "convert": return [`${base}/convert`, { to: submitter ? submitter.value : "" }];
+    case "reroute":
+      return [`${base}/reroute`, { specialty: data.get("specialty"), reason: data.get("reason") }];
+    case "close":
+      return [`${base}/close`, { outcome: data.get("outcome"),
+        usefulness: data.get("usefulness") ? Number(data.get("usefulness")) : null,
+        comment: data.get("comment") || "" }];
+    case "gp_message": {
+      const files = form.querySelector('input[type="file"]').files;
+      if (!files.length) return [`${base}/messages`, { body: data.get("body"), kind: "message" }];
+      const body = new FormData();
+      body.append("body", data.get("body"));
+      body.append("kind", "message");
+      for (const file of files) {
+        body.append("images", file, file.name);
+        body.append("image_labels", "other");
+      }
+      return [`${base}/messages`, body];
+    }
+    case "specialist_message": {
+      const kind = data.get("kind");
+      const payload = { body: data.get("body"), kind };
+      if (kind === "answer") payload.minutes = data.get("minutes") || null;
+      return [`${base}/messages`, payload];
+    }
+    default: return [null, null];
+  }
+}
+
+function fieldErrors(form, error) {
+  for (const node of form.querySelectorAll(".field-error")) node.hidden = true;
+  const slot = error && error.field && form.querySelector(`.field-error[data-field="${error.field}"]`);
+  if (slot) {
+    slot.textContent = error.message;
+    slot.hidden = false;
+    const input = form.querySelector(`[name="${error.field}"]`);
+    if (input) input.focus();
+    return true;
+  }
+  return false;
+}
+
+for (const form of root.querySelectorAll("form.action")) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const buttons = form.querySelectorAll("button");
+    for (const b of buttons) b.disabled = true;
+    showError("");
+    fieldErrors(form, null);
+    try {
+      const [path, body] = requestFor(form, event.submitter);
+      await api("POST", path, body);
+      form.reset();
+      syncMinutes();
+      await refresh();
+    } catch (error) {
+      if (!fieldErrors(form, error)) showError(error.message);
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  });
+}
+
+const kindSelect = document.getElementById("message-kind");
+if (kindSelect) kindSelect.addEventListener("change", syncMinutes);
+
+// Photo viewer with zoom: click a thumbnail, then +/−, Fit, or click the photo.
+const viewer = document.getElementById("photo-viewer");
+const viewerImg = viewer.querySelector("img");
+let scale = 1;
+const zoom = (value) => {
+  scale = Math.min(8, Math.max(1, value));
+  viewerImg.style.width = scale === 1 ? "" : `${scale * 100}%`;
+  viewerImg.style.maxWidth = scale === 1 ? "" : "none";
+  viewer.classList.toggle("zoomed", scale > 1);
+};
+root.addEventListener("click", (event) => {
+  const thumb = event.target.closest(".thumb");
+  if (!thumb) return;
+  viewerImg.src = thumb.dataset.full;
+  viewerImg.alt = thumb.getAttribute("aria-label").replace("Open ", "").replace(" full size", "");
+  zoom(1);
+  viewer.showModal();
+});
+viewer.addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (event.target === viewerImg) zoom(scale > 1 ? 1 : 2.5);
+  else if (button && button.dataset.zoom === "in") zoom(scale * 1.5);
+  else if (button && button.dataset.zoom === "out") zoom(scale / 1.5);
+  else if (button && button.dataset.zoom === "fit") zoom(1);
+  else if (button && "close" in button.dataset) viewer.close();
+});
+
+applyActions({
+  state: root.dataset.state, assigned_to: Number(root.dataset.assigned) || null,
+  urgency: root.dataset.urgency, converted_to: root.dataset.converted || null,
+});
+connectLive({
+  after: root.dataset.after,
+  onEvent: (event) => { if (event.consult_id === id) scheduleRefresh(); },
+  onReconnect: scheduleRefresh,
+});
