@@ -31,20 +31,22 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
+# Long runs (50 kills, 60 s load) are marked slow and left to `make reliability`.
 test: lint typecheck layers
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 # The same suite against PostgreSQL (a throwaway database per test on the server
 # ECONSULT_TEST_DATABASE_URL points at; default: the local one).
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 test-postgres: $(STAMP)
-	ECONSULT_TEST_DATABASE_URL=$${ECONSULT_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/pytest $(PYTEST_ARGS)
+	ECONSULT_TEST_DATABASE_URL=$${ECONSULT_TEST_DATABASE_URL:-$(PG_TEST_URL)} \
+	  $(BIN)/pytest -m "not slow or postgres" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 reliability: $(STAMP)
-	$(BIN)/pytest tests/reliability -m slow -p no:randomly $(PYTEST_ARGS)
+	$(BIN)/pytest tests/reliability -m slow $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
