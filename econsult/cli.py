@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from econsult import cli_demo
+from econsult import cli_backup, cli_demo
 from econsult.config import ConfigError, Settings
 from econsult.db import Database
 from econsult.errors import DomainError
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     retire.set_defaults(func=cmd_keys_retire)
 
     cli_demo.add_parser(sub)
+    cli_backup.add_parser(sub)
 
     images = sub.add_parser("images", help="stored images").add_subparsers(
         dest="images_command", required=True)

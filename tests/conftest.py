@@ -96,7 +96,12 @@ def _pg_exec(url: str, sql: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    # In a thread of its own: the caller may already be inside an event loop
+    # (Playwright's sync API keeps one running in the main thread).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture

@@ -1,7 +1,100 @@
-"""Routes of this area are being written; until then it contributes none."""
+"""Staff pages: the turnaround dashboard and one specialist's report."""
 
-from starlette.routing import BaseRoute
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from econsult.consults.services import Services
+from econsult.errors import NotFound
+from econsult.http.auth import current_user
+from econsult.http.context import get_ctx
+from econsult.http.templating import render
+from econsult.security.policy import Action, may
+from econsult.turnaround import aggregates, charts, report
+from econsult.turnaround.aggregates import Filters
+
+DEFAULT_DAYS = 90
+URGENCIES = ("urgent", "semi_urgent", "routine")
+
+
+def _services(request: Request) -> Services:
+    if not may(current_user(request), Action.view_turnaround):
+        raise NotFound("Not found.")
+    svc: Services = get_ctx(request).extras["services"]
+    return svc
+
+
+def _filters(request: Request, svc: Services) -> tuple[Filters, dict[str, str]]:
+    """The filters, and the form's values (dates as typed; the default range when none)."""
+    params = dict(request.query_params)
+    if "from" not in params and "to" not in params:
+        today = svc.clock.now().astimezone(svc.settings.timezone).date()
+        params["from"] = (today - timedelta(days=DEFAULT_DAYS)).isoformat()
+    form = {k: params.get(k, "") for k in ("from", "to", "specialty", "urgency")}
+    return aggregates.parse_filters(params, svc.settings.timezone), form
+
+
+def duration(seconds: float | None) -> str:
+    """Hours under two days, else days; the same rule as dashboard.js."""
+    if seconds is None:
+        return "–"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+def _context(filters: Filters, form: dict[str, str]) -> dict[str, object]:
+    query = urlencode({k: v for k, v in form.items() if v})
+    return {"form": form, "query": query, "api_query": urlencode(filters.query()),
+            "duration": duration, "pct": pct, "urgencies": URGENCIES}
+
+
+async def dashboard_page(request: Request) -> Response:
+    svc = _services(request)
+    filters, form = _filters(request, svc)
+    tz = svc.settings.timezone
+    async with svc.db.read() as db:
+        data = await report.dashboard(db, filters, tz)
+    trend = charts.weekly_trend([
+        charts.Point(w.starts.strftime("%d %b"), w.stats.count, w.stats.within_target_pct)
+        for w in data.weeks])
+    histograms = [
+        (d, charts.histogram(d.bins, target_hours=d.target_seconds / 3600,
+                             title=f"Time to answer, {d.urgency.replace('_', '-')}"))
+        for d in data.distributions]
+    workload = charts.bars([(r.name, r.stats.count) for r in data.specialists],
+                           title="Consults per specialist")
+    return render(request, "dashboard.html", {
+        **_context(filters, form), "data": data, "trend": trend, "histograms": histograms,
+        "workload": workload})
+
+
+async def specialist_page(request: Request) -> Response:
+    svc = _services(request)
+    filters, form = _filters(request, svc)
+    try:
+        specialist_id = int(request.path_params["id"])
+    except ValueError:
+        raise NotFound("Not found.") from None
+    async with svc.db.read() as db:
+        try:
+            row, side_by_side = await report.specialist(db, filters, specialist_id)
+        except LookupError:
+            raise NotFound("Not found.") from None
+    return render(request, "dashboard_specialist.html", {
+        **_context(filters, form), "person": row, "rows": side_by_side})
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/dashboard", dashboard_page, methods=["GET"]),
+        Route("/dashboard/specialists/{id}", specialist_page, methods=["GET"]),
+    ]

@@ -37,8 +37,14 @@ class Consult(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("gp_id", "idempotency_key"),
         Index("ix_consults_assigned_to_state", "assigned_to", "state"),
-        Index("ix_consults_specialty_urgency_submitted_at", "specialty", "urgency",
+        # The dashboard's filters and aggregates (bench/turnaround.py: 41 s -> ~0.3 s at
+        # 1M consults): counts covered by one index, percentiles walked in index order.
+        Index("ix_consults_turnaround_counts", "specialty", "urgency", "submitted_at", "state",
+              "seconds_to_answer", "within_target", "outcome", "usefulness"),
+        Index("ix_consults_turnaround_rank", "specialty", "urgency", "seconds_to_answer",
               "submitted_at"),
+        Index("ix_consults_answer_order", "seconds_to_answer", "submitted_at", "specialty",
+              "urgency"),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -119,6 +119,11 @@ class PostgresBus:
     ) -> Subscription:
         return self._local.subscribe(groups, max_queue=max_queue)
 
+    def mark_resync_needed(self) -> int:
+        """Tell every local subscriber it may have missed events (as after a lost
+        LISTEN connection)."""
+        return self._local.mark_resync_needed()
+
     async def publish(self, event: BusEvent) -> None:
         """NOTIFY the event id; on failure, log and resync local subscribers.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import shutil
 import socket
 import threading
 import time
@@ -28,7 +27,6 @@ from econsult.app import create_app
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
-from tests.conftest import TEST_MASTER_KEY
 from tests.consults.helpers import on_call
 from tests.factories import Personas, make_personas
 
@@ -101,12 +99,8 @@ async def _seed(settings: Settings) -> Personas:
 
 
 @pytest.fixture
-def site(tmp_path: Path, template_db: str) -> Iterator[Site]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    shutil.copyfile(template_db, data_dir / "econsult.db")  # migrated + catalogue seeded
-    settings = Settings(data_dir=data_dir, master_key=TEST_MASTER_KEY, image_pool="thread",
-                        scheduler_enabled=False)
+def site(settings: Settings) -> Iterator[Site]:
+    # The shared fixture: a migrated, seeded database (SQLite file or PostgreSQL).
     personas = _in_thread(lambda: asyncio.run(_seed(settings)))
     server = Server(settings, _free_port())
     server.start()

@@ -1,0 +1,307 @@
+"""Turnaround aggregates computed in SQL, over the columns lifecycle keeps per consult.
+
+The same queries run on SQLite and PostgreSQL. Percentiles are nearest-rank, as
+`econsult.turnaround.stats` defines them: within each group the answered consults are
+numbered by `seconds_to_answer` (ROW_NUMBER() OVER ...) and the ⌈n·p⌉-th is picked,
+with ⌈n·p⌉ computed exactly in integers as (n·num + den - 1) / den.
+
+Definitions of the counts:
+- `count`: consults submitted in [from, to) matching the filters; `answered`: those
+  with a time to answer (the clock the target uses, kept by lifecycle at the answer).
+- `within_target_pct`: % of answered consults whose `within_target` is true.
+- `open`: consults still open now (assigned, pooled, in review, awaiting the GP);
+  `at_risk`: open ones past the at-risk mark but not breached; `breached`: open ones
+  past their response deadline. Both describe "now", so a live dashboard can count down.
+- `referral_avoided_pct`: % of consults closed with an outcome whose outcome is
+  `referral_avoided`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from econsult.errors import InvalidInput
+from econsult.models import OPEN_STATES, Consult
+from econsult.routing.targets import Urgency
+
+Key = tuple[Any, ...]
+MEDIAN = (1, 2)
+P90 = (9, 10)
+CONTRACT_FIELDS = (
+    "count", "answered", "median_seconds_to_answer", "p90_seconds_to_answer",
+    "within_target_pct", "open", "at_risk", "breached", "referral_avoided_pct",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: datetime | None = None  # inclusive, on submitted_at
+    end: datetime | None = None  # exclusive
+    specialty: str | None = None
+    urgency: str | None = None
+
+    def query(self) -> dict[str, str]:
+        """The filters as query parameters (for links and the CSV export)."""
+        found = {"from": self.start.isoformat() if self.start else "",
+                 "to": self.end.isoformat() if self.end else "",
+                 "specialty": self.specialty or "", "urgency": self.urgency or ""}
+        return {k: v for k, v in found.items() if v}
+
+
+def parse_instant(raw: str, tz: ZoneInfo, name: str) -> datetime:
+    """An ISO date (midnight in the program's zone) or datetime (naive: program zone)."""
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tz).astimezone(UTC)
+        # An unencoded "+01:00" in a query string arrives as " 01:00".
+        value = datetime.fromisoformat(text[:11] + text[11:].replace(" ", "+"))
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date like 2026-03-01 or an ISO 8601 "
+                           "date-time.", field=name) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+def parse_filters(params: Mapping[str, str], tz: ZoneInfo) -> Filters:
+    start = parse_instant(params["from"], tz, "from") if params.get("from") else None
+    end = parse_instant(params["to"], tz, "to") if params.get("to") else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("to must be after from.", field="to")
+    specialty = (params.get("specialty") or "").strip() or None
+    if specialty is not None and len(specialty) > 64:
+        raise InvalidInput("Unknown specialty.", field="specialty")
+    urgency = (params.get("urgency") or "").strip() or None
+    if urgency is not None and urgency not in {u.value for u in Urgency}:
+        raise InvalidInput("urgency must be urgent, semi_urgent or routine.", field="urgency")
+    return Filters(start, end, specialty, urgency)
+
+
+@dataclass
+class Stats:
+    count: int = 0
+    answered: int = 0
+    within: int = 0
+    open: int = 0
+    at_risk: int = 0
+    breached: int = 0
+    outcomes: int = 0
+    avoided: int = 0
+    usefulness_n: int = 0
+    usefulness_sum: int = 0
+    median_seconds_to_answer: float | None = None
+    p90_seconds_to_answer: float | None = None
+
+    @property
+    def within_target_pct(self) -> float | None:
+        return _pct(self.within, self.answered)
+
+    @property
+    def referral_avoided_pct(self) -> float | None:
+        return _pct(self.avoided, self.outcomes)
+
+    @property
+    def mean_usefulness(self) -> float | None:
+        return None if not self.usefulness_n else self.usefulness_sum / self.usefulness_n
+
+    def public(self) -> dict[str, Any]:
+        """The contract's fields (see the module docstring), in its order."""
+        return {name: getattr(self, name) for name in CONTRACT_FIELDS}
+
+    def full(self) -> dict[str, Any]:
+        return {**asdict(self), **self.public(), "mean_usefulness": self.mean_usefulness}
+
+
+@dataclass
+class Summary:
+    groups: dict[tuple[str, str], Stats] = field(default_factory=dict)
+    totals: Stats = field(default_factory=Stats)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "groups": [
+                {"specialty": sp, "urgency": ur, **stats.public()}
+                for (sp, ur), stats in self.groups.items()
+            ],
+            "totals": self.totals.public(),
+        }
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if whole == 0 else 100.0 * part / whole
+
+
+def where_of(filters: Filters) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a filter: submitted_at in [start, end), specialty, urgency."""
+    clauses: list[ColumnElement[bool]] = []
+    if filters.start is not None:
+        clauses.append(col(Consult.submitted_at) >= filters.start)
+    if filters.end is not None:
+        clauses.append(col(Consult.submitted_at) < filters.end)
+    if filters.specialty:
+        clauses.append(col(Consult.specialty) == filters.specialty)
+    if filters.urgency:
+        clauses.append(col(Consult.urgency) == filters.urgency)
+    return clauses
+
+
+def _one_if(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
+                  keys: Sequence[ColumnElement[Any]]) -> dict[Key, Stats]:
+    c = Consult
+    answered = col(c.seconds_to_answer).is_not(None)
+    stmt = select(
+        *keys,
+        func.count(),
+        func.count(col(c.seconds_to_answer)),
+        _one_if(and_(answered, col(c.within_target).is_(True))),
+        func.count(col(c.outcome)),
+        _one_if(col(c.outcome) == "referral_avoided"),
+        func.count(col(c.usefulness)),
+        func.coalesce(func.sum(col(c.usefulness)), 0),
+    ).where(*where)
+    # Open consults are few: counted apart, through the index on state, to keep the
+    # scan over every consult as light as possible.
+    is_open = col(c.state).in_([s.value for s in OPEN_STATES])
+    # Grouped by state first, so the planner reads the few open rows through the state
+    # index instead of walking a (specialty, urgency) index over every consult.
+    live = select(
+        col(c.state),
+        *keys,
+        func.count(),
+        _one_if(and_(col(c.at_risk_at).is_not(None), col(c.breached_at).is_(None))),
+        func.count(col(c.breached_at)),
+    ).where(*where, is_open)
+    live = live.group_by(col(c.state), *keys)
+    if keys:
+        stmt = stmt.group_by(*keys)
+    found: dict[Key, Stats] = {}
+    for row in (await db.execute(stmt)).all():
+        key = tuple(row[: len(keys)])
+        n, answered_n, within, outcomes, avoided, useful_n, useful_sum = (
+            int(v or 0) for v in row[len(keys):])
+        if n:
+            found[key] = Stats(count=n, answered=answered_n, within=within, outcomes=outcomes,
+                               avoided=avoided, usefulness_n=useful_n,
+                               usefulness_sum=useful_sum)
+    for row in (await db.execute(live)).all():
+        key = tuple(row[1: 1 + len(keys)])
+        if key in found:
+            stats = found[key]
+            n_open, n_risk, n_breached = (int(v or 0) for v in row[1 + len(keys):])
+            stats.open += n_open
+            stats.at_risk += n_risk
+            stats.breached += n_breached
+    return found
+
+
+def _rank(n: Any, p: tuple[int, int]) -> Any:
+    """⌈n·num/den⌉ in integer arithmetic (both dialects divide integers exactly)."""
+    num, den = p
+    return (n * num + (den - 1)) // den
+
+
+async def percentiles(db: AsyncSession, where: Sequence[ColumnElement[bool]],
+                      keys: Sequence[ColumnElement[Any]]) -> dict[Key, tuple[float, float]]:
+    """(median, p90) of seconds_to_answer per key, nearest-rank, in one windowed query.
+
+    For any grouping expression (weeks, specialists); `_seek` is faster for the
+    specialty and urgency groups, which an index keeps in answer-time order.
+    """
+    s = col(Consult.seconds_to_answer)
+    partition = list(keys) or None
+    ranked = select(
+        *keys,
+        s.label("s"),
+        func.row_number().over(partition_by=partition, order_by=s).label("rn"),
+        func.count().over(partition_by=partition).label("n"),
+    ).where(*where, s.is_not(None)).subquery()
+    rn, n = ranked.c.rn, ranked.c.n
+    at_median, at_p90 = rn == _rank(n, MEDIAN), rn == _rank(n, P90)
+    key_cols = [ranked.c[str(k.key)] for k in keys]
+    stmt = select(
+        *key_cols,
+        func.max(case((at_median, ranked.c.s))),
+        func.max(case((at_p90, ranked.c.s))),
+    ).where(or_(at_median, at_p90))
+    if key_cols:
+        stmt = stmt.group_by(*key_cols)
+    return {tuple(row[: len(keys)]): (float(row[-2]), float(row[-1]))
+            for row in (await db.execute(stmt)).all() if row[-2] is not None}
+
+
+async def _seek(db: AsyncSession, where: Sequence[ColumnElement[bool]], n: int) -> tuple[float,
+                                                                                         float]:
+    """(median, p90) of the n answered consults `where` selects: the ⌈n·p⌉-th smallest,
+    fetched with ORDER BY ... LIMIT 1 OFFSET. With an index on (specialty, urgency,
+    seconds_to_answer) the database walks index entries instead of sorting; the p90 is
+    walked from the top, so both together touch 0.6 n entries."""
+    s = col(Consult.seconds_to_answer)
+    base = select(s).where(*where, s.is_not(None)).limit(1)
+    median = (await db.execute(base.order_by(s).offset(_rank(n, MEDIAN) - 1))).scalar_one()
+    p90 = (await db.execute(base.order_by(s.desc()).offset(n - _rank(n, P90)))).scalar_one()
+    return float(median or 0), float(p90 or 0)
+
+
+async def grouped(db: AsyncSession, where: Sequence[ColumnElement[bool]],
+                  keys: Sequence[ColumnElement[Any]], *, seek: bool = False) -> dict[Key, Stats]:
+    """Stats per distinct value of `keys` (labelled columns); {(): totals} when none.
+
+    Keys with no consults are absent; totals are always present. `seek` fetches the
+    percentiles group by group with `_seek` (keys must then be plain columns).
+    """
+    found = await _counts(db, where, keys)
+    if seek:
+        for key, stats in found.items():
+            if stats.answered:
+                clauses = [*where, *(k == v for k, v in zip(keys, key, strict=True))]
+                stats.median_seconds_to_answer, stats.p90_seconds_to_answer = await _seek(
+                    db, clauses, stats.answered)
+    else:
+        for key, (median, p90) in (await percentiles(db, where, keys)).items():
+            stats = found.setdefault(key, Stats())
+            stats.median_seconds_to_answer, stats.p90_seconds_to_answer = median, p90
+    if not keys:
+        found.setdefault((), Stats())
+    return found
+
+
+GROUP_KEYS: tuple[ColumnElement[Any], ...] = (
+    Consult.__table__.c.specialty, Consult.__table__.c.urgency)  # type: ignore[attr-defined]
+
+
+async def summarise(db: AsyncSession, filters: Filters) -> Summary:
+    """Per specialty and urgency, and over everything the filters select."""
+    where = where_of(filters)
+    groups = await grouped(db, where, GROUP_KEYS, seek=True)
+    totals = Stats()
+    for stats in groups.values():  # every count adds up; only the percentiles do not
+        for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",
+                     "avoided", "usefulness_n", "usefulness_sum"):
+            setattr(totals, name, getattr(totals, name) + getattr(stats, name))
+    if totals.answered:
+        totals.median_seconds_to_answer, totals.p90_seconds_to_answer = await _seek(
+            db, where, totals.answered)
+    return Summary(groups={(k[0], k[1]): groups[k] for k in sorted(groups)}, totals=totals)
+
+
+async def first_submitted(db: AsyncSession, filters: Filters) -> datetime | None:
+    from econsult.models.types import UTCDateTime
+
+    value = (await db.execute(
+        select(func.min(col(Consult.submitted_at))).where(*where_of(filters))
+    )).scalar()
+    # func.min() loses the column type on SQLite: normalise to aware UTC.
+    return UTCDateTime().process_result_value(value, None) if value is not None else None  # type: ignore[arg-type]

@@ -1,0 +1,73 @@
+"""The CSV export: the contract's columns, de-identified, streamed in batches."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+from starlette.applications import Starlette
+
+from econsult.consults.services import Services
+from econsult.demo_history import generate
+from econsult.turnaround import export
+from econsult.turnaround.aggregates import Filters
+from tests.conftest import T0, ClientFor
+from tests.consults.helpers import FORM, ok, on_call, submit
+from tests.factories import Personas
+
+CONTRACT = ("consult_id", "specialty", "urgency", "submitted_at", "acknowledged_at",
+            "first_response_at", "answered_at", "closed_at", "seconds_to_answer",
+            "target_seconds_to_answer", "within_target", "outcome", "usefulness")
+
+
+def _svc(app: Starlette) -> Services:
+    svc: Services = app.state.ctx.extras["services"]
+    return svc
+
+
+async def _seed(app: Starlette, personas: Personas, n: int) -> None:
+    svc = _svc(app)
+    await generate(svc.db, n=n, now=T0, cipher=svc.fields, calendar=svc.calendar,
+                   gps=[personas.gp.id or 0], specialists={"dermatology": [personas.derm.id or 0]},
+                   seed=5, span=timedelta(days=30))
+
+
+async def test_columns_headers_and_no_patient_data(app: Starlette, personas: Personas,
+                                                   client_for: ClientFor) -> None:
+    await on_call(_svc(app).db, personas.derm, "dermatology", T0)
+    gp = await client_for(personas.gp)
+    made = ok(await submit(gp), 201)
+    await _seed(app, personas, 40)
+    staff = await client_for(personas.staff)
+    response = await staff.get("/api/v1/turnaround.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith('attachment; filename="turnaround-')
+    assert response.headers["cache-control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert set(CONTRACT) <= set(rows[0])
+    assert len(rows) == 41 and made["id"] in {r["consult_id"] for r in rows}
+    mine = next(r for r in rows if r["consult_id"] == made["id"])
+    assert mine["state"] == "assigned" and mine["seconds_to_answer"] == ""
+    assert mine["submitted_at"] == T0.isoformat()
+    for text in (FORM["patient_name"], FORM["patient_health_number"], FORM["question"][:20],
+                 FORM["patient_dob"], FORM["body_site"]):
+        assert text not in response.text
+    assert [r["submitted_at"] for r in rows] == sorted(r["submitted_at"] for r in rows)
+
+
+async def test_streams_in_batches(app: Starlette, personas: Personas) -> None:
+    await _seed(app, personas, 25)
+    chunks = [c async for c in export.consult_rows(_svc(app).db, Filters(), batch=7)]
+    assert len(chunks) == 1 + 4  # header, then 7 + 7 + 7 + 4 rows
+    assert chunks[0].rstrip("\r\n").split(",") == list(export.HEADER)
+    assert [c.count("\r\n") for c in chunks[1:]] == [7, 7, 7, 4]
+    whole = list(csv.reader(io.StringIO("".join(chunks))))
+    assert len({r[0] for r in whole[1:]}) == 25
+
+
+def test_cells() -> None:
+    assert export.cell(None) == "" and export.cell(True) == "true"
+    assert export.cell(0.1 + 0.2) == "0.30000000000000004"  # round-trips exactly
+    assert export.cell(T0) == "2026-03-02T17:00:00+00:00"
