@@ -94,6 +94,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                                                             "scheduler": scheduler})
             yield
         finally:
+            ctx = getattr(app.state, "ctx", None)
+            if ctx is not None and "session_touches" in ctx.extras:
+                await ctx.extras["session_touches"].drain()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

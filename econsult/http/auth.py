@@ -8,6 +8,9 @@ X-CSRF-Token header, or as the `csrf_token` field of a urlencoded form.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import datetime
 from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection, Request
@@ -21,6 +24,7 @@ from econsult.security import sessions
 from econsult.security.policy import Principal
 from econsult.security.sessions import ActiveSession
 
+logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUTH_SCOPE_KEY = "econsult.auth"
 _MAX_FORM_BYTES = 256 * 1024
@@ -80,12 +84,44 @@ async def _resolve(conn: HTTPConnection, ctx: AppContext) -> ActiveSession | Non
         return None
     now = ctx.clock.now()
     policy = session_policy(ctx.settings)
+    touches: SessionTouches = ctx.extras.setdefault("session_touches", SessionTouches())
     async with ctx.db.read() as db:
-        auth = await sessions.resolve(db, token, now=now, policy=policy)
+        auth = await sessions.resolve(db, token, now=now, policy=policy, seen=touches.seen)
     if auth is not None and auth.needs_touch:
-        async with ctx.db.write() as db:
-            await sessions.touch(db, auth.session_id, now=now)
+        touches.record(ctx, auth.session_id, now)
     return auth
+
+
+class SessionTouches:
+    """Refreshing a session's last-seen time is a write; on SQLite it would queue this
+    request behind every other writer (photo submissions). So it is written in the
+    background, and remembered here meanwhile so this process never idles out a
+    session it has just seen."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, datetime] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def record(self, ctx: AppContext, session_id: int, now: datetime) -> None:
+        self.seen[session_id] = now
+        task = asyncio.create_task(self._write(ctx, session_id, now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Let pending writes finish (at shutdown, before the engines close)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _write(self, ctx: AppContext, session_id: int, now: datetime) -> None:
+        try:
+            async with ctx.db.write() as db:
+                await sessions.touch(db, session_id, now=now)
+        except Exception:  # the in-memory time still holds; the next touch retries
+            logger.exception("could not refresh session %s", session_id)
+        else:
+            if self.seen.get(session_id) == now:
+                del self.seen[session_id]
 
 
 async def _check_unsafe(scope: Scope, receive: Receive, ctx: AppContext) -> Receive:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,10 +67,12 @@ async def create(
 
 
 async def resolve(
-    db: AsyncSession, token: str, *, now: datetime, policy: SessionPolicy
+    db: AsyncSession, token: str, *, now: datetime, policy: SessionPolicy,
+    seen: Mapping[int, datetime] | None = None,
 ) -> ActiveSession | None:
     """The live session for a cookie token, or None (unknown, revoked, idle, expired,
-    or the account disabled). One query for the session and user, one for specialties."""
+    or the account disabled). One query for the session and user, one for specialties.
+    `seen` holds activity this process noticed but may not have written yet."""
     if not token or len(token) > 128:
         return None
     row = (
@@ -82,11 +85,12 @@ async def resolve(
     if row is None:
         return None
     auth, user = row
+    last_seen = max(auth.last_seen_at, (seen or {}).get(auth.id or 0, auth.last_seen_at))
     if (
         auth.revoked_at is not None
         or not user.active
         or now >= auth.expires_at
-        or now - auth.last_seen_at >= policy.idle
+        or now - last_seen >= policy.idle
     ):
         return None
     specialties: frozenset[str] = frozenset()
@@ -104,7 +108,7 @@ async def resolve(
         session_id=auth.id or 0,
         csrf_token=auth.csrf_token,
         principal=principal,
-        needs_touch=now - auth.last_seen_at >= _TOUCH_EVERY,
+        needs_touch=now - last_seen >= _TOUCH_EVERY,
         expires_at=min(auth.expires_at, now + policy.idle),
     )
 
