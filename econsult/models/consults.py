@@ -45,6 +45,9 @@ class Consult(SQLModel, table=True):
               "submitted_at"),
         Index("ix_consults_answer_order", "seconds_to_answer", "submitted_at", "specialty",
               "urgency"),
+        # Open consults are few: "open / at risk / breached now" reads only them.
+        Index("ix_consults_open_now", "state", "specialty", "urgency", "submitted_at",
+              "at_risk_at", "breached_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)

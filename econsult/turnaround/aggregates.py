@@ -140,13 +140,22 @@ def _pct(part: int, whole: int) -> float | None:
     return None if whole == 0 else 100.0 * part / whole
 
 
-def where_of(filters: Filters) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a filter: submitted_at in [start, end), specialty, urgency."""
+def where_of(filters: Filters, *, walk_answers: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a filter: submitted_at in [start, end), specialty, urgency.
+
+    `walk_answers` hides the date range from SQLite's index choice (the same test,
+    through coalesce()), so a percentile seek walks an index kept in answer-time order
+    instead of collecting every row in the range and sorting it: 4.3 s -> 53 ms for
+    the median of 1,000,000 consults (bench/turnaround.py).
+    """
     clauses: list[ColumnElement[bool]] = []
+    submitted: Any = col(Consult.submitted_at)
+    if walk_answers:
+        submitted = func.coalesce(submitted, submitted)
     if filters.start is not None:
-        clauses.append(col(Consult.submitted_at) >= filters.start)
+        clauses.append(submitted >= filters.start)
     if filters.end is not None:
-        clauses.append(col(Consult.submitted_at) < filters.end)
+        clauses.append(submitted < filters.end)
     if filters.specialty:
         clauses.append(col(Consult.specialty) == filters.specialty)
     if filters.urgency:
@@ -256,7 +265,8 @@ async def _seek(db: AsyncSession, where: Sequence[ColumnElement[bool]], n: int) 
 
 
 async def grouped(db: AsyncSession, where: Sequence[ColumnElement[bool]],
-                  keys: Sequence[ColumnElement[Any]], *, seek: bool = False) -> dict[Key, Stats]:
+                  keys: Sequence[ColumnElement[Any]], *, seek: bool = False,
+                  seek_where: Sequence[ColumnElement[bool]] | None = None) -> dict[Key, Stats]:
     """Stats per distinct value of `keys` (labelled columns); {(): totals} when none.
 
     Keys with no consults are absent; totals are always present. `seek` fetches the
@@ -266,7 +276,8 @@ async def grouped(db: AsyncSession, where: Sequence[ColumnElement[bool]],
     if seek:
         for key, stats in found.items():
             if stats.answered:
-                clauses = [*where, *(k == v for k, v in zip(keys, key, strict=True))]
+                clauses = [*(where if seek_where is None else seek_where),
+                           *(k == v for k, v in zip(keys, key, strict=True))]
                 stats.median_seconds_to_answer, stats.p90_seconds_to_answer = await _seek(
                     db, clauses, stats.answered)
     else:
@@ -285,7 +296,9 @@ GROUP_KEYS: tuple[ColumnElement[Any], ...] = (
 async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     """Per specialty and urgency, and over everything the filters select."""
     where = where_of(filters)
-    groups = await grouped(db, where, GROUP_KEYS, seek=True)
+    sqlite = db.bind is not None and db.bind.dialect.name == "sqlite"
+    seek_where = where_of(filters, walk_answers=sqlite)
+    groups = await grouped(db, where, GROUP_KEYS, seek=True, seek_where=seek_where)
     totals = Stats()
     for stats in groups.values():  # every count adds up; only the percentiles do not
         for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",
@@ -293,7 +306,7 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
             setattr(totals, name, getattr(totals, name) + getattr(stats, name))
     if totals.answered:
         totals.median_seconds_to_answer, totals.p90_seconds_to_answer = await _seek(
-            db, where, totals.answered)
+            db, seek_where, totals.answered)
     return Summary(groups={(k[0], k[1]): groups[k] for k in sorted(groups)}, totals=totals)
 
 
