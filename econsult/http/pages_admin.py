@@ -40,7 +40,22 @@ async def _page(request: Request, *, error: str = "", form: dict[str, object] | 
 
 async def users_page(request: Request) -> Response:
     _require_admin(request)
-    return await _page(request, notice=request.query_params.get("notice", "")[:200])
+    return await _page(request, notice=await _notice(request))
+
+
+_DONE = {"added": "Added", "disabled": "Disabled", "enabled": "Enabled"}
+
+
+async def _notice(request: Request) -> str:
+    """The confirmation after a change, built from a fixed word and a real account, so
+    a crafted link cannot put words of its own on this page."""
+    verb = _DONE.get(request.query_params.get("done", ""))
+    user_id = request.query_params.get("user", "")
+    if verb is None or not user_id.isdigit():
+        return ""
+    users = {u.id: u for u in await accounts.list_users(get_ctx(request).db)}
+    user = users.get(int(user_id))
+    return f"{verb} {user.email}" if user else ""
 
 
 async def add_user(request: Request) -> Response:
@@ -59,7 +74,7 @@ async def add_user(request: Request) -> Response:
         return await _page(request, error=exc.message,
                            form={**fields, "specialties": specialties},
                            status_code=status_for(exc))
-    return RedirectResponse(f"/admin/users?notice=Added+{user.email}", status_code=303)
+    return RedirectResponse(f"/admin/users?done=added&user={user.id}", status_code=303)
 
 
 async def set_active(request: Request) -> Response:
@@ -76,5 +91,5 @@ async def set_active(request: Request) -> Response:
                                          actor=actor_of(request), clock=ctx.clock)
     except DomainError as exc:
         return await _page(request, error=exc.message, status_code=status_for(exc))
-    verb = "Enabled" if active else "Disabled"
-    return RedirectResponse(f"/admin/users?notice={verb}+{user.email}", status_code=303)
+    done = "enabled" if active else "disabled"
+    return RedirectResponse(f"/admin/users?done={done}&user={user.id}", status_code=303)
