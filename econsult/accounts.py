@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -83,23 +84,29 @@ async def create_user(
     # argon2 is deliberately slow (~0.1 s of CPU): outside the transaction, off the loop.
     password_hash = await asyncio.to_thread(passwords.hash_password, password)
     now = clock.now()
-    async with database.write() as db:
-        if (await db.execute(select(col(User.id)).where(col(User.email) == base.email))).first():
-            raise Conflict("An account with that email already exists.", code="email_taken")
-        known = set((await db.execute(
-            select(col(Specialty.slug)).where(col(Specialty.slug).in_(specialties))
-        )).scalars())
-        unknown = sorted(set(specialties) - known)
-        if unknown:
-            raise InvalidInput(f"Unknown specialty: {', '.join(unknown)}.", field="specialties")
-        user = User(email=base.email, name=base.name, role=role_value,
-                    password_hash=password_hash, active=True, created_at=now)
-        db.add(user)
-        await db.flush()
-        for slug in sorted(set(specialties)):
-            db.add(UserSpecialty(user_id=user.id or 0, specialty=slug))
-        await audit.append(db, actor=actor, action="user.create", at=now,
-                           object_type="user", object_id=str(user.id), detail=f"role={role}")
+    try:
+        async with database.write() as db:
+            taken = select(col(User.id)).where(col(User.email) == base.email)
+            if (await db.execute(taken)).first():
+                raise Conflict("An account with that email already exists.", code="email_taken")
+            known = set((await db.execute(
+                select(col(Specialty.slug)).where(col(Specialty.slug).in_(specialties))
+            )).scalars())
+            unknown = sorted(set(specialties) - known)
+            if unknown:
+                raise InvalidInput(f"Unknown specialty: {', '.join(unknown)}.", field="specialties")
+            user = User(email=base.email, name=base.name, role=role_value,
+                        password_hash=password_hash, active=True, created_at=now)
+            db.add(user)
+            await db.flush()
+            for slug in sorted(set(specialties)):
+                db.add(UserSpecialty(user_id=user.id or 0, specialty=slug))
+            await audit.append(db, actor=actor, action="user.create", at=now,
+                               object_type="user", object_id=str(user.id), detail=f"role={role}")
+    except IntegrityError:
+        # Two concurrent creations of one email: the unique index decides (PostgreSQL
+        # lets both pass the check above; SQLite serialises writers).
+        raise Conflict("An account with that email already exists.", code="email_taken") from None
     return public(user, sorted(set(specialties)))
 
 
