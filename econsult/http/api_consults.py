@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from econsult.consults import image_intake, lifecycle, queries
+from econsult.consults import image_intake, lifecycle, messaging, queries
 from econsult.consults.image_intake import Upload
 from econsult.consults.services import Services
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit
@@ -140,7 +140,7 @@ async def post_message(request: Request) -> Response:
     minutes = _minutes(minutes_raw)
     stored = await image_intake.ingest(svc, uploads) if uploads else []
     try:
-        summary, message_id = await lifecycle.post_message(
+        summary, message_id = await messaging.post_message(
             svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
             images=stored, client_addr=client_addr(request))
     except BaseException:
