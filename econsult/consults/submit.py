@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from econsult.consults import deadlines
+from econsult.consults import deadlines, image_intake
 from econsult.consults.events import Recorder
+from econsult.consults.image_intake import Upload
 from econsult.consults.routing_io import load_specialty, route, targets_of
 from econsult.consults.services import Services
 from econsult.consults.stored_images import StoredImage, add_image_rows
@@ -226,6 +227,25 @@ async def submit(
     await svc.publish(recorder.bus_events())
     svc.wake(deadlines.next_due(consult) or now)
     return summary_of(consult, images=[i.public() for i in images]), True
+
+
+async def submit_with_photos(
+    svc: Services, user: Principal, data: SubmitInput, uploads: list[Upload],
+    *, client_addr: str = "",
+) -> tuple[ConsultSummary, bool]:
+    """Submission as the form sends it: cheap checks first (a bad form costs no image
+    processing), photos processed and stored outside the transaction, and their blobs
+    removed again if the consult is not written."""
+    validate(data, svc.clock.now().astimezone(svc.settings.timezone).date())
+    image_intake.check_uploads(uploads)
+    if await existing_for_key(svc, user, data.idempotency_key):
+        return await submit(svc, user, data, [], client_addr=client_addr)
+    stored = await image_intake.ingest(svc, uploads)
+    try:
+        return await submit(svc, user, data, stored, client_addr=client_addr)
+    except BaseException:
+        await image_intake.discard(svc, stored)
+        raise
 
 
 async def _replay(svc: Services, user: Principal, consult_id: str) -> ConsultSummary:

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from econsult.consults import image_intake, lifecycle, messaging, queries
 from econsult.consults.image_intake import Upload
 from econsult.consults.services import Services
-from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit
+from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
 from econsult.http.context import get_ctx
@@ -65,26 +65,10 @@ async def create_consult(request: Request) -> Response:
         details={k: form.first(k) or "" for k in DERMATOLOGY_FIELDS if form.first(k)},
         idempotency_key=request.headers.get("idempotency-key"),
     )
-    summary, created = await _submit(svc, request, user, data, _uploads(form))
+    summary, created = await submit_with_photos(svc, user, data, _uploads(form),
+                                                client_addr=client_addr(request))
     return JSONResponse(summary, status_code=201, headers={} if created else {
         "Idempotent-Replayed": "true"})
-
-
-async def _submit(svc: Services, request: Request, user: Any, data: SubmitInput,
-                  uploads: list[Upload]) -> tuple[Any, bool]:
-    from econsult.consults.submit import existing_for_key, validate
-
-    # Cheap checks first, so a bad form costs no image processing.
-    validate(data, svc.clock.now().astimezone(svc.settings.timezone).date())
-    image_intake.check_uploads(uploads)
-    if await existing_for_key(svc, user, data.idempotency_key):
-        return await submit(svc, user, data, [], client_addr=client_addr(request))
-    stored = await image_intake.ingest(svc, uploads)
-    try:
-        return await submit(svc, user, data, stored, client_addr=client_addr(request))
-    except BaseException:
-        await image_intake.discard(svc, stored)
-        raise
 
 
 async def list_consults(request: Request) -> Response:
