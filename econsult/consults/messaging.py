@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-from econsult.consults import deadlines
+from econsult.consults import deadlines, image_intake
+from econsult.consults.image_intake import Upload
 from econsult.consults.services import Services
 from econsult.consults.steps import Step, consult_events, consult_target, step
 from econsult.consults.stored_images import StoredImage, add_image_rows
@@ -134,3 +135,20 @@ async def _record_turnaround(svc: Services, s: Step) -> None:
     c.seconds_to_answer = clocks.specialist_seconds_to_answer
     if c.target_seconds is not None and c.seconds_to_answer is not None:
         c.within_target = c.seconds_to_answer <= c.target_seconds
+
+
+async def post_message_with_photos(
+    svc: Services, user: Principal, consult_id: str, *, body: str, kind: str,
+    minutes: int | None, uploads: list[Upload], client_addr: str = "",
+) -> tuple[ConsultSummary, str, list[StoredImage]]:
+    """A message as the form sends it: photos processed and stored outside the
+    transaction, their blobs removed again if the message is not written."""
+    stored = await image_intake.ingest(svc, uploads) if uploads else []
+    try:
+        summary, message_id = await post_message(
+            svc, user, consult_id, body=body, kind=kind, minutes=minutes, images=stored,
+            client_addr=client_addr)
+    except BaseException:
+        await image_intake.discard(svc, stored)
+        raise
+    return summary, message_id, stored

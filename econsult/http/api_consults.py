@@ -122,14 +122,9 @@ async def post_message(request: Request) -> Response:
         kind = text_field(data, "kind", required=False, max_length=32) or "message"
         minutes_raw = data.get("minutes")
     minutes = _minutes(minutes_raw)
-    stored = await image_intake.ingest(svc, uploads) if uploads else []
-    try:
-        summary, message_id = await messaging.post_message(
-            svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
-            images=stored, client_addr=client_addr(request))
-    except BaseException:
-        await image_intake.discard(svc, stored)
-        raise
+    summary, message_id, stored = await messaging.post_message_with_photos(
+        svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
+        uploads=uploads, client_addr=client_addr(request))
     return JSONResponse({"consult": summary, "message_id": message_id,
                          "images": [i.public() for i in stored]}, status_code=201)
 
