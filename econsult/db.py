@@ -10,25 +10,54 @@ queue on the pool instead of spinning on the busy timeout. Reads use a second en
 whose deferred BEGIN gives a consistent snapshot without taking the lock.
 
 On PostgreSQL both names point at one engine; concurrency is the database's business.
+
+Short indexed reads on the hot path (resolving the session cookie, listing a queue) go
+through `fetch()`. On SQLite it runs the statement on a synchronous connection in the
+event loop's own thread: a WAL reader never waits for the writer, so the loop is held
+only for the query's own work (tens of microseconds), where each aiosqlite call is a
+hand-off to another thread and back (~150 us, and more when the GIL is contended).
+On PostgreSQL it is one asyncpg round trip.
+
+Small write transactions written as synchronous Core code (the audit log's group
+commits) go through `run_write()`: on SQLite the whole transaction runs on a writer
+thread of its own in one hand-off, where an AsyncSession makes a dozen (every cursor,
+execute, fetch and close is one). It is a second writer beside the write engine;
+both start with BEGIN IMMEDIATE, so SQLite's lock (and busy timeout, waited out on
+that thread, never on the loop) orders them. On PostgreSQL it runs through asyncpg.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event
+from sqlalchemy.engine import Connection, create_engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import StaticPool
 
 from econsult.config import Settings
 
 BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
+
+
+def _configure(dbapi_connection: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
@@ -45,12 +74,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         # Take transaction control away from the driver so that the "begin" hook
         # below decides how each transaction starts.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        _configure(dbapi_connection)
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
@@ -59,6 +83,68 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+class _LoopReader:
+    """A synchronous SQLite connection for one thread (the event loop's), in autocommit
+    mode: each statement is its own read snapshot. Opened on first use."""
+
+    def __init__(self, url: str) -> None:
+        # "sqlite+aiosqlite:///path" -> the same file through the standard sqlite3 driver.
+        self._engine = create_engine(url.replace("+aiosqlite", "", 1),
+                                     isolation_level="AUTOCOMMIT", poolclass=StaticPool)
+        event.listen(self._engine, "connect", lambda dbapi, _record: _configure(dbapi))
+        self._conn: Connection | None = None
+        self._thread: int | None = None
+
+    def usable_here(self) -> bool:
+        """sqlite3 connections belong to the thread that opened them."""
+        return self._thread is None or self._thread == threading.get_ident()
+
+    def fetch(self, statement: Executable, params: Mapping[str, Any] | None
+              ) -> Sequence[Row[Any]]:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+            self._thread = threading.get_ident()
+        return self._conn.execute(statement, params).all()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+
+class _ThreadWriter:
+    """A synchronous SQLite connection owned by one thread, for whole write
+    transactions handed over in one piece."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_engine(url.replace("+aiosqlite", "", 1), poolclass=StaticPool,
+                                     connect_args={"check_same_thread": False,
+                                                   "timeout": BUSY_TIMEOUT_MS / 1000})
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            _configure(dbapi_connection)
+
+        @event.listens_for(self._engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="econsult-writer")
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        with self._engine.begin() as conn:
+            return work(conn)
+
+    def close(self) -> None:
+        self._thread.submit(self._engine.dispose).result()
+        self._thread.shutdown()
 
 
 class Database:
@@ -75,6 +161,10 @@ class Database:
                 url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
             )
             self.write_engine = self.read_engine
+        # ":memory:" would be a different database on every connection.
+        in_memory = self.is_sqlite and (url.endswith(":memory:") or url.endswith("://"))
+        self._loop_reader = _LoopReader(url) if self.is_sqlite and not in_memory else None
+        self._thread_writer = _ThreadWriter(url) if self.is_sqlite and not in_memory else None
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -90,13 +180,35 @@ class Database:
         async with self._read() as session:
             yield session
 
+    async def fetch(self, statement: Executable, params: Mapping[str, Any] | None = None
+                    ) -> Sequence[Row[Any]]:
+        """All rows of one short, indexed read (see the module docstring). Hot paths
+        build `statement` once, with bind parameters: building and cache-keying a
+        SQLAlchemy statement costs several times what running it does."""
+        if self._loop_reader is not None and self._loop_reader.usable_here():
+            return self._loop_reader.fetch(statement, params)
+        async with self.read_engine.connect() as conn:
+            return (await conn.execute(statement, params)).all()
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._write() as session, session.begin():
             yield session
 
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (synchronous Core on the connection it is given) in one write
+        transaction: committed when it returns, rolled back if it raises."""
+        if self._thread_writer is not None:
+            return await self._thread_writer.run(work)
+        async with self.write_engine.begin() as conn:
+            return await conn.run_sync(work)
+
     async def dispose(self) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+        if self._thread_writer is not None:
+            self._thread_writer.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

@@ -118,10 +118,9 @@ async def _authorised_row(svc: Services, user: Principal,
 
 async def _audit(svc: Services, actor: Actor, image_id: str, kind: str, *,
                  outcome: str) -> None:
-    async with svc.db.write() as db:
-        await audit.append(db, actor=actor, action="image.view", at=svc.clock.now(),
-                           object_type="image", object_id=image_id, outcome=outcome,
-                           detail=f"kind={kind}")
+    await audit.record(svc.db, actor=actor, action="image.view", at=svc.clock.now(),
+                       object_type="image", object_id=image_id, outcome=outcome,
+                       detail=f"kind={kind}")
 
 
 def _filename(row: ConsultImage, position: int, kind: Kind) -> str:

@@ -7,18 +7,32 @@ view is written to the audit log.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import col
 
 from econsult.consults.ids import is_uuid
 from econsult.consults.services import Services
 from econsult.consults.stored_images import public_image
-from econsult.consults.views import ConsultSummary, summary_of
+from econsult.consults.views import (
+    SUMMARY_COLUMNS,
+    ConsultSummary,
+    summary_of,
+    summary_of_row,
+)
 from econsult.errors import InvalidInput, NotFound
-from econsult.models import Consult, ConsultEvent, ConsultImage, ConsultState, Message, User
+from econsult.models import (
+    Consult,
+    ConsultEvent,
+    ConsultImage,
+    ConsultState,
+    Message,
+    User,
+    UserSpecialty,
+)
 from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.policy import Action, Principal, may
@@ -26,44 +40,49 @@ from econsult.security.policy import Action, Principal, may
 LIST_LIMIT = 500
 
 
-def _scope(user: Principal) -> Any:
-    if user.role == "gp":
-        return col(Consult.gp_id) == user.id
-    if user.role == "specialist":
-        return or_(
-            col(Consult.assigned_to) == user.id,
+@functools.cache
+def _list_statement(role: str, by_state: bool) -> Any:
+    """The list query for a role, built once (it runs on every queue refresh)."""
+    clinical = role in ("gp", "specialist")
+    columns = (*SUMMARY_COLUMNS, col(Consult.patient_name)) if clinical else SUMMARY_COLUMNS
+    query = select(*columns)
+    if role == "gp":
+        query = query.where(col(Consult.gp_id) == bindparam("user_id"))
+    elif role == "specialist":
+        query = query.where(or_(
+            col(Consult.assigned_to) == bindparam("user_id"),
+            # The pool of the specialist's specialties (a subquery rather than a list
+            # parameter, so the statement's SQL is compiled once, not per request).
             and_(col(Consult.state) == ConsultState.pooled.value,
-                 col(Consult.specialty).in_(sorted(user.specialties))),
-        )
-    if user.role == "staff":
-        return True
-    return False
+                 col(Consult.specialty).in_(
+                     select(col(UserSpecialty.specialty))
+                     .where(col(UserSpecialty.user_id) == bindparam("user_id")))),
+        ))
+    if by_state:
+        query = query.where(col(Consult.state) == bindparam("state"))
+    order = col(Consult.respond_due_at) if role == "specialist" else col(
+        Consult.submitted_at).desc()
+    return query.order_by(order).limit(LIST_LIMIT)
 
 
 async def list_for(svc: Services, user: Principal, *, state: str | None = None,
                    client_addr: str = "") -> list[ConsultSummary]:
     if state is not None and state not in ConsultState.__members__:
         raise InvalidInput(f"Unknown state {state!r}.", field="state")
-    query = select(Consult).where(_scope(user))
-    if state:
-        query = query.where(col(Consult.state) == state)
     clinical = user.role in ("gp", "specialist")
-    order = col(Consult.respond_due_at) if user.role == "specialist" else col(
-        Consult.submitted_at).desc()
-    async with svc.db.read() as db:
-        rows = list((await db.execute(query.order_by(order).limit(LIST_LIMIT))).scalars())
-    result = []
-    for consult in rows:
-        summary = summary_of(consult)
-        if clinical:
-            summary["patient_name"] = svc.fields.open("consults", "patient_name", consult.id,
-                                                      consult.patient_name)
-        result.append(summary)
+    if user.role not in ("gp", "specialist", "staff"):
+        return []
+    rows = await svc.db.fetch(_list_statement(user.role, state is not None),
+                              {"user_id": user.id, "state": state})
+    result = [summary_of_row(row) for row in rows]
+    if clinical:
+        open_ = svc.fields.open
+        for summary, row in zip(result, rows, strict=True):
+            summary["patient_name"] = open_("consults", "patient_name", summary["id"], row[-1])
     if clinical and rows:
-        async with svc.db.write() as db:
-            await audit.append(db, actor=Actor(user.id, user.email, client_addr),
-                               action="consult.list", at=svc.clock.now(),
-                               detail=f"count={len(rows)}")
+        await audit.record(svc.db, actor=Actor(user.id, user.email, client_addr),
+                           action="consult.list", at=svc.clock.now(),
+                           detail=f"count={len(rows)}")
     return result
 
 
@@ -105,10 +124,9 @@ async def detail(svc: Services, user: Principal, consult_id: str,
     )
     if clinical:
         out.update(_clinical(svc, consult, messages, images, people))
-        async with svc.db.write() as db:
-            await audit.append(db, actor=Actor(user.id, user.email, client_addr),
-                               action="consult.view", at=svc.clock.now(),
-                               object_type="consult", object_id=consult_id)
+        await audit.record(svc.db, actor=Actor(user.id, user.email, client_addr),
+                           action="consult.view", at=svc.clock.now(),
+                           object_type="consult", object_id=consult_id)
     return out
 
 

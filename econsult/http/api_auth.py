@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from econsult import accounts
 from econsult.http.auth import current_session, existing_session_id
 from econsult.http.context import get_ctx
 from econsult.http.cookies import clear_session_cookie, set_session_cookie
 from econsult.http.requests import actor_of, client_addr, json_body, text_field
+from econsult.http.responses import JSONResponse
 
 
 async def login(request: Request) -> Response:

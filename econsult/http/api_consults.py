@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from econsult.consults import image_intake, lifecycle, messaging, queries
 from econsult.consults.image_intake import Upload
@@ -15,6 +15,7 @@ from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
 from econsult.http.context import get_ctx
 from econsult.http.requests import client_addr, json_body, text_field
+from econsult.http.responses import JSONResponse
 from econsult.http.uploads import ParsedForm, parse_multipart
 
 

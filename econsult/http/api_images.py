@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from econsult.consults import image_access
@@ -14,6 +14,7 @@ from econsult.errors import InvalidInput
 from econsult.http.api_consults import services
 from econsult.http.auth import current_user
 from econsult.http.requests import client_addr
+from econsult.http.responses import JSONResponse
 from econsult.http.uploads import parse_multipart
 
 _FORM_OVERHEAD = 1024 * 1024  # multipart framing and the odd text field

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from econsult.consults import rota_service as rota
 from econsult.consults import specialties_service
@@ -14,6 +14,7 @@ from econsult.errors import NotFound, PermissionDenied
 from econsult.http.auth import current_user
 from econsult.http.context import get_ctx
 from econsult.http.requests import actor_of, json_body, text_field
+from econsult.http.responses import JSONResponse
 from econsult.security.policy import Action, may
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from econsult.consults.services import Services
@@ -11,6 +11,7 @@ from econsult.errors import NotFound
 from econsult.http.auth import current_user
 from econsult.http.context import get_ctx
 from econsult.http.requests import actor_of
+from econsult.http.responses import JSONResponse
 from econsult.security.policy import Action, may
 from econsult.turnaround import aggregates, export, report
 from econsult.turnaround.aggregates import Filters

@@ -85,8 +85,7 @@ async def _resolve(conn: HTTPConnection, ctx: AppContext) -> ActiveSession | Non
     now = ctx.clock.now()
     policy = session_policy(ctx.settings)
     touches: SessionTouches = ctx.extras.setdefault("session_touches", SessionTouches())
-    async with ctx.db.read() as db:
-        auth = await sessions.resolve(db, token, now=now, policy=policy, seen=touches.seen)
+    auth = await sessions.resolve(ctx.db, token, now=now, policy=policy, seen=touches.seen)
     if auth is not None and auth.needs_touch:
         touches.record(ctx, auth.session_id, now)
     return auth

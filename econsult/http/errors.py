@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from econsult import errors
+from econsult.http.responses import JSONResponse
 from econsult.http.security_headers import apply_security_headers
 from econsult.http.templating import render
 

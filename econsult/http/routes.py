@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
@@ -21,6 +21,7 @@ from econsult.http import (
     pages_rota,
     ws,
 )
+from econsult.http.responses import JSONResponse
 from econsult.http.templating import WEB_DIR
 
 _schemas = SchemaGenerator(

@@ -158,9 +158,8 @@ class _Socket:
 
     async def _session_alive(self) -> bool:
         token = self.ws.cookies.get(self.ctx.settings.session_cookie_name, "")
-        async with self.ctx.db.read() as db:
-            current = await sessions.resolve(db, token, now=self.ctx.clock.now(),
-                                             policy=session_policy(self.ctx.settings))
+        current = await sessions.resolve(self.ctx.db, token, now=self.ctx.clock.now(),
+                                         policy=session_policy(self.ctx.settings))
         return current is not None and current.session_id == self.auth.session_id
 
 

@@ -36,6 +36,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite hands back the stored text: parse it once, here, instead of through
+        # the DateTime processor and then the decorator (lists read thousands of these).
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                try:  # stored naive UTC: read it as such, in one C call
+                    return datetime.fromisoformat(value + "+00:00")
+                except ValueError:
+                    value = datetime.fromisoformat(value)
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+        return process
+
 
 class SealedBytes(TypeDecorator[bytes]):
     """A field encrypted with the keyring (see econsult.security.fields).

@@ -7,16 +7,21 @@ ids and codes, never patient data, so the log itself can be reviewed by staff.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.db import Database
 from econsult.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -37,10 +42,27 @@ SYSTEM = Actor(id=None, email="system")
 
 
 def row_hash(prev_hash: str, event: AuditEvent) -> str:
-    fields = {name: getattr(event, name) for name in _CHAINED_FIELDS}
-    fields["at"] = event.at.isoformat(timespec="microseconds")
+    return _hash_fields(prev_hash, {name: getattr(event, name) for name in _CHAINED_FIELDS})
+
+
+def _hash_fields(prev_hash: str, values: Mapping[str, Any]) -> str:
+    fields = {name: values[name] for name in _CHAINED_FIELDS}
+    fields["at"] = values["at"].isoformat(timespec="microseconds")
     payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(prev_hash.encode() + b"\n" + payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing to record: who did what to which object, when, and how it went."""
+
+    actor: Actor
+    action: str
+    at: datetime
+    object_type: str = ""
+    object_id: str = ""
+    outcome: str = "ok"
+    detail: str = ""
 
 
 async def append(
@@ -53,39 +75,120 @@ async def append(
     object_id: str = "",
     outcome: str = "ok",
     detail: str = "",
-) -> AuditEvent:
+) -> None:
     """Append one row inside the caller's write transaction."""
-    head_query = select(AuditHead).where(col(AuditHead.id) == 1)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    entry = Entry(actor, action, at, object_type, object_id, outcome, detail)
+    await append_many(session, [entry])
+
+
+async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
+    """Append rows, in order, inside the caller's write transaction."""
+    await session.run_sync(lambda sync_session: append_rows(sync_session.connection(), entries))
+
+
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+
+
+def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
+    """The chain's one writer routine, in Core on a synchronous connection (inside the
+    caller's transaction): read the head, insert the rows, move the head. Returns the
+    new rows' ids."""
+    if not entries:
+        return []
+    head_query = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
+    if conn.dialect.name == "postgresql":
         # Serialise appenders: two transactions must never chain onto the same row.
         head_query = head_query.with_for_update()
-    head = (await session.execute(head_query)).scalar_one_or_none()
+    head = conn.execute(head_query).one_or_none()
     prev = head.last_hash if head else GENESIS
-    event = AuditEvent(
-        at=at.astimezone(UTC),
-        actor_id=actor.id,
-        actor_email=actor.email,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        client_addr=actor.client_addr[:64],
-        outcome=outcome,
-        detail=detail[:500],
-        prev_hash=prev,
-        hash="",
-    )
-    event.hash = row_hash(prev, event)
-    session.add(event)
-    await session.flush()
+    rows = []
+    for entry in entries:
+        row = {
+            "at": entry.at.astimezone(UTC),
+            "actor_id": entry.actor.id,
+            "actor_email": entry.actor.email,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "client_addr": entry.actor.client_addr[:64],
+            "outcome": entry.outcome,
+            "detail": entry.detail[:500],
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = _hash_fields(str(row["prev_hash"]), row)
+        rows.append(row)
+    ids = [int(i) for i in conn.execute(
+        insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows
+    ).scalars()]
     if head is None:
-        session.add(AuditHead(id=1, last_id=event.id or 0, last_hash=event.hash))
+        conn.execute(insert(_HEAD).values(id=1, last_id=ids[-1], last_hash=prev))
     else:
-        await session.execute(
-            update(AuditHead)
-            .where(col(AuditHead.id) == 1)
-            .values(last_id=event.id, last_hash=event.hash)
-        )
-    return event
+        conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=ids[-1],
+                                                                   last_hash=prev))
+    return ids
+
+
+class GroupRecorder:
+    """Records entries that need a transaction of their own (a list or a thread viewed,
+    a photo opened), several requests' entries to a commit.
+
+    The caller waits until its entry is committed, so nothing is shown that the log
+    does not hold; while one commit is under way the next entries gather, and go in
+    the next one. On SQLite's single writer that turns a write transaction per
+    request into one per burst."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, entry: Entry) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        # Shielded: a client that goes away must not cancel the commit of others.
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                entries = [entry for entry, _ in batch]
+                await self._db.run_write(functools.partial(append_rows, entries=entries))
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+
+_recorders: weakref.WeakKeyDictionary[Database, GroupRecorder] = weakref.WeakKeyDictionary()
+
+
+async def record(
+    db: Database,
+    *,
+    actor: Actor,
+    action: str,
+    at: datetime,
+    object_type: str = "",
+    object_id: str = "",
+    outcome: str = "ok",
+    detail: str = "",
+) -> None:
+    """Append one row in a transaction of its own (group-committed with concurrent
+    ones); returns once it is committed."""
+    recorder = _recorders.get(db)
+    if recorder is None:
+        recorder = _recorders[db] = GroupRecorder(db)
+    await recorder.record(Entry(actor, action, at, object_type, object_id, outcome, detail))
 
 
 @dataclass(frozen=True)

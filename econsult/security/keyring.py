@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -64,6 +65,11 @@ class Kek:
     def __repr__(self) -> str:  # never print key material
         return f"Kek(id={self.id!r})"
 
+    @functools.cached_property
+    def aead(self) -> AESGCM:
+        """The cipher object, made once (lists open one field per row)."""
+        return AESGCM(self.key)
+
 
 class Keyring:
     """One active KEK plus older ones kept for decryption."""
@@ -100,7 +106,7 @@ class Keyring:
         return self.active.id, _encrypt(self.active.key, data_key, aad)
 
     def unwrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> bytes:
-        return _decrypt(self.get(kek_id).key, wrapped, aad)
+        return _decrypt(self.get(kek_id).aead, wrapped, aad)
 
     def rewrap(self, kek_id: str, wrapped: bytes, aad: bytes) -> tuple[str, bytes]:
         """Re-encrypt a wrapped data key under the active KEK (key rotation)."""
@@ -115,7 +121,7 @@ class Keyring:
 
     def open(self, token: bytes, aad: bytes) -> bytes:
         kek_id, header = token_kek_id(token), token[: 1 + KEK_ID_LENGTH]
-        return _decrypt(self.get(kek_id).key, token[len(header) :], header + aad)
+        return _decrypt(self.get(kek_id).aead, token[len(header) :], header + aad)
 
 
 def token_kek_id(token: bytes) -> str:
@@ -129,11 +135,11 @@ def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
-def _decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
+def _decrypt(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:
     if len(blob) < NONCE_BYTES + 16:
         raise IntegrityError("ciphertext too short")
     try:
-        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+        return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
     except InvalidTag:
         raise IntegrityError("ciphertext failed its integrity check") from None
 

@@ -12,11 +12,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.db import Database
 from econsult.models import AuthSession, User, UserSpecialty
 from econsult.security.policy import Principal
 
@@ -66,46 +68,49 @@ async def create(
     return token, row
 
 
+# Built once: it runs on every request.
+_RESOLVE: Any = (
+    select(col(AuthSession.id), col(AuthSession.csrf_token), col(AuthSession.last_seen_at),
+           col(AuthSession.expires_at), col(AuthSession.revoked_at),
+           col(User.id).label("user_id"), col(User.role), col(User.active), col(User.email),
+           col(User.name), col(UserSpecialty.specialty))
+    .join(User, col(User.id) == col(AuthSession.user_id))
+    .outerjoin(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
+    .where(col(AuthSession.token_hash) == bindparam("token_hash"))
+)
+
+
 async def resolve(
-    db: AsyncSession, token: str, *, now: datetime, policy: SessionPolicy,
+    db: Database, token: str, *, now: datetime, policy: SessionPolicy,
     seen: Mapping[int, datetime] | None = None,
 ) -> ActiveSession | None:
     """The live session for a cookie token, or None (unknown, revoked, idle, expired,
-    or the account disabled). One query for the session and user, one for specialties.
-    `seen` holds activity this process noticed but may not have written yet."""
+    or the account disabled). One query: the session, its user and the user's
+    specialties (a row each). `seen` holds activity this process noticed but may not
+    have written yet."""
     if not token or len(token) > 128:
         return None
-    row = (
-        await db.execute(
-            select(AuthSession, User)
-            .join(User, col(User.id) == col(AuthSession.user_id))
-            .where(col(AuthSession.token_hash) == hash_token(token))
-        )
-    ).one_or_none()
-    if row is None:
+    rows = await db.fetch(_RESOLVE, {"token_hash": hash_token(token)})
+    if not rows:
         return None
-    auth, user = row
-    last_seen = max(auth.last_seen_at, (seen or {}).get(auth.id or 0, auth.last_seen_at))
+    auth = rows[0]
+    last_seen = max(auth.last_seen_at, (seen or {}).get(auth.id, auth.last_seen_at))
     if (
         auth.revoked_at is not None
-        or not user.active
+        or not auth.active
         or now >= auth.expires_at
         or now - last_seen >= policy.idle
     ):
         return None
     specialties: frozenset[str] = frozenset()
-    if user.role == "specialist":
-        specialties = frozenset(
-            (await db.execute(
-                select(col(UserSpecialty.specialty)).where(col(UserSpecialty.user_id) == user.id)
-            )).scalars()
-        )
+    if auth.role == "specialist":
+        specialties = frozenset(r.specialty for r in rows if r.specialty is not None)
     principal = Principal(
-        id=user.id or 0, role=user.role, active=user.active, specialties=specialties,
-        email=user.email, name=user.name,
+        id=auth.user_id, role=auth.role, active=auth.active, specialties=specialties,
+        email=auth.email, name=auth.name,
     )
     return ActiveSession(
-        session_id=auth.id or 0,
+        session_id=auth.id,
         csrf_token=auth.csrf_token,
         principal=principal,
         needs_touch=now - last_seen >= _TOUCH_EVERY,

@@ -231,9 +231,8 @@ async def test_after_replays_exactly_what_the_caller_may_see(
 async def _principal(app: Starlette, user: User) -> Any:
     ctx = app.state.ctx
     token, _ = await session_for(ctx.db, user, ctx.clock, ctx.settings)
-    async with ctx.db.read() as session:
-        auth = await sessions.resolve(session, token, now=ctx.clock.now(),
-                                      policy=_policy(ctx.settings))
+    auth = await sessions.resolve(ctx.db, token, now=ctx.clock.now(),
+                                  policy=_policy(ctx.settings))
     assert auth is not None
     return auth.principal
 
@@ -260,10 +259,10 @@ async def test_revoked_session_closes_the_socket(
     token, _ = await session_for(ctx.db, personas.derm, ctx.clock, ctx.settings)
     socket = await connect(None, token=token)
     assert (await socket.receive_json()) == {"type": "ping"}
+    auth = await sessions.resolve(ctx.db, token, now=ctx.clock.now(),
+                                  policy=_policy(ctx.settings))
+    assert auth is not None
     async with ctx.db.write() as session:
-        auth = await sessions.resolve(session, token, now=ctx.clock.now(),
-                                      policy=_policy(ctx.settings))
-        assert auth is not None
         await sessions.revoke(session, auth.session_id, now=ctx.clock.now())
     message = await socket.next_message()
     while message["type"] == "websocket.send":
