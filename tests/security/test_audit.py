@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from econsult.clock import ManualClock
@@ -83,3 +87,79 @@ async def test_rows_hold_no_secrets(db: Database, clock: ManualClock) -> None:
         cols = (await session.execute(text("SELECT * FROM audit_events"))).keys()
     assert set(cols) == {"id", "at", "actor_id", "actor_email", "action", "object_type",
                          "object_id", "client_addr", "outcome", "detail", "prev_hash", "hash"}
+
+
+async def _entries(db: Database) -> list[tuple[str, str]]:
+    async with db.read() as session:
+        rows = (await session.execute(text(
+            "SELECT action, object_id FROM audit_events ORDER BY id"))).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+async def test_recorded_entries_are_committed_before_record_returns(
+    db: Database, clock: ManualClock
+) -> None:
+    await audit.record(db, actor=Actor(1, "gp@example.org"), action="consult.view",
+                       at=clock.now(), object_type="consult", object_id="c1")
+    assert await _entries(db) == [("consult.view", "c1")]
+    assert (await _verify(db)).ok
+
+
+async def test_concurrent_records_share_commits_and_keep_the_chain(
+    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real = audit.append_rows
+
+    def counting(conn: Any, entries: Any) -> list[int]:
+        batches.append(len(entries))
+        return real(conn, entries)
+
+    monkeypatch.setattr(audit, "append_rows", counting)
+    await _write(db, clock, 2)  # rows appended inside callers' own transactions too
+    await asyncio.gather(*(audit.record(
+        db, actor=Actor(7, "derm@example.org"), action="consult.list", at=clock.now(),
+        detail=f"n={i}") for i in range(40)))
+    await _write(db, clock, 1)
+    assert len(await _entries(db)) == 43
+    assert sum(batches) == 43 and len(batches) < 43  # at least one commit was shared
+    result = await _verify(db)
+    assert result.ok and result.rows == 43
+
+
+async def test_a_failed_group_commit_fails_every_waiter_and_records_nothing(
+    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = audit.append_rows
+
+    def failing(conn: Any, entries: Any) -> list[int]:
+        real(conn, entries)  # written, then the transaction must roll back
+        raise OSError("disk full")
+
+    monkeypatch.setattr(audit, "append_rows", failing)
+    results = await asyncio.gather(*(audit.record(
+        db, actor=Actor(7, "derm@example.org"), action="consult.list", at=clock.now())
+        for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results)
+    assert await _entries(db) == []
+    monkeypatch.setattr(audit, "append_rows", real)
+    await audit.record(db, actor=Actor(7, "derm@example.org"), action="consult.list",
+                       at=clock.now())
+    assert len(await _entries(db)) == 1 and (await _verify(db)).ok
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_commit(
+    db: Database, clock: ManualClock
+) -> None:
+    task = asyncio.create_task(audit.record(
+        db, actor=Actor(7, "derm@example.org"), action="image.view", at=clock.now(),
+        object_id="img-1"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if await _entries(db):
+            break
+        await asyncio.sleep(0.01)
+    assert await _entries(db) == [("image.view", "img-1")]
