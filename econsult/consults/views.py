@@ -4,9 +4,10 @@ detail (decrypted) for the people allowed to see it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypedDict
 
+from sqlalchemy import String, type_coerce
 from sqlmodel import col
 
 from econsult.models import Consult
@@ -58,13 +59,41 @@ class SummaryFields(Protocol):
     def converted_to(self) -> str | None: ...
 
 
+def _as_stored(column: Any) -> Any:
+    """A timestamp column read as the database hands it over (see iso_utc)."""
+    column = col(column)
+    return type_coerce(column, String).label(column.key)
+
+
 # Lists select only these columns (no ORM objects to build, nothing sealed to carry),
-# in this order: summary_of_row reads them by position.
-SUMMARY_COLUMNS = tuple(col(c) for c in (
-    Consult.id, Consult.state, Consult.specialty, Consult.urgency, Consult.assigned_to,
-    Consult.respond_due_at, Consult.ack_due_at, Consult.submitted_at, Consult.updated_at,
-    Consult.at_risk_at, Consult.breached_at, Consult.converted_to,
-))
+# in this order: summary_of_row reads them by position. A queue lists hundreds of
+# consults: the timestamps skip the datetime round trip (iso_utc), and the two flags
+# are computed by the database.
+SUMMARY_COLUMNS: tuple[Any, ...] = (
+    col(Consult.id), col(Consult.state), col(Consult.specialty), col(Consult.urgency),
+    col(Consult.assigned_to), _as_stored(Consult.respond_due_at),
+    _as_stored(Consult.ack_due_at), _as_stored(Consult.submitted_at),
+    _as_stored(Consult.updated_at), col(Consult.at_risk_at).is_not(None).label("at_risk"),
+    col(Consult.breached_at).is_not(None).label("breached"), col(Consult.converted_to),
+)
+
+
+def iso_utc(value: str | datetime | None) -> str | None:
+    """ISO 8601 text of a stored UTC timestamp, exactly as `datetime.isoformat()` gives
+    it for the aware value. SQLite keeps SQLAlchemy's naive UTC text
+    ("YYYY-MM-DD HH:MM:SS.ffffff"), rewritten here without parsing; PostgreSQL hands
+    over datetimes."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            if value.endswith(".000000"):  # isoformat leaves out a zero fraction
+                return f"{value[:10]}T{value[11:19]}+00:00"
+            return f"{value[:10]}T{value[11:]}+00:00"
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def summary_of(consult: SummaryFields, *,
@@ -100,11 +129,11 @@ def summary_of_row(row: Sequence[Any]) -> ConsultSummary:
         "specialty": specialty,
         "urgency": urgency,
         "assigned_to": assigned_to,
-        "due_at": due.isoformat() if due else None,
-        "ack_due_at": ack_due.isoformat() if ack_due else None,
-        "submitted_at": submitted.isoformat(),
-        "updated_at": updated.isoformat(),
-        "at_risk": at_risk is not None,
-        "breached": breached is not None,
+        "due_at": iso_utc(due),
+        "ack_due_at": iso_utc(ack_due),
+        "submitted_at": iso_utc(submitted) or "",
+        "updated_at": iso_utc(updated) or "",
+        "at_risk": bool(at_risk),
+        "breached": bool(breached),
         "converted_to": converted,
     }

@@ -142,6 +142,27 @@ async def test_lists_are_scoped(rota: None, personas: Personas, client_for: Clie
     assert (await gp.get("/api/v1/consults?state=bogus")).status_code == 400
 
 
+async def test_list_items_say_what_the_detail_says(
+    rota: None, personas: Personas, client_for: ClientFor, clock: ManualClock
+) -> None:
+    """The list reads its columns its own way (stored text, flags computed in SQL): the
+    summary must be the same as the one the detail builds from the ORM object, whole
+    seconds (a zero fraction) and microseconds alike."""
+    gp, derm = await client_for(personas.gp), await client_for(personas.derm)
+    ok(await submit(gp), 201)
+    clock.advance(timedelta(seconds=1, microseconds=123456))
+    ok(await submit(gp), 201)
+    for client in (gp, derm):
+        listing = ok(await client.get("/api/v1/consults"))["consults"]
+        assert len(listing) == 2
+        for item in listing:
+            detail = ok(await client.get(f"/api/v1/consults/{item['id']}"))
+            assert item["patient_name"] == "Jane Example"
+            summary = {k: v for k, v in item.items() if k != "patient_name"}
+            assert summary == {k: detail[k] for k in summary}, item
+        assert {item["submitted_at"][19:] for item in listing} == {"+00:00", ".123456+00:00"}
+
+
 async def test_every_view_is_audited(rota: None, personas: Personas, client_for: ClientFor,
                                      db: Database) -> None:
     gp = await client_for(personas.gp)
