@@ -76,9 +76,10 @@ async def list_for(svc: Services, user: Principal, *, state: str | None = None,
                               {"user_id": user.id, "state": state})
     result = [summary_of_row(row) for row in rows]
     if clinical:
-        open_ = svc.fields.open
-        for summary, row in zip(result, rows, strict=True):
-            summary["patient_name"] = open_("consults", "patient_name", summary["id"], row[-1])
+        names = svc.fields.open_many("consults", "patient_name",
+                                     ((row[0], row[-1]) for row in rows))
+        for summary, name in zip(result, names, strict=True):
+            summary["patient_name"] = name
     if clinical and rows:
         await audit.record(svc.db, actor=Actor(user.id, user.email, client_addr),
                            action="consult.list", at=svc.clock.now(),

@@ -7,11 +7,17 @@ column fails to open instead of showing one patient's data on another's record.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from econsult.security.keyring import Keyring, token_kek_id
 
 
+def _aad_prefix(table: str, column: str) -> str:
+    return f"econsult-field\x00{table}\x00{column}\x00"
+
+
 def _aad(table: str, column: str, row_id: object) -> bytes:
-    return f"econsult-field\x00{table}\x00{column}\x00{row_id}".encode()
+    return f"{_aad_prefix(table, column)}{row_id}".encode()
 
 
 class FieldCipher:
@@ -23,6 +29,13 @@ class FieldCipher:
 
     def open(self, table: str, column: str, row_id: object, token: bytes) -> str:
         return self.keyring.open(token, _aad(table, column, row_id)).decode("utf-8")
+
+    def open_many(self, table: str, column: str,
+                  items: Iterable[tuple[object, bytes]]) -> list[str]:
+        """`open` for (row id, token) pairs of one column, e.g. the names in a queue."""
+        prefix = _aad_prefix(table, column)
+        return [value.decode("utf-8") for value in self.keyring.open_many(
+            (token, f"{prefix}{row_id}".encode()) for row_id, token in items)]
 
     def seal_optional(self, table: str, column: str, row_id: object,
                       text: str | None) -> bytes | None:

@@ -119,6 +119,20 @@ class Keyring:
         header = bytes([_TOKEN_VERSION]) + self.active.id.encode("ascii")
         return header + _encrypt(self.active.key, plaintext, header + aad)
 
+    def open_many(self, items: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
+        """`open` for many (token, aad) pairs: a list's worth of fields, with the key
+        lookups done once per key rather than once per value."""
+        ciphers: dict[bytes, AESGCM] = {}
+        out = []
+        header_length = 1 + KEK_ID_LENGTH
+        for token, aad in items:
+            header = token[:header_length]
+            aead = ciphers.get(header)
+            if aead is None:
+                aead = ciphers[header] = self.get(token_kek_id(token)).aead
+            out.append(_decrypt(aead, token[header_length:], header + aad))
+        return out
+
     def open(self, token: bytes, aad: bytes) -> bytes:
         kek_id, header = token_kek_id(token), token[: 1 + KEK_ID_LENGTH]
         return _decrypt(self.get(kek_id).aead, token[len(header) :], header + aad)

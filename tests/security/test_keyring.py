@@ -222,6 +222,25 @@ def test_field_cipher_is_bound_to_table_column_and_row() -> None:
     assert cipher.open_optional("t", "c", 1, sealed) == "é ü"
 
 
+def test_open_many_equals_open_one_by_one_across_keys() -> None:
+    old = Kek.from_bytes(new_key())
+    before = FieldCipher(Keyring(old))
+    cipher = FieldCipher(Keyring(Kek.from_bytes(new_key()), [old]))
+    items = [(1, before.seal("consults", "patient_name", 1, "Ann")),
+             (2, cipher.seal("consults", "patient_name", 2, "Bo Ü")),
+             ("x3", before.seal("consults", "patient_name", "x3", "Cy"))]
+    assert cipher.open_many("consults", "patient_name", items) == ["Ann", "Bo Ü", "Cy"]
+    assert cipher.open_many("consults", "patient_name", []) == []
+    # A value moved to another row, or sealed under a key the ring lacks, fails.
+    with pytest.raises(IntegrityError):
+        cipher.open_many("consults", "patient_name", [(2, items[0][1])])
+    with pytest.raises(IntegrityError):
+        cipher.open_many("consults", "question", items[:1])
+    with pytest.raises(KeyringError):
+        FieldCipher(Keyring(Kek.from_bytes(new_key()))).open_many(
+            "consults", "patient_name", items[:1])
+
+
 def test_reseal_moves_a_value_to_the_active_kek() -> None:
     old = Kek.from_bytes(new_key())
     token = FieldCipher(Keyring(old)).seal("consults", "question", "abc", "itchy rash")
@@ -284,6 +303,18 @@ async def test_utc_datetime_column_refuses_naive_and_returns_aware_utc(tmp_path:
         assert stored.tzinfo is UTC and stored.hour == 17
     finally:
         await engine.dispose()
+
+
+def test_utc_datetime_reads_sqlite_text_as_utc() -> None:
+    read = UTCDateTime().result_processor(sqlite.dialect(), None)
+    assert read("2026-03-02 17:00:00.000000") == datetime(2026, 3, 2, 17, tzinfo=UTC)
+    assert read("2026-03-02 17:00:00.000000").tzinfo is UTC
+    assert read("2026-03-02 17:00:00.5") == datetime(2026, 3, 2, 17, 0, 0, 500000, tzinfo=UTC)
+    # Text that already carries an offset (written by hand) is converted, not relabelled.
+    assert read("2026-03-02T09:00:00-08:00") == datetime(2026, 3, 2, 17, tzinfo=UTC)
+    assert read(None) is None
+    with pytest.raises(ValueError):
+        read("yesterday")
 
 
 def test_utc_datetime_bind_per_dialect() -> None:
