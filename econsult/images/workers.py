@@ -36,6 +36,20 @@ def default_size() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+# Pillow allocates image memory in 16 MB blocks and by default hands every block back
+# when an image is freed; a worker then page-faults ~100 MB of fresh memory into being
+# for each 12 MP photo (+25 ms per photo: decode 79 -> 69 ms, orient/sRGB 40 -> 25 ms,
+# measured in a spawned worker). Keeping up to 10 blocks (160 MB per worker, only once
+# a large photo has been seen) makes the next photo reuse them.
+_BLOCKS_KEPT = 10
+
+
+def _init_worker() -> None:
+    from PIL import Image
+
+    Image.core.set_blocks_max(_BLOCKS_KEPT)
+
+
 class ImageWorkers:
     """A bounded pool for process_image / check_image, created in the app's lifespan."""
 
@@ -76,7 +90,7 @@ class ImageWorkers:
         # spawn, not fork: forking a process that runs an event loop and other threads
         # can copy held locks into the child.
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.size, mp_context=context)
+        return ProcessPoolExecutor(self.size, mp_context=context, initializer=_init_worker)
 
     async def _run(self, func: Callable[[bytes], _T], data: bytes) -> _T:
         loop = asyncio.get_running_loop()
