@@ -128,7 +128,8 @@ async def _bare_server(port: int) -> None:
         finally:
             listeners.discard(ws)
 
-    async with serve(handler, HOST, port, ping_interval=None, max_queue=16):
+    # No permessage-deflate, as `econsult serve` runs (the same protocol work).
+    async with serve(handler, HOST, port, ping_interval=None, max_queue=16, compression=None):
         await asyncio.Future()
 
 

@@ -72,6 +72,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=args.forwarded_allow_ips,
         log_level=args.log_level,
         ws_max_size=64 * 1024,
+        # Queue events are a few hundred bytes of JSON: compressing them saves little
+        # and costs every socket a zlib context and every event a deflate per socket
+        # (bench/queue_ws.py).
+        ws_per_message_deflate=False,
     )
     return 0
 

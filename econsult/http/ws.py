@@ -14,6 +14,7 @@ their socket carries heartbeats and nothing clinical, by design.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from typing import Any
@@ -45,6 +46,12 @@ CLOSE_TOO_BIG = 1009
 CLOSE_GOING_AWAY = 1001  # the server is shutting down: reconnect later
 CLOSE_RESYNC = 4000  # fell behind: reconnect with ?after=<last id>
 CLOSE_SESSION_ENDED = 4401  # logged out, revoked or expired: do not reconnect
+
+
+@functools.lru_cache(maxsize=256)
+def _wire_text(event: BusEvent) -> str:
+    """The event as sent: serialised once, however many sockets it goes to."""
+    return json.dumps(event.to_json(), separators=(",", ":"))
 
 
 def groups_of(user: Principal) -> frozenset[str]:
@@ -114,8 +121,14 @@ class _Socket:
                 pass  # the client left first
 
     async def _send(self, payload: dict[str, Any]) -> None:
+        await self._send_text(json.dumps(payload, separators=(",", ":")))
+
+    async def _send_event(self, event: BusEvent) -> None:
+        await self._send_text(_wire_text(event))
+
+    async def _send_text(self, text: str) -> None:
         async with self._send_lock:
-            await self.ws.send_text(json.dumps(payload, separators=(",", ":")))
+            await self.ws.send_text(text)
 
     async def _replay(self, after: int) -> set[int]:
         sent: set[int] = set()
@@ -124,7 +137,7 @@ class _Socket:
             async with self.ctx.db.read() as db:
                 events, cursor = await events_after(db, cursor, self.groups)
             for event in events:
-                await self._send(event.to_json())
+                await self._send_event(event)
                 sent.add(event.id)
         return sent
 
@@ -134,7 +147,7 @@ class _Socket:
                 assert isinstance(event, BusEvent)
                 if event.id in replayed:
                     continue
-                await self._send(event.to_json())
+                await self._send_event(event)
         except SubscriberLagged:
             await self._send({"type": "resync"})
             return CLOSE_RESYNC
