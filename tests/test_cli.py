@@ -107,6 +107,25 @@ def test_serve_refuses_several_workers_on_sqlite(data_dir: Path) -> None:
     assert "PostgreSQL" in result.stderr
 
 
+def test_serve_runs_the_benchmarked_configuration(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/ measures uvloop + httptools (TCP_NODELAY, uvicorn issue 3149) and sockets
+    without permessage-deflate: `serve` must run exactly that."""
+    import uvicorn
+
+    from econsult import cli
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("ECONSULT_DATA_DIR", str(data_dir))
+    assert cli.main(["serve", "--port", "8123"]) == 0
+    (kwargs,) = calls
+    assert kwargs["loop"] == "uvloop" and kwargs["http"] == "httptools"
+    assert kwargs["ws_per_message_deflate"] is False
+    assert kwargs["port"] == 8123 and kwargs["workers"] == 1
+
+
 def test_keys_rotate_then_retire(data_dir: Path) -> None:
     old_id = json.loads((data_dir / "keys.json").read_text())["active"]
     rotated = run(data_dir, "keys", "rotate")
