@@ -25,6 +25,7 @@ from econsult.consults.views import (
 )
 from econsult.errors import InvalidInput, NotFound
 from econsult.models import (
+    OPEN_STATES,
     Consult,
     ConsultEvent,
     ConsultImage,
@@ -60,13 +61,21 @@ def _list_statement(role: str, by_state: bool) -> Any:
         ))
     if by_state:
         query = query.where(col(Consult.state) == bindparam("state"))
-    order = col(Consult.respond_due_at) if role == "specialist" else col(
-        Consult.submitted_at).desc()
-    return query.order_by(order).limit(LIST_LIMIT)
+    elif role == "specialist":
+        # A specialist's list is their queue: open consults, soonest due first. (Their
+        # answered and closed ones, thousands after a year, are asked for by state;
+        # mixed in, they would push open ones past the limit.)
+        query = query.where(col(Consult.state).in_(sorted(s.value for s in OPEN_STATES)))
+        return query.order_by(col(Consult.respond_due_at).asc().nulls_last(),
+                              col(Consult.submitted_at)).limit(LIST_LIMIT)
+    return query.order_by(col(Consult.submitted_at).desc()).limit(LIST_LIMIT)
 
 
 async def list_for(svc: Services, user: Principal, *, state: str | None = None,
                    client_addr: str = "") -> list[ConsultSummary]:
+    """The caller's consults, newest first (a GP's own; everything, for staff), or for
+    a specialist their open queue by due time; `state` narrows to one state.
+    At most LIST_LIMIT; patient names for the GP and specialist (audited)."""
     if state is not None and state not in ConsultState.__members__:
         raise InvalidInput(f"Unknown state {state!r}.", field="state")
     clinical = user.role in ("gp", "specialist")

@@ -74,7 +74,7 @@ async def create_consult(request: Request) -> Response:
 
 async def list_consults(request: Request) -> Response:
     """
-    summary: The caller's consults (?state=)
+    summary: The caller's consults (?state=); a specialist's open queue by due time
     """
     svc = services(request)
     rows = await queries.list_for(svc, current_user(request),

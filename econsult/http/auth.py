@@ -84,7 +84,9 @@ async def _resolve(conn: HTTPConnection, ctx: AppContext) -> ActiveSession | Non
         return None
     now = ctx.clock.now()
     policy = session_policy(ctx.settings)
-    touches: SessionTouches = ctx.extras.setdefault("session_touches", SessionTouches())
+    touches: SessionTouches | None = ctx.extras.get("session_touches")
+    if touches is None:
+        touches = ctx.extras["session_touches"] = SessionTouches()
     auth = await sessions.resolve(ctx.db, token, now=now, policy=policy, seen=touches.seen)
     if auth is not None and auth.needs_touch:
         touches.record(ctx, auth.session_id, now)

@@ -163,6 +163,30 @@ async def test_list_items_say_what_the_detail_says(
         assert {item["submitted_at"][19:] for item in listing} == {"+00:00", ".123456+00:00"}
 
 
+async def test_a_specialists_list_is_the_open_queue_by_due_time(
+    rota: None, personas: Personas, client_for: ClientFor, clock: ManualClock, db: Database
+) -> None:
+    """Closed consults pile up by the thousand: they must not crowd open ones out of
+    the specialist's list (SQLite sorts NULL due times first), and come by state."""
+    gp, derm = await client_for(personas.gp), await client_for(personas.derm)
+    ids = []
+    for urgency in ("routine", "urgent", "routine", "routine"):
+        ids.append(ok(await submit(gp, urgency=urgency), 201)["id"])
+        clock.advance(timedelta(minutes=1))
+    async with db.write() as session:
+        await session.execute(text(
+            "UPDATE consults SET state='closed', respond_due_at=NULL, ack_due_at=NULL "
+            "WHERE id=:id"), {"id": ids[0]})
+        await session.execute(text(
+            "UPDATE consults SET state='awaiting_gp', respond_due_at=NULL WHERE id=:id"),
+            {"id": ids[3]})
+    listing = ok(await derm.get("/api/v1/consults"))["consults"]
+    # The urgent one is due soonest; the paused one (no due time) comes last.
+    assert [c["id"] for c in listing] == [ids[1], ids[2], ids[3]]
+    closed = ok(await derm.get("/api/v1/consults?state=closed"))["consults"]
+    assert [c["id"] for c in closed] == [ids[0]]
+
+
 async def test_every_view_is_audited(rota: None, personas: Personas, client_for: ClientFor,
                                      db: Database) -> None:
     gp = await client_for(personas.gp)
