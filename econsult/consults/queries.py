@@ -65,7 +65,9 @@ def _list_statement(role: str, by_state: bool) -> Any:
         # A specialist's list is their queue: open consults, soonest due first. (Their
         # answered and closed ones, thousands after a year, are asked for by state;
         # mixed in, they would push open ones past the limit.)
-        query = query.where(col(Consult.state).in_(sorted(s.value for s in OPEN_STATES)))
+        # (Equalities, not IN: an IN list is re-rendered at every execution.)
+        query = query.where(or_(*(col(Consult.state) == state
+                                  for state in sorted(s.value for s in OPEN_STATES))))
         return query.order_by(col(Consult.respond_due_at).asc().nulls_last(),
                               col(Consult.submitted_at)).limit(LIST_LIMIT)
     return query.order_by(col(Consult.submitted_at).desc()).limit(LIST_LIMIT)
