@@ -45,6 +45,10 @@ class Consult(SQLModel, table=True):
               "submitted_at"),
         Index("ix_consults_answer_order", "seconds_to_answer", "submitted_at", "specialty",
               "urgency"),
+        # Counts over most consults group by these flags too, in this index's order: one
+        # walk, no sort, two aggregates per row (turnaround.aggregates._flag_counts).
+        Index("ix_consults_turnaround_flags", "specialty", "urgency", "within_target",
+              "outcome", "usefulness", "submitted_at", "seconds_to_answer"),
         # Open consults are few: "open / at risk / breached now" reads only them.
         Index("ix_consults_open_now", "state", "specialty", "urgency", "submitted_at",
               "at_risk_at", "breached_at"),

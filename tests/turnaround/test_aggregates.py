@@ -120,6 +120,7 @@ async def test_aggregates_equal_the_csv(app: Starlette, personas: Personas,
     "?urgency=routine&to=2026-02-20",
     "?specialty=dermatology&urgency=semi_urgent",
     "?from=2030-01-01",  # nothing: no groups, zero totals
+    "?from=2000-01-01&to=2100-01-01",  # bounds that exclude nothing
 ])
 async def test_filters_select_the_same_rows_as_the_csv(app: Starlette, personas: Personas,
                                                        client_for: ClientFor,
@@ -154,6 +155,32 @@ async def test_windowed_percentiles_agree_with_the_seek(app: Starlette,
     assert totals.public() == seek.totals.public()
 
 
+
+@pytest.mark.parametrize(("filters", "by_flags"), [
+    (Filters(), True),
+    (Filters(start=T0 - timedelta(days=80)), True),  # most of the 90 days
+    (Filters(start=T0 - timedelta(days=30), end=T0 - timedelta(days=10)), False),
+    (Filters(specialty="dermatology"), True),
+    (Filters(urgency="routine"), False),  # no sort-free walk without the specialty
+    (Filters(specialty="dermatology", urgency="urgent", end=T0 - timedelta(days=5)), True),
+    (Filters(start=T0 + timedelta(days=1)), False),  # after the last consult
+    (Filters(start=T0 - timedelta(days=3650), end=T0 + timedelta(days=1)), True),  # no bounds
+])
+async def test_counting_by_flags_equals_counting_by_columns(
+        app: Starlette, personas: Personas, filters: Filters, by_flags: bool) -> None:
+    await _history(app, personas, n=200)
+    where = aggregates.where_of(filters)
+    async with _svc(app).db.read() as db:
+        plan, flags_chosen = await aggregates._plan(db, filters, snapshot=True)
+        assert flags_chosen is by_flags
+        assert (await aggregates._plan(db, filters, snapshot=False)) == (filters, by_flags)
+        if filters.start is not None and filters.start < T0 - timedelta(days=365):
+            assert (plan.start, plan.end) == (None, None)  # bounds that exclude nothing
+        for keys in (GROUP_KEYS, ()):
+            flags = await aggregates._counts(db, where, keys, by_flags=True)
+            columns = await aggregates._counts(db, where, keys, by_flags=False)
+            assert flags == columns
+            assert any(s.within for s in columns.values()) or not columns
 async def test_staff_only_and_exports_audited(app: Starlette, personas: Personas,
                                               client_for: ClientFor,
                                               anon: httpx.AsyncClient) -> None:
