@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from econsult.config import Settings
@@ -32,8 +32,21 @@ async def test_pragmas_on_the_read_and_the_write_engine(database: Database) -> N
                 "busy_timeout": BUSY_TIMEOUT_MS}
     async with database.read() as session:
         assert await _pragmas(session) == expected
+        assert (await session.execute(text("PRAGMA mmap_size"))).scalar_one() > 0
     async with database.write() as session:
         assert await _pragmas(session) == expected
+    # The loop reader and the writer thread are configured alike.
+    rows = await database.fetch(text("SELECT 1"))
+    assert rows[0][0] == 1
+    reader = database._loop_reader
+    assert reader is not None and reader._conn is not None
+    raw = reader._conn.exec_driver_sql
+    assert {n: raw(f"PRAGMA {n}").scalar_one() for n in expected} == expected
+
+    def writer_pragmas(conn: Connection) -> dict[str, object]:
+        return {n: conn.exec_driver_sql(f"PRAGMA {n}").scalar_one() for n in expected}
+
+    assert await database.run_write(writer_pragmas) == expected
 
 
 async def test_foreign_keys_are_enforced(database: Database) -> None:
