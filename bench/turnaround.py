@@ -59,8 +59,9 @@ def _where_sql(f: Filters, dialect: str) -> tuple[str, dict[str, object]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-# Indexes proposed for the turnaround queries (not yet in the migrations): --indexes
-# creates them on the bench database so both plans can be measured.
+# The turnaround indexes as first proposed here (migration 0003 made them; 0004 and
+# 0005 added the open-now and flags indexes): --indexes creates them on a database
+# generated before those migrations, so both plans can still be compared.
 PROPOSED = (
     # Replaces ix_consults_specialty_urgency_submitted_at: same prefix, and covering.
     "DROP INDEX IF EXISTS ix_consults_specialty_urgency_submitted_at",
