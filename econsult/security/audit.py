@@ -88,6 +88,13 @@ async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> None:
 
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+# Built once: every view of a consult appends through these.
+_READ_HEAD = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
+# Serialise appenders on PostgreSQL: two transactions must never chain onto the same row.
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_INSERT_ROWS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
+_CREATE_HEAD = insert(_HEAD)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 
 
 def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
@@ -96,11 +103,8 @@ def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
     new rows' ids."""
     if not entries:
         return []
-    head_query = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        # Serialise appenders: two transactions must never chain onto the same row.
-        head_query = head_query.with_for_update()
-    head = conn.execute(head_query).one_or_none()
+    head = conn.execute(_LOCK_HEAD if conn.dialect.name == "postgresql" else _READ_HEAD
+                        ).one_or_none()
     prev = head.last_hash if head else GENESIS
     rows = []
     for entry in entries:
@@ -118,14 +122,11 @@ def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
         }
         row["hash"] = prev = _hash_fields(str(row["prev_hash"]), row)
         rows.append(row)
-    ids = [int(i) for i in conn.execute(
-        insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), rows
-    ).scalars()]
+    ids = [int(i) for i in conn.execute(_INSERT_ROWS, rows).scalars()]
     if head is None:
-        conn.execute(insert(_HEAD).values(id=1, last_id=ids[-1], last_hash=prev))
+        conn.execute(_CREATE_HEAD, {"id": 1, "last_id": ids[-1], "last_hash": prev})
     else:
-        conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(last_id=ids[-1],
-                                                                   last_hash=prev))
+        conn.execute(_MOVE_HEAD, {"last_id": ids[-1], "last_hash": prev})
     return ids
 
 
