@@ -4,6 +4,8 @@ their ratios to the raw limits measured in the same run, and bench/results.json.
     .venv/bin/python -m bench                  # everything; the 1M aggregate if its
                                                # dataset is already at --dataset
     .venv/bin/python -m bench --with-1m        # generate the 1M dataset first if missing
+    .venv/bin/python -m bench.make_10m         # 10M dataset from the 1M one (~10 min);
+                                               # then timed whenever it is at --dataset-10m
     .venv/bin/python -m bench --skip-1m --only images,listing --quick
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from bench.common import ROOT, Figure, machine
 
 DEFAULT_DATASET = Path("/tmp/econsult-bench-1m")
+DEFAULT_DATASET_10M = Path("/tmp/econsult-bench-10m")
 MILLION = 1_000_000
 
 
@@ -75,9 +78,12 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
                             params)).all()
 
                 a, raw = await _timed(agg, repeat), await _timed(scan, repeat)
+                # The targets: under 300 ms at 1M consults, under 3 s at 10M.
+                big = total >= 5 * MILLION
                 figures.append(Figure(
                     "turnaround", f"aggregate, {total:,} consults, {label}", a * 1000, "ms",
-                    raw=raw * 1000, target="< 300 ms at 1M", ok=a < 0.3,
+                    raw=raw * 1000, target="< 3 s at 10M" if big else "< 300 ms at 1M",
+                    ok=a < (3.0 if big else 0.3),
                     detail={"dataset": str(dataset), "generated_s": made, "repeat": repeat}))
             return figures
         finally:
@@ -101,6 +107,8 @@ def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
     have_1m = (args.dataset / "econsult.db").exists()
     if not args.skip_1m and (args.with_1m or have_1m):
         out["turnaround"] = lambda: _turnaround(args.dataset, args.with_1m, args.repeat_1m)
+    if not args.skip_1m and (args.dataset_10m / "econsult.db").exists():
+        out["turnaround_10m"] = lambda: _turnaround(args.dataset_10m, False, args.repeat_1m)
     return out
 
 
@@ -125,13 +133,16 @@ def print_table(figures: list[Figure]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated: images,submit,queue_ws,listing,"
-                        "sqlite_write,turnaround")
+                        "sqlite_write,turnaround,turnaround_10m")
     parser.add_argument("--quick", action="store_true", help="short runs (development)")
     parser.add_argument("--skip-1m", action="store_true", help="leave out the 1M aggregate")
     parser.add_argument("--with-1m", action="store_true",
                         help="generate the 1M dataset at --dataset if missing (minutes)")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET,
                         help=f"data directory of the 1M dataset (default {DEFAULT_DATASET})")
+    parser.add_argument("--dataset-10m", type=Path, default=DEFAULT_DATASET_10M,
+                        help="data directory of the 10M dataset, timed when present "
+                        f"(default {DEFAULT_DATASET_10M}; made by `python -m bench.make_10m`)")
     parser.add_argument("--repeat-1m", type=int, default=1)
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args()
