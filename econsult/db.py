@@ -19,16 +19,20 @@ hand-off to another thread and back (~150 us, and more when the GIL is contended
 On PostgreSQL it is one asyncpg round trip.
 
 Small write transactions written as synchronous Core code (the audit log's group
-commits) go through `run_write()`: on SQLite the whole transaction runs on a writer
-thread of its own in one hand-off, where an AsyncSession makes a dozen (every cursor,
-execute, fetch and close is one). It is a second writer beside the write engine;
-both start with BEGIN IMMEDIATE, so SQLite's lock (and busy timeout, waited out on
-that thread, never on the loop) orders them. On PostgreSQL it runs through asyncpg.
+commits) go through `run_write()`. On SQLite, when the write lock is free, the whole
+transaction runs at once on a connection in the loop's thread (BEGIN IMMEDIATE with
+no busy wait: a few hundred microseconds, no thread hand-off); when another
+connection holds the lock, it goes to a writer thread of its own, which waits for
+it (the busy timeout is waited out there, never on the loop). An AsyncSession makes
+a dozen hand-offs for the same work (every cursor, execute, fetch and close is one).
+All writers start with BEGIN IMMEDIATE, so SQLite's lock orders them. On PostgreSQL
+it runs through asyncpg.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +41,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import Connection, create_engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -120,6 +125,56 @@ class _LoopReader:
         self._engine.dispose()
 
 
+class _LoopWriter:
+    """A synchronous SQLite connection in the loop's thread that writes only when it
+    can do so at once: no busy timeout, so BEGIN IMMEDIATE fails immediately with
+    SQLITE_BUSY while another connection writes, and the caller goes elsewhere."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_engine(url.replace("+aiosqlite", "", 1),
+                                     isolation_level="AUTOCOMMIT", poolclass=StaticPool)
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            _configure(dbapi_connection)
+            dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+        self._conn: Connection | None = None
+        self._thread: int | None = None
+
+    def usable_here(self) -> bool:
+        return self._thread is None or self._thread == threading.get_ident()
+
+    def try_run(self, work: Callable[[Connection], T]) -> tuple[bool, T | None]:
+        """(True, result) once committed; (False, None), having written nothing, if
+        the write lock is taken."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+            self._thread = threading.get_ident()
+        conn = self._conn
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                return False, None
+            raise
+        try:
+            result = work(conn)
+            conn.exec_driver_sql("COMMIT")
+        except BaseException:
+            if conn.connection.dbapi_connection is not None and \
+                    conn.connection.dbapi_connection.in_transaction:
+                conn.exec_driver_sql("ROLLBACK")
+            raise
+        return True, result
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+
 class _ThreadWriter:
     """A synchronous SQLite connection owned by one thread, for whole write
     transactions handed over in one piece."""
@@ -170,6 +225,7 @@ class Database:
         in_memory = self.is_sqlite and (url.endswith(":memory:") or url.endswith("://"))
         self._loop_reader = _LoopReader(url) if self.is_sqlite and not in_memory else None
         self._thread_writer = _ThreadWriter(url) if self.is_sqlite and not in_memory else None
+        self._loop_writer = _LoopWriter(url) if self.is_sqlite and not in_memory else None
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -203,7 +259,12 @@ class Database:
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` (synchronous Core on the connection it is given) in one write
-        transaction: committed when it returns, rolled back if it raises."""
+        transaction: committed when it returns, rolled back if it raises. On SQLite
+        `work` may run in the calling thread, so it must be short."""
+        if self._loop_writer is not None and self._loop_writer.usable_here():
+            done, result = self._loop_writer.try_run(work)
+            if done:
+                return result  # type: ignore[return-value]
         if self._thread_writer is not None:
             return await self._thread_writer.run(work)
         async with self.write_engine.begin() as conn:
@@ -214,6 +275,8 @@ class Database:
             self._loop_reader.close()
         if self._thread_writer is not None:
             self._thread_writer.close()
+        if self._loop_writer is not None:
+            self._loop_writer.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

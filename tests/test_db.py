@@ -46,7 +46,10 @@ async def test_pragmas_on_the_read_and_the_write_engine(database: Database) -> N
     def writer_pragmas(conn: Connection) -> dict[str, object]:
         return {n: conn.exec_driver_sql(f"PRAGMA {n}").scalar_one() for n in expected}
 
-    assert await database.run_write(writer_pragmas) == expected
+    assert database._thread_writer is not None
+    assert await database._thread_writer.run(writer_pragmas) == expected
+    # The loop's writer never waits for the lock (it hands over to the thread instead).
+    assert await database.run_write(writer_pragmas) == {**expected, "busy_timeout": 0}
 
 
 async def test_foreign_keys_are_enforced(database: Database) -> None:

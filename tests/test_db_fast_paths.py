@@ -90,6 +90,36 @@ async def test_run_write_and_session_writers_lose_no_update(db: Database) -> Non
     assert await _cap(db) == 30
 
 
+async def test_run_write_goes_to_the_writer_thread_while_the_lock_is_taken(
+    db: Database,
+) -> None:
+    """On the loop, run_write never waits for SQLite's write lock: with another
+    connection writing, the work runs on the writer thread, once, after that write."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's writer lock")
+    await db.run_write(_set_cap(1))
+    threads: list[int] = []
+
+    def bump(conn: Connection) -> int:
+        threads.append(threading.get_ident())
+        value = conn.execute(_CAP, {"slug": "dermatology"}).scalar_one()
+        conn.execute(text("UPDATE specialties SET open_cap = :v WHERE slug = 'dermatology'"),
+                     {"v": value + 1})
+        return int(value) + 1
+
+    assert await db.run_write(bump) == 2  # lock free: on the loop's own thread
+    assert threads == [threading.get_ident()]
+    async with db.write() as session:  # hold the write lock
+        await session.execute(text("UPDATE specialties SET open_cap = open_cap + 10 "
+                                   "WHERE slug = 'dermatology'"))
+        pending = asyncio.ensure_future(db.run_write(bump))
+        await asyncio.sleep(0.2)
+        assert not pending.done()  # waiting on the writer thread, not failing
+    assert await asyncio.wait_for(pending, 10) == 13
+    assert len(threads) == 2 and threads[1] != threading.get_ident()
+    assert await _cap(db) == 13
+
+
 async def test_fetch_from_another_thread_takes_the_async_path(db: Database) -> None:
     """sqlite3 connections belong to their thread: once the loop reader is open here,
     a call from any other thread goes through the read engine instead."""

@@ -154,6 +154,9 @@ class GroupRecorder:
 
     async def _flush(self) -> None:
         while self._pending:
+            # The commit may run right here on the loop (Database.run_write): first let
+            # the requests already under way reach their record() and join this batch.
+            await asyncio.sleep(0)
             batch, self._pending = self._pending, []
             try:
                 entries = [entry for entry, _ in batch]
