@@ -40,7 +40,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, event
-from sqlalchemy.engine import Connection, create_engine
+from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -79,31 +79,44 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    _begin_with(engine.sync_engine, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+    return engine
+
+
+def _begin_with(engine: Engine, begin: str) -> None:
+    """Configure each connection, and start every transaction with `begin`."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that the "begin" hook
         # below decides how each transaction starts.
         dbapi_connection.isolation_level = None
         _configure(dbapi_connection)
 
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
 
-    return engine
+
+def _sync_url(url: str) -> str:
+    """"sqlite+aiosqlite:///path" -> the same file through the standard sqlite3 driver."""
+    return url.replace("+aiosqlite", "", 1)
 
 
-class _LoopReader:
+class _LoopConnection:
     """A synchronous SQLite connection for one thread (the event loop's), in autocommit
-    mode: each statement is its own read snapshot. Opened on first use."""
+    mode, opened on first use. `busy_timeout_ms` replaces the configured wait."""
 
-    def __init__(self, url: str) -> None:
-        # "sqlite+aiosqlite:///path" -> the same file through the standard sqlite3 driver.
-        self._engine = create_engine(url.replace("+aiosqlite", "", 1),
-                                     isolation_level="AUTOCOMMIT", poolclass=StaticPool)
-        event.listen(self._engine, "connect", lambda dbapi, _record: _configure(dbapi))
+    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self._engine = create_engine(_sync_url(url), isolation_level="AUTOCOMMIT",
+                                     poolclass=StaticPool)
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            _configure(dbapi_connection)
+            if busy_timeout_ms != BUSY_TIMEOUT_MS:
+                dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
         self._conn: Connection | None = None
         self._thread: int | None = None
 
@@ -111,12 +124,11 @@ class _LoopReader:
         """sqlite3 connections belong to the thread that opened them."""
         return self._thread is None or self._thread == threading.get_ident()
 
-    def fetch(self, statement: Executable, params: Mapping[str, Any] | None
-              ) -> Sequence[Row[Any]]:
+    def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = self._engine.connect()
             self._thread = threading.get_ident()
-        return self._conn.execute(statement, params).all()
+        return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
@@ -125,33 +137,26 @@ class _LoopReader:
         self._engine.dispose()
 
 
-class _LoopWriter:
-    """A synchronous SQLite connection in the loop's thread that writes only when it
-    can do so at once: no busy timeout, so BEGIN IMMEDIATE fails immediately with
-    SQLITE_BUSY while another connection writes, and the caller goes elsewhere."""
+class _LoopReader(_LoopConnection):
+    """Each statement is its own read snapshot."""
+
+    def fetch(self, statement: Executable, params: Mapping[str, Any] | None
+              ) -> Sequence[Row[Any]]:
+        return self._connection().execute(statement, params).all()
+
+
+class _LoopWriter(_LoopConnection):
+    """Writes only when it can do so at once: no busy timeout, so BEGIN IMMEDIATE fails
+    immediately with SQLITE_BUSY while another connection writes, and the caller goes
+    elsewhere."""
 
     def __init__(self, url: str) -> None:
-        self._engine = create_engine(url.replace("+aiosqlite", "", 1),
-                                     isolation_level="AUTOCOMMIT", poolclass=StaticPool)
-
-        @event.listens_for(self._engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            _configure(dbapi_connection)
-            dbapi_connection.execute("PRAGMA busy_timeout=0")
-
-        self._conn: Connection | None = None
-        self._thread: int | None = None
-
-    def usable_here(self) -> bool:
-        return self._thread is None or self._thread == threading.get_ident()
+        super().__init__(url, busy_timeout_ms=0)
 
     def try_run(self, work: Callable[[Connection], T]) -> tuple[bool, T | None]:
         """(True, result) once committed; (False, None), having written nothing, if
         the write lock is taken."""
-        if self._conn is None:
-            self._conn = self._engine.connect()
-            self._thread = threading.get_ident()
-        conn = self._conn
+        conn = self._connection()
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except OperationalError as exc:
@@ -168,31 +173,16 @@ class _LoopWriter:
             raise
         return True, result
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        self._engine.dispose()
-
 
 class _ThreadWriter:
     """A synchronous SQLite connection owned by one thread, for whole write
     transactions handed over in one piece."""
 
     def __init__(self, url: str) -> None:
-        self._engine = create_engine(url.replace("+aiosqlite", "", 1), poolclass=StaticPool,
+        self._engine = create_engine(_sync_url(url), poolclass=StaticPool,
                                      connect_args={"check_same_thread": False,
                                                    "timeout": BUSY_TIMEOUT_MS / 1000})
-
-        @event.listens_for(self._engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-            _configure(dbapi_connection)
-
-        @event.listens_for(self._engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        _begin_with(self._engine, "BEGIN IMMEDIATE")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="econsult-writer")
 
     async def run(self, work: Callable[[Connection], T]) -> T:
