@@ -98,29 +98,20 @@ def iso_utc(value: str | datetime | None) -> str | None:
 
 def summary_of(consult: SummaryFields, *,
                images: list[dict[str, Any]] | None = None) -> ConsultSummary:
-    due, ack_due = consult.respond_due_at, consult.ack_due_at
-    summary: ConsultSummary = {
-        "id": consult.id,
-        "state": consult.state,
-        "specialty": consult.specialty,
-        "urgency": consult.urgency,
-        "assigned_to": consult.assigned_to,
-        "due_at": due.isoformat() if due else None,
-        "ack_due_at": ack_due.isoformat() if ack_due else None,
-        "submitted_at": consult.submitted_at.isoformat(),
-        "updated_at": consult.updated_at.isoformat(),
-        "at_risk": consult.at_risk_at is not None,
-        "breached": consult.breached_at is not None,
-        "converted_to": consult.converted_to,
-    }
+    summary = summary_of_row((
+        consult.id, consult.state, consult.specialty, consult.urgency, consult.assigned_to,
+        consult.respond_due_at, consult.ack_due_at, consult.submitted_at, consult.updated_at,
+        consult.at_risk_at is not None, consult.breached_at is not None, consult.converted_to,
+    ))
     if images is not None:
         summary["images"] = images
     return summary
 
 
 def summary_of_row(row: Sequence[Any]) -> ConsultSummary:
-    """The summary from a row of SUMMARY_COLUMNS (a queue lists hundreds: positions are
-    several times cheaper to read than a Row's attributes)."""
+    """The summary from a row of SUMMARY_COLUMNS, or the same values taken from a
+    Consult (summary_of). A queue lists hundreds: positions are several times cheaper
+    to read than a Row's attributes."""
     (id_, state, specialty, urgency, assigned_to, due, ack_due, submitted, updated, at_risk,
      breached, converted) = row[:12]
     return {
