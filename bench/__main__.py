@@ -37,11 +37,11 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
     from bench.turnaround import _timed, _where_sql
     from econsult.config import Settings
     from econsult.db import Database
-    from econsult.demo import consult_count, seed_users
-    from econsult.demo_history import generate_for_demo
-    from econsult.schema import migrate
+    from econsult.demo.history import generate_for_demo
+    from econsult.demo.seed import consult_count, seed_users
+    from econsult.ops.migrate import migrate
     from econsult.turnaround import aggregates
-    from econsult.turnaround.aggregates import Filters
+    from econsult.turnaround.filters import Filters
 
     async def go() -> list[Figure]:
         settings = Settings(data_dir=dataset)

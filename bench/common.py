@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from econsult.demo import DEMO_PASSWORD
+from econsult.demo.seed import DEMO_PASSWORD
 from econsult.turnaround.stats import nearest_rank
 
 ROOT = Path(__file__).resolve().parents[1]

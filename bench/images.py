@@ -28,8 +28,8 @@ from typing import cast
 from PIL import Image, ImageCms, ImageOps
 
 from bench.common import Figure, phone_photos
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.image_intake import Upload, ingest
-from econsult.consults.services import Services
 from econsult.images.envelope import seal_image
 from econsult.images.pipeline import process_image
 from econsult.images.store import FilesystemBlobStore
@@ -86,7 +86,7 @@ async def _measure(data: bytes, repeat: int, root: Path) -> dict[str, float]:
     keyring = Keyring(Kek.from_bytes(new_key()))
     workers = ImageWorkers(kind="process", size=1)
     blobs = FilesystemBlobStore(root)
-    svc = cast(Services, SimpleNamespace(workers=workers, keyring=keyring, blobs=blobs))
+    svc = cast(ConsultDeps, SimpleNamespace(workers=workers, keyring=keyring, blobs=blobs))
     times: dict[str, list[float]] = {k: [] for k in ("bare", "bare_srgb", "process", "ingest",
                                                      "seal", "put")}
     try:

@@ -23,7 +23,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -31,17 +32,23 @@ from sqlmodel import col
 from bench.common import FORM, Figure, seed_data_dir
 from econsult.clock import SystemClock
 from econsult.config import Settings
-from econsult.consults.services import Services
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit
 from econsult.db import Database
 from econsult.images.store import FilesystemBlobStore
 from econsult.images.workers import ImageWorkers
 from econsult.models import User
+from econsult.security.audit import GroupRecorder
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
 from econsult.security.policy import Principal
+from econsult.turnaround.calendar import program_calendar
 
 GP = "gp@demo.econsult.org"
+
+
+async def _no_publish(events: object) -> None:
+    return None
 
 
 def _input() -> SubmitInput:
@@ -57,9 +64,11 @@ async def _submits(data_dir: Path, seconds: float) -> tuple[list[float], str]:
     db = Database.from_settings(settings)
     keyring = load_keyring(None, settings.key_file)
     workers = ImageWorkers(kind="thread", size=1)  # unused: no photos
-    svc = Services(settings=settings, db=db, fields=FieldCipher(keyring), clock=SystemClock(),
-                   calendar=Services.calendar_for(settings), keyring=keyring, workers=workers,
-                   blobs=FilesystemBlobStore(settings.blob_dir))
+    svc = cast(ConsultDeps, SimpleNamespace(
+        settings=settings, db=db, fields=FieldCipher(keyring), clock=SystemClock(),
+        calendar=program_calendar(settings), keyring=keyring, workers=workers,
+        blobs=FilesystemBlobStore(settings.blob_dir), audit=GroupRecorder(db),
+        publish=_no_publish, wake=lambda when: None))
     try:
         async with db.read() as session:
             user = (await session.execute(select(User).where(col(User.email) == GP))
@@ -74,7 +83,7 @@ async def _submits(data_dir: Path, seconds: float) -> tuple[list[float], str]:
             start = time.perf_counter()
             await submit(svc, gp, data, [])
             times.append(time.perf_counter() - start)
-        return times, summary["id"]
+        return times, summary.id
     finally:
         workers.shutdown()
         await db.dispose()

@@ -22,18 +22,18 @@ import base64
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.demo import consult_count, seed_users
-from econsult.demo_history import generate_for_demo
-from econsult.schema import migrate
+from econsult.demo.history import generate_for_demo
+from econsult.demo.seed import consult_count, seed_users
+from econsult.ops.migrate import migrate
 from econsult.turnaround import aggregates
-from econsult.turnaround.aggregates import Filters
+from econsult.turnaround.filters import Filters
 
 
 async def _timed(fn: Callable[[], Awaitable[object]], repeat: int) -> float:
@@ -102,7 +102,8 @@ async def _bench(settings: Settings, n: int, repeat: int, indexes: bool) -> None
             newest = (await session.execute(text("SELECT max(submitted_at) FROM consults"))
                       ).scalar()
         assert last is not None and newest is not None
-        newest_at = aggregates.parse_instant(str(newest)[:19], settings.timezone, "to") \
+        # SQLite hands over the stored naive UTC text; PostgreSQL an aware datetime.
+        newest_at = datetime.fromisoformat(str(newest)[:19]).replace(tzinfo=UTC) \
             if isinstance(newest, str) else newest
         month = Filters(start=newest_at - timedelta(days=30))
         cases = {"full range": Filters(), "last 30 days": month,

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import httpx
 
-from econsult.demo import DEMO_PASSWORD
+from econsult.demo.seed import DEMO_PASSWORD
 from econsult.turnaround.stats import summarise
 
 QUERIES = {

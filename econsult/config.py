@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from econsult.clock import UnknownZone, zone
 
 
 class ConfigError(Exception):
@@ -41,8 +43,8 @@ def _int(name: str, raw: str, low: int, high: int) -> int:
 
 def _zone(name: str, raw: str) -> ZoneInfo:
     try:
-        return ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+        return zone(raw)
+    except UnknownZone:
         raise ConfigError(f"{name} must be an IANA time zone such as America/Vancouver "
                           f"(got {raw!r})") from None
 
@@ -77,7 +79,7 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     master_key: str | None = field(default=None, repr=False)
-    timezone: ZoneInfo = ZoneInfo("America/Vancouver")
+    timezone: ZoneInfo = field(default_factory=lambda: zone("America/Vancouver"))
     cookie_secure: bool = False
     max_image_mb: int = 25
     smtp_url: str | None = None

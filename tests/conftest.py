@@ -23,10 +23,12 @@ from econsult.app import create_app
 from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.db import Database
+from econsult.db.schema import upgrade
+from econsult.http.state import app_state
 from econsult.models import User
-from econsult.schema import seed_catalogue, upgrade
+from econsult.ops.migrate import seed_catalogue
 from econsult.security.keyring import new_key
-from tests.factories import Personas, make_personas, session_for
+from tests.factories import CHEAP_PASSWORDS, Personas, make_personas, session_for
 
 TEST_MASTER_KEY = base64.b64encode(new_key()).decode()
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")
@@ -36,21 +38,6 @@ T0 = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
 
 def _pg_admin_url(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/postgres"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def cheap_argon2() -> Iterator[None]:
-    """argon2 at production cost is ~0.1 s a hash; tests log in hundreds of times.
-    The parameters differ, the code path is the same (test_passwords covers the real ones)."""
-    from argon2 import PasswordHasher
-
-    from econsult.security import passwords
-
-    saved = passwords._hasher, passwords._DUMMY_HASH
-    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    passwords._DUMMY_HASH = passwords._hasher.hash("timing-equaliser")
-    yield
-    passwords._hasher, passwords._DUMMY_HASH = saved
 
 
 @pytest.fixture(scope="session")
@@ -128,20 +115,20 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Starlette]:
-    application = create_app(settings, clock=clock)
+    application = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
 async def db(app: Starlette) -> Database:
-    database: Database = app.state.ctx.db
+    database: Database = app_state(app).db
     return database
 
 
 @pytest.fixture
 async def personas(app: Starlette) -> Personas:
-    return await make_personas(app.state.ctx.db, app.state.ctx.clock)
+    return await make_personas(app_state(app).db, app_state(app).clock)
 
 
 @pytest.fixture
@@ -164,7 +151,7 @@ async def client_for(app: Starlette) -> AsyncIterator[ClientFor]:
     clients: list[httpx.AsyncClient] = []
 
     async def make(user: User) -> httpx.AsyncClient:
-        ctx = app.state.ctx
+        ctx = app_state(app)
         token, csrf = await session_for(ctx.db, user, ctx.clock, ctx.settings)
         client = _client(app)
         client.cookies.set(ctx.settings.session_cookie_name, token)

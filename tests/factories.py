@@ -5,20 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from econsult.accounts import session_policy
+from argon2 import PasswordHasher
+
+from econsult.accounts.login import session_policy
 from econsult.clock import Clock
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.models import Role, User, UserSpecialty
-from econsult.security import passwords, sessions
+from econsult.security import sessions
+from econsult.security.passwords import Passwords
 
 PASSWORD = "test-password-for-personas"
+# argon2 at production cost is ~0.1 s a hash; tests log in hundreds of times. The
+# parameters differ, the code path is the same (test_passwords covers the real ones).
+CHEAP_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @cache
 def password_hash() -> str:
     # argon2 costs ~0.1 s a hash: hash the shared test password once per run.
-    return passwords.hash_password(PASSWORD)
+    return CHEAP_PASSWORDS.hash(PASSWORD)
 
 
 async def make_user(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from econsult.clock import zone
 from econsult.config import ConfigError, Settings
 
 
@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert s.database_url == "sqlite+aiosqlite:///var/econsult.db"
     assert s.is_sqlite
     assert s.master_key is None
-    assert s.timezone == ZoneInfo("America/Vancouver")
+    assert s.timezone is zone("America/Vancouver")
     assert s.cookie_secure is False
     assert s.session_cookie_name == "econsult_session"
     assert s.max_image_mb == 25 and s.max_image_bytes == 25 * 1024 * 1024
@@ -53,7 +53,7 @@ def test_every_variable_is_cast(tmp_path: Path) -> None:
     assert s.database_url == f"sqlite+aiosqlite:///{tmp_path}/econsult.db"
     assert s.key_file == tmp_path / "keys.json"
     assert s.master_key == "a2V5"
-    assert s.timezone == ZoneInfo("America/Toronto")
+    assert s.timezone is zone("America/Toronto")
     assert s.cookie_secure is True
     assert s.max_image_mb == 40 and s.max_image_bytes == 40 * 1024 * 1024
     assert s.smtp_url == "smtp://mail.example.org:25"

@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.demo import DEMO_PASSWORD, DEMO_USERS, prepare
+from econsult.demo.seed import DEMO_PASSWORD, DEMO_USERS, prepare
 from econsult.models import RotaWeekly, User
-from econsult.security.passwords import verify_password
+from econsult.security.passwords import Passwords
 
 
 async def test_demo_seeds_accounts_and_rota_and_is_rerunnable(tmp_path: object) -> None:
@@ -25,7 +25,7 @@ async def test_demo_seeds_accounts_and_rota_and_is_rerunnable(tmp_path: object) 
             users = {u.email: u for u in (await session.execute(select(User))).scalars()}
             rota = (await session.execute(select(func.count()).select_from(RotaWeekly))).scalar()
         assert set(users) == {u.email for u in DEMO_USERS}
-        assert verify_password(users["gp@demo.econsult.org"].password_hash, DEMO_PASSWORD)
+        assert Passwords().verify(users["gp@demo.econsult.org"].password_hash, DEMO_PASSWORD)
         assert rota and rota > 0
         again = await prepare(settings, consults=0)  # a second run keeps everything
         assert not any("rota" in line for line in again)

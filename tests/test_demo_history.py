@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 
 from econsult.consults import deadlines
 from econsult.consults.routing_io import targets_of
-from econsult.consults.services import Services
-from econsult.demo_history import generate
+from econsult.demo.history import generate
+from econsult.http.state import AppState, app_state
 from econsult.models import OPEN_STATES, Consult, ConsultEvent, Specialty
 from econsult.routing.targets import Urgency
 from econsult.turnaround.clocks import compute_clocks
@@ -23,8 +23,8 @@ from tests.factories import Personas
 N = 300
 
 
-def _svc(app: Starlette) -> Services:
-    svc: Services = app.state.ctx.extras["services"]
+def _svc(app: Starlette) -> AppState:
+    svc: AppState = app_state(app)
     return svc
 
 

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.applications import Starlette
 
-from econsult import maintenance
 from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.db import Database
+from econsult.http.state import app_state
 from econsult.images.store import FilesystemBlobStore
 from econsult.models import AuditEvent
+from econsult.ops import integrity, rekey
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import Kek, Keyring, new_key
 from tests.conftest import ClientFor
@@ -63,7 +64,7 @@ async def test_gc_removes_old_orphans_only(
     os.utime(fanout / ".stale.tmp", (HOURS_AGO_2, HOURS_AGO_2))
     (fanout / ".fresh.tmp").write_bytes(b"being written")
 
-    report = await maintenance.gc(settings, min_age_seconds=3600)
+    report = await integrity.gc(settings, min_age_seconds=3600)
     assert sorted(report.removed) == sorted([old_orphan, "stray-file"])
     assert report.kept_young == 1 and report.temp_files == 1
     assert sorted(await store.list_keys()) == sorted([*referenced, young_orphan])
@@ -111,11 +112,11 @@ async def test_gc_command_prints_what_it_removed(settings: Settings) -> None:
 async def test_startup_gc_cleans_up_and_never_raises(
     app: Starlette, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    svc = app.state.ctx.extras["services"]
+    svc = app_state(app)
     orphan = f"{uuid.uuid4()}.original"
     await svc.blobs.put(orphan, b"sealed")
     age(svc.blobs, orphan)
-    await maintenance.startup_gc(svc.db, svc.blobs)
+    await integrity.startup_gc(svc.db, svc.blobs)
     assert await svc.blobs.list_keys() == []
 
     class Broken(FilesystemBlobStore):
@@ -123,7 +124,7 @@ async def test_startup_gc_cleans_up_and_never_raises(
             raise OSError("disk gone")
 
     with caplog.at_level(logging.ERROR):
-        await maintenance.startup_gc(svc.db, Broken(svc.blobs.root))
+        await integrity.startup_gc(svc.db, Broken(svc.blobs.root))
     assert "start-up blob garbage collection failed" in caplog.text
 
 
@@ -131,9 +132,9 @@ async def test_verify_reports_a_missing_blob(
     rota: None, personas: Personas, client_for: ClientFor, app: Starlette, settings: Settings,
 ) -> None:
     image_id = (await submit_with_photo(client_for, personas))["images"][0]["id"]
-    assert (await maintenance.verify_images(settings)).ok
-    await app.state.ctx.extras["services"].blobs.delete(f"{image_id}.thumbnail")
-    report = await maintenance.verify_images(settings)
+    assert (await integrity.verify_images(settings)).ok
+    await app_state(app).blobs.delete(f"{image_id}.thumbnail")
+    report = await integrity.verify_images(settings)
     assert report.images == 1 and not report.ok
     assert [(f.image_id, f.kind, f.reason) for f in report.failures] == [
         (image_id, "thumbnail", "the blob is missing")]
@@ -145,20 +146,20 @@ async def test_fields_are_resealed_in_batches_and_counted(
     gp = await client_for(personas.gp)
     ids = [ok(await submit(gp, question=f"Question number {n} about a rash?"), 201)["id"]
            for n in range(5)]
-    db: Database = app.state.ctx.db
-    old: Keyring = app.state.ctx.keyring
+    db: Database = app_state(app).db
+    old: Keyring = app_state(app).keyring
     rotated = Keyring(Kek.from_bytes(new_key()), [old.active])
     # four identifiers and the dermatology details on each consult
-    assert await maintenance.count_fields(db, old.active_id, settings) == 5 * 5
+    assert await rekey.count_fields(db, old.active_id, settings) == 5 * 5
 
     seen: list[tuple[int, int]] = []
-    changed = await maintenance.rekey_fields(db, rotated, settings,
+    changed = await rekey.rekey_fields(db, rotated, settings,
                                              lambda d, t: seen.append((d, t)), batch=2)
     assert changed == 5
     assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
-    assert await maintenance.count_fields(db, old.active_id, settings) == 0
-    assert await maintenance.count_fields(db, rotated.active_id, settings) == 25
-    assert await maintenance.rekey_fields(db, rotated, settings, batch=2) == 0
+    assert await rekey.count_fields(db, old.active_id, settings) == 0
+    assert await rekey.count_fields(db, rotated.active_id, settings) == 25
+    assert await rekey.rekey_fields(db, rotated, settings, batch=2) == 0
 
     cipher = FieldCipher(Keyring(rotated.active))  # the old KEK is not needed any more
     from econsult.models import Consult
@@ -178,15 +179,15 @@ async def test_one_damaged_image_does_not_stop_rotation(
     store = FilesystemBlobStore(settings.blob_dir)
     store.path_for(f"{second}.thumbnail").write_bytes(
         store.path_for(f"{first}.thumbnail").read_bytes())
-    db: Database = app.state.ctx.db
-    old: Keyring = app.state.ctx.keyring
+    db: Database = app_state(app).db
+    old: Keyring = app_state(app).keyring
     rotated = Keyring(Kek.from_bytes(new_key()), [old.active])
 
-    with pytest.raises(maintenance.RekeyIncomplete) as failed:
-        await maintenance.rekey_images(db, rotated, settings)
+    with pytest.raises(rekey.RekeyIncomplete) as failed:
+        await rekey.rekey_images(db, rotated, settings)
     assert "1 images could not be re-keyed" in failed.value.message
     assert second in failed.value.message and first not in failed.value.message
-    assert await maintenance.count_images(db, old.active_id, settings) == 1
-    assert await maintenance.count_images(db, rotated.active_id, settings) == 1
-    report = await maintenance.verify_with(db, rotated, store)
+    assert await rekey.count_images(db, old.active_id, settings) == 1
+    assert await rekey.count_images(db, rotated.active_id, settings) == 1
+    report = await integrity.verify_with(db, rotated, store)
     assert [(f.image_id, f.kind) for f in report.failures] == [(second, "thumbnail")]

@@ -19,15 +19,10 @@ import econsult.models  # noqa: F401  (registers every table)
 from econsult.app import create_app
 from econsult.config import Settings
 from econsult.db import Database
+from econsult.db.schema import SchemaOutOfDate, check_schema_current, head_revision
 from econsult.models import KekRecord, Specialty
 from econsult.models.base import metadata
-from econsult.schema import (
-    DEFAULT_SPECIALTIES,
-    SchemaOutOfDate,
-    check_schema_current,
-    head_revision,
-    migrate,
-)
+from econsult.ops.migrate import DEFAULT_SPECIALTIES, migrate
 
 
 def _diff(connection: Connection) -> list[Any]:

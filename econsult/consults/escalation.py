@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.consults import deadlines
+from econsult.consults.deps import ConsultDeps
+from econsult.consults.event_types import EventType
+from econsult.consults.event_types import EventType as E
 from econsult.consults.events import Recorder, Snapshot
 from econsult.consults.routing_io import load_specialty, next_escalation, targets_of
-from econsult.consults.services import Services
 from econsult.models import Consult, ConsultState, User
 from econsult.routing.decision import DecisionKind
 from econsult.routing.targets import Urgency
@@ -42,9 +44,9 @@ def _due_clause(now: datetime) -> object:
     )
 
 
-async def next_deadline(svc: Services) -> datetime | None:
+async def next_deadline(deps: ConsultDeps) -> datetime | None:
     """The earliest pending deadline across all consults (three indexed lookups)."""
-    async with svc.db.read() as db:
+    async with deps.db.read() as db:
         ack = (await db.execute(select(func.min(Consult.ack_due_at)).where(
             col(Consult.state) == S.assigned.value))).scalar()
         risk = (await db.execute(select(func.min(Consult.at_risk_due_at)).where(
@@ -61,31 +63,31 @@ async def next_deadline(svc: Services) -> datetime | None:
                for d in found)
 
 
-async def process_due(svc: Services, now: datetime | None = None) -> int:
+async def process_due(deps: ConsultDeps, now: datetime | None = None) -> int:
     """Act on every deadline that has passed; returns how many steps were taken."""
-    now = now or svc.clock.now()
-    async with svc.db.read() as db:
+    now = now or deps.clock.now()
+    async with deps.db.read() as db:
         ids = list((await db.execute(select(col(Consult.id)).where(_due_clause(now))  # type: ignore[arg-type]
                                      .order_by(col(Consult.submitted_at)).limit(BATCH))
                     ).scalars())
     done = 0
     for consult_id in ids:
         try:
-            done += await _process_one(svc, consult_id, now)
+            done += await _process_one(deps, consult_id, now)
         except Exception:  # one bad consult must not stop the others' deadlines
             logger.exception("deadline processing failed for consult %s", consult_id)
     return done
 
 
-async def _process_one(svc: Services, consult_id: str, now: datetime) -> int:
+async def _process_one(deps: ConsultDeps, consult_id: str, now: datetime) -> int:
     recorder = Recorder()
     steps = 0
-    async with svc.db.write() as db:
+    async with deps.db.write() as db:
         consult = await db.get(Consult, consult_id)
         if consult is None:
             return 0
         if consult.state == S.assigned and consult.ack_due_at and consult.ack_due_at <= now:
-            steps += await _escalate(svc, db, consult, now, recorder)
+            steps += await _escalate(deps, db, consult, now, recorder)
         running = consult.state in _RUNNING
         if running and consult.at_risk_at is None and consult.at_risk_due_at \
                 and consult.at_risk_due_at <= now:
@@ -93,27 +95,27 @@ async def _process_one(svc: Services, consult_id: str, now: datetime) -> int:
         if running and consult.breached_at is None and consult.respond_due_at \
                 and consult.respond_due_at <= now:
             steps += await _mark(db, consult, now, recorder, "breached")
-    await svc.publish(recorder.bus_events())
+    await deps.publish(recorder.bus_events())
     due = deadlines.next_due(consult)
     if due is not None:
-        svc.wake(due)
+        deps.wake(due)
     return steps
 
 
-async def _escalate(svc: Services, db: AsyncSession, consult: Consult, now: datetime,
+async def _escalate(deps: ConsultDeps, db: AsyncSession, consult: Consult, now: datetime,
                     recorder: Recorder) -> int:
     specialty = await load_specialty(db, consult.specialty)
     tried = frozenset(json.loads(consult.escalation_tried or "[]"))
     old_assignee, old_due = consult.assigned_to, consult.ack_due_at
     decision = await next_escalation(db, consult=consult, specialty=specialty, tried=tried,
-                                     now=now, tz=svc.settings.timezone)
+                                     now=now, tz=deps.settings.timezone)
     assigned = decision.kind is DecisionKind.ASSIGN
     new_tried = sorted(tried | ({old_assignee} if old_assignee else set()))
     target = targets_of(specialty)[Urgency(consult.urgency)]
     values = {
         "state": S.assigned.value if assigned else S.pooled.value,
         "assigned_to": decision.specialist_id,
-        "ack_due_at": deadlines.ack_deadline(now, target, svc.calendar) if assigned else None,
+        "ack_due_at": deadlines.ack_deadline(now, target, deps.calendar) if assigned else None,
         "escalation_tried": json.dumps(new_tried),
         "escalations": consult.escalations + 1,
         "updated_at": now,
@@ -133,10 +135,10 @@ async def _escalate(svc: Services, db: AsyncSession, consult: Consult, now: date
     if assigned:
         await db.execute(update(User).where(col(User.id) == decision.specialist_id)
                          .values(last_assigned_at=now))
-    await recorder.add(db, consult, "escalated", actor_id=None, at=now, previous=previous,
+    await recorder.add(db, consult, E.escalated, actor_id=None, at=now, previous=previous,
                        escalated=True, reason=decision.reason)
     if not assigned:
-        await recorder.add(db, consult, "pooled", actor_id=None, at=now, reason=decision.reason)
+        await recorder.add(db, consult, E.pooled, actor_id=None, at=now, reason=decision.reason)
     await audit.append(db, actor=SYSTEM, action="consult.escalate", at=now,
                        object_type="consult", object_id=consult.id,
                        detail=f"from={old_assignee} to={decision.specialist_id or 'pool'}")
@@ -157,5 +159,5 @@ async def _mark(db: AsyncSession, consult: Consult, now: datetime, recorder: Rec
         return 0
     for key, value in values.items():
         setattr(consult, key, value)
-    await recorder.add(db, consult, kind, actor_id=None, at=now)
+    await recorder.add(db, consult, EventType(kind), actor_id=None, at=now)
     return 1

@@ -7,18 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from econsult.models import Consult, ConsultEvent, ConsultState
-from econsult.realtime.events import (
-    QUEUE_FIELDS,
-    STAFF_GROUP,
-    BusEvent,
-    pool_group,
-    user_group,
-)
+from econsult.consults.event_types import EventType, check_payload
+from econsult.models import Consult, ConsultEvent
+from econsult.realtime.events import QUEUE_FIELDS, BusEvent
+from econsult.security.policy import event_audience
 
 
 @dataclass
@@ -31,21 +25,22 @@ class Recorder:
         self,
         db: AsyncSession,
         consult: Consult,
-        type_: str,
+        type_: EventType,
         *,
         actor_id: int | None,
         at: datetime,
         previous: Snapshot | None = None,
         **data: Any,
     ) -> ConsultEvent:
-        groups = groups_for(consult, previous)
+        check_payload(type_, data)
+        groups = event_audience(consult, previous)
         queue = queue_fields(consult, previous, actor_id, data)
         # Who may hear of the event and what a queue row shows are stored with it, so a
         # reconnecting client (or another process) replays exactly what was published.
         stored = {**data, "_groups": sorted(groups), "_queue": queue}
         row = ConsultEvent(
             consult_id=consult.id,
-            type=type_,
+            type=type_.value,
             actor_id=actor_id,
             at=at,
             data=json.dumps(stored, default=str, separators=(",", ":")),
@@ -73,27 +68,14 @@ class Recorder:
 class Snapshot:
     """Where a consult was before a step, so that its old queue hears it left."""
 
+    gp_id: int
     state: str
     assigned_to: int | None
     specialty: str
 
     @classmethod
     def of(cls, consult: Consult) -> Snapshot:
-        return cls(consult.state, consult.assigned_to, consult.specialty)
-
-
-def groups_for(consult: Consult, previous: Snapshot | None) -> frozenset[str]:
-    groups = {STAFF_GROUP, user_group(consult.gp_id)}
-    if consult.assigned_to:
-        groups.add(user_group(consult.assigned_to))
-    if consult.state == ConsultState.pooled:
-        groups.add(pool_group(consult.specialty))
-    if previous is not None:
-        if previous.assigned_to:
-            groups.add(user_group(previous.assigned_to))
-        if previous.state == ConsultState.pooled:
-            groups.add(pool_group(previous.specialty))
-    return frozenset(groups)
+        return cls(consult.gp_id, consult.state, consult.assigned_to, consult.specialty)
 
 
 def queue_fields(
@@ -121,28 +103,3 @@ def queue_fields(
     return fields
 
 
-def bus_event_from_row(row: ConsultEvent) -> BusEvent:
-    stored = json.loads(row.data or "{}")
-    return BusEvent(id=row.id or 0, type=row.type, consult_id=row.consult_id, at=row.at,
-                    groups=frozenset(stored.get("_groups", [])), data=stored.get("_queue", {}))
-
-
-async def events_after(db: AsyncSession, after_id: int, groups: frozenset[str], *,
-                       limit: int = 1000) -> tuple[list[BusEvent], int | None]:
-    """One page of events after `after_id` that any of `groups` may hear of, oldest
-    first, and the last id scanned (None when there was nothing more): call again from
-    that id until it returns None."""
-    rows = list((await db.execute(
-        select(ConsultEvent).where(col(ConsultEvent.id) > after_id)
-        .order_by(col(ConsultEvent.id)).limit(limit)
-    )).scalars())
-    events = (bus_event_from_row(r) for r in rows)
-    last = rows[-1].id if len(rows) == limit else None
-    return [e for e in events if e.groups & groups], last
-
-
-async def events_by_id(db: AsyncSession, ids: list[int]) -> list[BusEvent]:
-    """Full events for ids heard over LISTEN/NOTIFY (which carries ids only)."""
-    rows = (await db.execute(select(ConsultEvent).where(col(ConsultEvent.id).in_(ids))
-                             .order_by(col(ConsultEvent.id)))).scalars()
-    return [bus_event_from_row(r) for r in rows]

@@ -23,15 +23,14 @@ from typing import Literal
 from sqlalchemy import select
 from sqlmodel import col
 
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.image_intake import MAX_IMAGES, Upload, blob_key
-from econsult.consults.services import Services
 from econsult.errors import DataCorrupt, InvalidInput, NotFound, PermissionDenied
 from econsult.images.envelope import ImageIntegrityError, open_image
 from econsult.images.formats import ImageRejected
 from econsult.images.pipeline import CheckResult
 from econsult.images.store import BlobNotFound
 from econsult.models import Consult, ConsultImage
-from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.policy import Action, Principal, may
 
@@ -54,36 +53,36 @@ class ServedImage:
     filename: str
 
 
-async def view(svc: Services, user: Principal, image_id: str, kind: Kind, *,
+async def view(deps: ConsultDeps, user: Principal, image_id: str, kind: Kind, *,
                client_addr: str = "") -> ServedImage:
     """The decrypted image (or thumbnail) for a user allowed to see its consult."""
-    row, position = await _authorised_row(svc, user, image_id)
+    row, position = await _authorised_row(deps, user, image_id)
     content_type = row.content_type if kind == "original" else row.thumbnail_type
     actor = Actor(user.id, user.email, client_addr)
     try:
-        blob = await svc.blobs.get(blob_key(row.id, kind))
-        content = open_image(svc.keyring, uuid.UUID(row.id), kind, blob)
+        blob = await deps.blobs.get(blob_key(row.id, kind))
+        content = open_image(deps.keyring, uuid.UUID(row.id), kind, blob)
     except (BlobNotFound, ImageIntegrityError) as exc:
         reason = "its file is missing" if isinstance(exc, BlobNotFound) else str(exc)
         log.error("image %s (%s) cannot be served: %s", row.id, kind, reason)
-        await _audit(svc, actor, row.id, kind, outcome="integrity_error")
+        await _audit(deps, actor, row.id, kind, outcome="integrity_error")
         raise ImageCorrupt("This image failed its integrity check and cannot be shown. "
                            "The problem has been logged; please tell the program's "
                            "administrator.") from None
-    await _audit(svc, actor, row.id, kind, outcome="ok")
+    await _audit(deps, actor, row.id, kind, outcome="ok")
     return ServedImage(content=content, content_type=content_type,
                        filename=_filename(row, position, kind))
 
 
-async def check(svc: Services, user: Principal, uploads: list[Upload]) -> list[CheckResult]:
+async def check(deps: ConsultDeps, user: Principal, uploads: list[Upload]) -> list[CheckResult]:
     """Validate and assess photos before submission; nothing is stored."""
-    if not (may(user, Action.submit_consult) or may(user, Action.work_queue)):
+    if not may(user, Action.check_images):
         raise PermissionDenied("Only GPs and specialists attach photos.")
     if not uploads:
         raise InvalidInput("Attach at least one photo to check.", field="images")
     if len(uploads) > MAX_IMAGES:
         raise InvalidInput(f"Attach at most {MAX_IMAGES} photos.", field="images")
-    results = await asyncio.gather(*(svc.workers.check(u.data) for u in uploads),
+    results = await asyncio.gather(*(deps.workers.check(u.data) for u in uploads),
                                    return_exceptions=True)
     checked: list[CheckResult] = []
     for index, (upload, result) in enumerate(zip(uploads, results, strict=True), start=1):
@@ -96,13 +95,13 @@ async def check(svc: Services, user: Principal, uploads: list[Upload]) -> list[C
     return checked
 
 
-async def _authorised_row(svc: Services, user: Principal,
+async def _authorised_row(deps: ConsultDeps, user: Principal,
                           image_id: str) -> tuple[ConsultImage, int]:
     """The image row and its 1-based number among its consult's images of the same label,
     or NotFound when it is unknown or not the user's to see (indistinguishable)."""
     if not _is_uuid(image_id):
         raise NotFound("Image not found.")
-    async with svc.db.read() as db:
+    async with deps.db.read() as db:
         row = await db.get(ConsultImage, image_id)
         consult = await db.get(Consult, row.consult_id) if row is not None else None
         if row is None or consult is None or not may(user, Action.view, consult):
@@ -116,9 +115,9 @@ async def _authorised_row(svc: Services, user: Principal,
     return row, siblings.index(row.id) + 1
 
 
-async def _audit(svc: Services, actor: Actor, image_id: str, kind: str, *,
+async def _audit(deps: ConsultDeps, actor: Actor, image_id: str, kind: str, *,
                  outcome: str) -> None:
-    await audit.record(svc.db, actor=actor, action="image.view", at=svc.clock.now(),
+    await deps.audit.record(actor=actor, action="image.view", at=deps.clock.now(),
                        object_type="image", object_id=image_id, outcome=outcome,
                        detail=f"kind={kind}")
 

@@ -9,7 +9,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
-from econsult.consults.services import Services
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.stored_images import StoredImage
 from econsult.errors import InvalidInput
 from econsult.images.envelope import blob_kek_id, seal_image
@@ -40,9 +40,9 @@ def check_uploads(uploads: list[Upload]) -> None:
                                field="image_labels")
 
 
-async def ingest(svc: Services, uploads: list[Upload]) -> list[StoredImage]:
+async def ingest(deps: ConsultDeps, uploads: list[Upload]) -> list[StoredImage]:
     check_uploads(uploads)
-    results = await asyncio.gather(*(svc.workers.process(u.data) for u in uploads),
+    results = await asyncio.gather(*(deps.workers.process(u.data) for u in uploads),
                                    return_exceptions=True)
     for index, (upload, result) in enumerate(zip(uploads, results, strict=True), start=1):
         if isinstance(result, ImageRejected):
@@ -50,16 +50,16 @@ async def ingest(svc: Services, uploads: list[Upload]) -> list[StoredImage]:
             raise ImageRejected(result.code, f"Photo {index}{name}: {result.message}")
         if isinstance(result, BaseException):
             raise result
-    return [await _store(svc, upload, result) for upload, result in  # type: ignore[arg-type]
+    return [await _store(deps, upload, result) for upload, result in  # type: ignore[arg-type]
             zip(uploads, results, strict=True)]
 
 
-async def _store(svc: Services, upload: Upload, image: ProcessedImage) -> StoredImage:
+async def _store(deps: ConsultDeps, upload: Upload, image: ProcessedImage) -> StoredImage:
     image_id = uuid.uuid4()
-    original = seal_image(svc.keyring, image_id, "original", image.content)
-    thumbnail = seal_image(svc.keyring, image_id, "thumbnail", image.thumbnail)
-    await svc.blobs.put(blob_key(str(image_id), "original"), original)
-    await svc.blobs.put(blob_key(str(image_id), "thumbnail"), thumbnail)
+    original = seal_image(deps.keyring, image_id, "original", image.content)
+    thumbnail = seal_image(deps.keyring, image_id, "thumbnail", image.thumbnail)
+    await deps.blobs.put(blob_key(str(image_id), "original"), original)
+    await deps.blobs.put(blob_key(str(image_id), "thumbnail"), thumbnail)
     return StoredImage(
         id=str(image_id), label=upload.label, content_type=image.content_type,
         width=image.width, height=image.height, thumbnail_type=image.thumbnail_type,
@@ -69,8 +69,8 @@ async def _store(svc: Services, upload: Upload, image: ProcessedImage) -> Stored
     )
 
 
-async def discard(svc: Services, images: list[StoredImage]) -> None:
+async def discard(deps: ConsultDeps, images: list[StoredImage]) -> None:
     """Remove blobs whose rows will not be written (the submission failed)."""
     for image in images:
         for kind in ("original", "thumbnail"):
-            await svc.blobs.delete(blob_key(image.id, kind))
+            await deps.blobs.delete(blob_key(image.id, kind))

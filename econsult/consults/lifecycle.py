@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.consults import deadlines
+from econsult.consults.actions import conversion_refused
+from econsult.consults.deps import ConsultDeps
+from econsult.consults.event_types import EventType as E
 from econsult.consults.routing_io import load_specialty, route, targets_of
-from econsult.consults.services import Services
 from econsult.consults.steps import consult_events, consult_target, step
 from econsult.consults.views import ConsultSummary, summary_of
 from econsult.errors import Conflict, InvalidInput
@@ -29,21 +31,21 @@ CONVERSIONS = ("urgent_callback", "referral")
 
 
 async def acknowledge(
-    svc: Services, user: Principal, consult_id: str, client_addr: str = ""
+    deps: ConsultDeps, user: Principal, consult_id: str, client_addr: str = ""
 ) -> ConsultSummary:
-    async with step(svc, user, consult_id, Action.acknowledge, "acknowledge", client_addr) as s:
+    async with step(deps, user, consult_id, Action.acknowledge, "acknowledge", client_addr) as s:
         s.consult.state = S.in_review
         s.consult.assigned_to = user.id  # claiming from the pool makes it theirs
         s.consult.ack_due_at = None
         s.consult.escalation_tried = "[]"
         s.consult.acknowledged_at = s.consult.acknowledged_at or s.now
-        await s.event("acknowledged")
+        await s.event(E.acknowledged)
         await s.audit("consult.acknowledge")
     return summary_of(s.consult)
 
 
 async def reroute(
-    svc: Services,
+    deps: ConsultDeps,
     user: Principal,
     consult_id: str,
     *,
@@ -56,7 +58,7 @@ async def reroute(
         raise InvalidInput("Say why the consult should go elsewhere.", field="reason")
     if len(reason) > 2000:
         raise InvalidInput("The reason is too long (at most 2,000 characters).", field="reason")
-    async with step(svc, user, consult_id, Action.reroute, "reroute", client_addr) as s:
+    async with step(deps, user, consult_id, Action.reroute, "reroute", client_addr) as s:
         c = s.consult
         if specialty == c.specialty:
             raise Conflict("The consult is already with that specialty.", code="same_specialty")
@@ -72,7 +74,7 @@ async def reroute(
             specialty=new,
             urgency=c.urgency,
             now=s.now,
-            tz=svc.settings.timezone,
+            tz=deps.settings.timezone,
             exclude=frozenset({user.id}),
         )
         note_id = str(uuid.uuid4())
@@ -82,7 +84,7 @@ async def reroute(
                 consult_id=c.id,
                 author_id=user.id,
                 kind="reroute",
-                body=svc.fields.seal("messages", "body", note_id, reason),
+                body=deps.fields.seal("messages", "body", note_id, reason),
                 created_at=s.now,
             )
         )
@@ -92,15 +94,15 @@ async def reroute(
         target = targets_of(new)[Urgency(c.urgency)]
         # The clock is not reset: the GP has been waiting since submission.
         c.target_seconds = deadlines.target_seconds(
-            target.respond_within, svc.calendar if target.business_time else None
+            target.respond_within, deps.calendar if target.business_time else None
         )
-        deadlines.recompute(c, target, await consult_events(s.db, c.id), svc.calendar)
+        deadlines.recompute(c, target, await consult_events(s.db, c.id), deps.calendar)
         c.ack_due_at = (
-            deadlines.ack_deadline(s.now, target, svc.calendar) if c.state == S.assigned else None
+            deadlines.ack_deadline(s.now, target, deps.calendar) if c.state == S.assigned else None
         )
         if c.assigned_to is not None:
             await _mark_assigned(s.db, c.assigned_to, s.now)
-        await s.event("rerouted", previous_specialty=s.previous.specialty, reason=decision.reason)
+        await s.event(E.rerouted, previous_specialty=s.previous.specialty, reason=decision.reason)
         await s.audit("consult.reroute", detail=f"to={new.slug}")
     return summary_of(s.consult)
 
@@ -116,39 +118,32 @@ async def _mark_assigned(db: AsyncSession, user_id: int, now: datetime) -> None:
 
 
 async def return_to_pool(
-    svc: Services, user: Principal, consult_id: str, client_addr: str = ""
+    deps: ConsultDeps, user: Principal, consult_id: str, client_addr: str = ""
 ) -> ConsultSummary:
     async with step(
-        svc, user, consult_id, Action.return_to_pool, "return_to_pool", client_addr
+        deps, user, consult_id, Action.return_to_pool, "return_to_pool", client_addr
     ) as s:
         s.consult.state = S.pooled
         s.consult.assigned_to = None
         s.consult.ack_due_at = None
-        await s.event("returned")
+        await s.event(E.returned)
         await s.audit("consult.return")
     return summary_of(s.consult)
 
 
 async def convert(
-    svc: Services, user: Principal, consult_id: str, *, to: str, client_addr: str = ""
+    deps: ConsultDeps, user: Principal, consult_id: str, *, to: str, client_addr: str = ""
 ) -> ConsultSummary:
     if to not in CONVERSIONS:
         raise InvalidInput("Convert to urgent_callback or referral.", field="to")
-    async with step(svc, user, consult_id, Action.convert, "convert", client_addr) as s:
+    async with step(deps, user, consult_id, Action.convert, "convert", client_addr) as s:
         c = s.consult
-        if c.converted_to == to:
-            raise Conflict(
-                f"The consult is already converted to {to.replace('_', ' ')}.",
-                code="already_converted",
-            )
+        refused = conversion_refused(c, to)
+        if refused:
+            raise Conflict(refused, code="already_converted" if c.converted_to == to
+                           else "already_urgent" if c.urgency == Urgency.URGENT
+                           else "illegal_transition")
         if to == "urgent_callback":
-            if c.urgency == Urgency.URGENT:
-                raise Conflict("The consult is already urgent.", code="already_urgent")
-            if c.state == S.answered:
-                raise Conflict(
-                    "The consult has been answered; start an urgent consult instead.",
-                    code="illegal_transition",
-                )
             c.urgency = Urgency.URGENT.value
             target = await consult_target(s.db, c)
             # The call-back window runs from the request, not from the original submission.
@@ -159,13 +154,13 @@ async def convert(
             if c.state == S.assigned:
                 c.ack_due_at = s.now + target.acknowledge_within
         c.converted_to = to
-        await s.event("converted", converted_to=to)
+        await s.event(E.converted, converted_to=to)
         await s.audit("consult.convert", detail=f"to={to}")
     return summary_of(s.consult)
 
 
 async def close(
-    svc: Services,
+    deps: ConsultDeps,
     user: Principal,
     consult_id: str,
     *,
@@ -189,30 +184,30 @@ async def close(
     comment = comment.strip()
     if len(comment) > 2000:
         raise InvalidInput("The comment is too long (at most 2,000 characters).", field="comment")
-    async with step(svc, user, consult_id, Action.close, "close", client_addr) as s:
+    async with step(deps, user, consult_id, Action.close, "close", client_addr) as s:
         c = s.consult
         c.state = S.closed
         c.closed_at = s.now
         c.outcome, c.usefulness = outcome, score
         c.close_comment = (
-            svc.fields.seal("consults", "close_comment", c.id, comment) if comment else None
+            deps.fields.seal("consults", "close_comment", c.id, comment) if comment else None
         )
         deadlines.stop_clocks(c)
         c.respond_due_at = None
-        await s.event("closed")
+        await s.event(E.closed)
         await s.audit("consult.close", detail=f"outcome={outcome}")
     return summary_of(s.consult)
 
 
 async def cancel(
-    svc: Services, user: Principal, consult_id: str, client_addr: str = ""
+    deps: ConsultDeps, user: Principal, consult_id: str, client_addr: str = ""
 ) -> ConsultSummary:
-    async with step(svc, user, consult_id, Action.cancel, "cancel", client_addr) as s:
+    async with step(deps, user, consult_id, Action.cancel, "cancel", client_addr) as s:
         c = s.consult
         c.state = S.cancelled
         c.cancelled_at = s.now
         deadlines.stop_clocks(c)
         c.respond_due_at = None
-        await s.event("cancelled")
+        await s.event(E.cancelled)
         await s.audit("consult.cancel")
     return summary_of(s.consult)

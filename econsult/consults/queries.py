@@ -2,7 +2,8 @@
 
 Lists carry codes and times (plus the patient's name for the GP and specialist who
 need it to recognise the case); the detail decrypts clinical content, and every such
-view is written to the audit log.
+view is written to the audit log. Which consults a caller sees is the policy's
+`consult_filter`, nothing else.
 """
 
 from __future__ import annotations
@@ -11,15 +12,25 @@ import functools
 import json
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlmodel import col
 
+from econsult.consults import actions
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
-from econsult.consults.services import Services
 from econsult.consults.stored_images import public_image
 from econsult.consults.views import (
     SUMMARY_COLUMNS,
+    Clinical,
+    ClinicalListItem,
+    ConsultDetail,
     ConsultSummary,
+    ImagePublic,
+    Patient,
+    PersonRef,
+    ThreadMessage,
+    TimelineEvent,
+    list_item_of_row,
     summary_of,
     summary_of_row,
 )
@@ -31,37 +42,31 @@ from econsult.models import (
     ConsultImage,
     ConsultState,
     Message,
+    Role,
     User,
-    UserSpecialty,
 )
-from econsult.security import audit
 from econsult.security.audit import Actor
-from econsult.security.policy import Action, Principal, may
+from econsult.security.policy import (
+    Action,
+    Principal,
+    consult_filter,
+    may,
+    require,
+    sees_patient_names,
+    side,
+)
 
 LIST_LIMIT = 500
 
 
 @functools.cache
-def _list_statement(role: str, by_state: bool) -> Any:
+def _list_statement(role: Role, clinical: bool, by_state: bool) -> Any:
     """The list query for a role, built once (it runs on every queue refresh)."""
-    clinical = role in ("gp", "specialist")
     columns = (*SUMMARY_COLUMNS, col(Consult.patient_name)) if clinical else SUMMARY_COLUMNS
-    query = select(*columns)
-    if role == "gp":
-        query = query.where(col(Consult.gp_id) == bindparam("user_id"))
-    elif role == "specialist":
-        query = query.where(or_(
-            col(Consult.assigned_to) == bindparam("user_id"),
-            # The pool of the specialist's specialties (a subquery rather than a list
-            # parameter, so the statement's SQL is compiled once, not per request).
-            and_(col(Consult.state) == ConsultState.pooled.value,
-                 col(Consult.specialty).in_(
-                     select(col(UserSpecialty.specialty))
-                     .where(col(UserSpecialty.user_id) == bindparam("user_id")))),
-        ))
+    query = select(*columns).where(consult_filter(role))
     if by_state:
         query = query.where(col(Consult.state) == bindparam("state"))
-    elif role == "specialist":
+    elif role is Role.specialist:
         # A specialist's list is their queue: open consults, soonest due first. (Their
         # answered and closed ones, thousands after a year, are asked for by state;
         # mixed in, they would push open ones past the limit.)
@@ -73,41 +78,59 @@ def _list_statement(role: str, by_state: bool) -> Any:
     return query.order_by(col(Consult.submitted_at).desc()).limit(LIST_LIMIT)
 
 
-async def list_for(svc: Services, user: Principal, *, state: str | None = None,
-                   client_addr: str = "") -> list[ConsultSummary]:
+async def list_for(deps: ConsultDeps, user: Principal, *, state: str | None = None,
+                   client_addr: str = "") -> list[ConsultSummary] | list[ClinicalListItem]:
     """The caller's consults, newest first (a GP's own; everything, for staff), or for
     a specialist their open queue by due time; `state` narrows to one state.
     At most LIST_LIMIT; patient names for the GP and specialist (audited)."""
     if state is not None and state not in ConsultState.__members__:
         raise InvalidInput(f"Unknown state {state!r}.", field="state")
-    clinical = user.role in ("gp", "specialist")
-    if user.role not in ("gp", "specialist", "staff"):
+    if not user.active:
         return []
-    rows = await svc.db.fetch(_list_statement(user.role, state is not None),
-                              {"user_id": user.id, "state": state})
-    result = [summary_of_row(row) for row in rows]
-    if clinical:
-        names = svc.fields.open_many("consults", "patient_name",
-                                     ((row[0], row[-1]) for row in rows))
-        for summary, name in zip(result, names, strict=True):
-            summary["patient_name"] = name
-    if clinical and rows:
-        await audit.record(svc.db, actor=Actor(user.id, user.email, client_addr),
-                           action="consult.list", at=svc.clock.now(),
-                           detail=f"count={len(rows)}")
+    clinical = sees_patient_names(user)
+    rows = await deps.db.fetch(_list_statement(user.role, clinical, state is not None),
+                               {"viewer_id": user.id, "state": state})
+    if not clinical:
+        return [summary_of_row(row) for row in rows]
+    names = deps.fields.open_many("consults", "patient_name",
+                                  ((row[0], row[-1]) for row in rows))
+    result = [list_item_of_row(row, name) for row, name in zip(rows, names, strict=True)]
+    if rows:
+        await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
+                                action="consult.list", at=deps.clock.now(),
+                                detail=f"count={len(rows)}")
     return result
 
 
-async def detail(svc: Services, user: Principal, consult_id: str,
-                 client_addr: str = "") -> dict[str, Any]:
+async def last_event_id(deps: ConsultDeps) -> int:
+    """Where a page's socket resumes from: nothing committed after render is missed."""
+    async with deps.db.read() as db:
+        last: int | None = (await db.execute(select(func.max(col(ConsultEvent.id))))).scalar()
+    return last or 0
+
+
+async def names_of(deps: ConsultDeps, ids: set[int | None]) -> dict[int, str]:
+    """Display names of the people a page shows beside consults (assignees)."""
+    wanted = sorted(i for i in ids if i)
+    if not wanted:
+        return {}
+    async with deps.db.read() as db:
+        rows = (await db.execute(select(col(User.id), col(User.name))
+                                 .where(col(User.id).in_(wanted)))).all()
+    return {int(i or 0): str(n) for i, n in rows}
+
+
+async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
+                 client_addr: str = "") -> ConsultDetail:
     """The whole thread for a GP or specialist allowed to see it (audited), or the
     codes-and-times view for staff."""
     if not is_uuid(consult_id):
         raise NotFound("Consult not found.")
-    async with svc.db.read() as db:
+    async with deps.db.read() as db:
         consult = await db.get(Consult, consult_id)
-        if consult is None or not may(user, Action.view_meta, consult):
+        if consult is None:
             raise NotFound("Consult not found.")
+        require(user, Action.view_meta, consult, what="Consult not found.")
         clinical = may(user, Action.view, consult)
         events = list((await db.execute(select(ConsultEvent).where(
             col(ConsultEvent.consult_id) == consult_id).order_by(col(ConsultEvent.id))
@@ -122,54 +145,55 @@ async def detail(svc: Services, user: Principal, consult_id: str,
                       *(m.author_id for m in messages)} - {None}
         people = {u.id: u for u in (await db.execute(
             select(User).where(col(User.id).in_(people_ids)))).scalars()}
-    out: dict[str, Any] = dict(summary_of(consult))
-    out.update(
-        gp={"id": consult.gp_id, "name": _name(people, consult.gp_id)},
-        assignee=({"id": consult.assigned_to, "name": _name(people, consult.assigned_to)}
+    out = ConsultDetail(
+        summary=summary_of(consult),
+        gp=PersonRef(consult.gp_id, _name(people, consult.gp_id)),
+        assignee=(PersonRef(consult.assigned_to, _name(people, consult.assigned_to))
                   if consult.assigned_to else None),
         acknowledged_at=_iso(consult.acknowledged_at), answered_at=_iso(consult.answered_at),
         closed_at=_iso(consult.closed_at), outcome=consult.outcome,
         usefulness=consult.usefulness, minutes_spent=consult.minutes_spent,
-        events=[{"id": e.id, "type": e.type, "actor": e.actor_id,
-                 "actor_name": _name(people, e.actor_id) if e.actor_id else "system",
-                 "at": e.at.isoformat(), **_safe_data(e.data)} for e in events],
+        events=[TimelineEvent(e.id or 0, e.type, e.actor_id,
+                              _name(people, e.actor_id) if e.actor_id else "system",
+                              e.at.isoformat(), _safe_data(e.data)) for e in events],
+        actions=actions.available(user, consult),
+        side=side(user, consult),
     )
     if clinical:
-        out.update(_clinical(svc, consult, messages, images, people))
-        await audit.record(svc.db, actor=Actor(user.id, user.email, client_addr),
-                           action="consult.view", at=svc.clock.now(),
-                           object_type="consult", object_id=consult_id)
+        out.clinical = _clinical(deps, consult, messages, images, people)
+        await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
+                                action="consult.view", at=deps.clock.now(),
+                                object_type="consult", object_id=consult_id)
     return out
 
 
-def _clinical(svc: Services, consult: Consult, messages: list[Message],
-              images: list[ConsultImage], people: dict[int | None, User]) -> dict[str, Any]:
-    open_ = svc.fields.open
+def _clinical(deps: ConsultDeps, consult: Consult, messages: list[Message],
+              images: list[ConsultImage], people: dict[int | None, User]) -> Clinical:
+    open_ = deps.fields.open
     details = (json.loads(open_("consults", "clinical_details", consult.id,
                                 consult.clinical_details)) if consult.clinical_details else {})
-    by_message: dict[str | None, list[dict[str, Any]]] = {}
+    by_message: dict[str | None, list[ImagePublic]] = {}
     for image in images:
         by_message.setdefault(image.message_id, []).append(public_image(image))
-    return {
-        "patient": {
-            "name": open_("consults", "patient_name", consult.id, consult.patient_name),
-            "dob": open_("consults", "patient_dob", consult.id, consult.patient_dob),
-            "health_number": open_("consults", "patient_health_number", consult.id,
-                                   consult.patient_health_number),
-        },
-        "question": open_("consults", "question", consult.id, consult.question),
-        "details": details,
-        "close_comment": (open_("consults", "close_comment", consult.id, consult.close_comment)
-                          if consult.close_comment else None),
-        "images": by_message.get(None, []),
-        "messages": [
-            {"id": m.id, "kind": m.kind, "author": m.author_id,
-             "author_name": _name(people, m.author_id), "at": m.created_at.isoformat(),
-             "minutes": m.minutes, "body": open_("messages", "body", m.id, m.body),
-             "images": by_message.get(m.id, [])}
+    return Clinical(
+        patient=Patient(
+            name=open_("consults", "patient_name", consult.id, consult.patient_name),
+            dob=open_("consults", "patient_dob", consult.id, consult.patient_dob),
+            health_number=open_("consults", "patient_health_number", consult.id,
+                                consult.patient_health_number),
+        ),
+        question=open_("consults", "question", consult.id, consult.question),
+        details=details,
+        close_comment=(open_("consults", "close_comment", consult.id, consult.close_comment)
+                       if consult.close_comment else None),
+        images=by_message.get(None, []),
+        messages=[
+            ThreadMessage(m.id, m.kind, m.author_id, _name(people, m.author_id),
+                          m.created_at.isoformat(), m.minutes,
+                          open_("messages", "body", m.id, m.body), by_message.get(m.id, []))
             for m in messages
         ],
-    }
+    )
 
 
 def _name(people: dict[int | None, User], user_id: int | None) -> str:

@@ -10,16 +10,15 @@ import contextlib
 import logging
 from datetime import datetime
 
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.escalation import next_deadline, process_due
-from econsult.consults.services import Services
 
 logger = logging.getLogger(__name__)
 MAX_SLEEP = 30.0
 
 
 class DeadlineScheduler:
-    def __init__(self, svc: Services, *, max_sleep: float = MAX_SLEEP) -> None:
-        self.svc = svc
+    def __init__(self, *, max_sleep: float = MAX_SLEEP) -> None:
         self.max_sleep = max_sleep
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -30,8 +29,8 @@ class DeadlineScheduler:
         if self._sleeping_until is None or when < self._sleeping_until:
             self._woken.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="econsult-deadlines")
+    def start(self, deps: ConsultDeps) -> None:
+        self._task = asyncio.create_task(self._run(deps), name="econsult-deadlines")
 
     async def stop(self) -> None:
         if self._task:
@@ -40,22 +39,22 @@ class DeadlineScheduler:
                 await self._task
             self._task = None
 
-    async def run_once(self) -> float:
+    async def run_once(self, deps: ConsultDeps) -> float:
         """Process what is due; return how long to sleep before the next deadline."""
-        await process_due(self.svc)
-        upcoming = await next_deadline(self.svc)
+        await process_due(deps)
+        upcoming = await next_deadline(deps)
         self._sleeping_until = upcoming
         if upcoming is None:
             return self.max_sleep
-        delay = (upcoming - self.svc.clock.now()).total_seconds()
+        delay = (upcoming - deps.clock.now()).total_seconds()
         return min(max(delay, 0.0), self.max_sleep)
 
-    async def _run(self) -> None:
+    async def _run(self, deps: ConsultDeps) -> None:
         while True:
             # Cleared before the pass, so a wake() during it is not lost.
             self._woken.clear()
             try:
-                delay = await self.run_once()
+                delay = await self.run_once(deps)
             except Exception:  # keep the scheduler alive; retry a little later
                 logger.exception("deadline scheduler pass failed")
                 delay = 5.0

@@ -38,8 +38,12 @@ _WHY: dict[str, str] = {
 }
 
 
+def allowed(step: str, state: str) -> bool:
+    return S(state) in ALLOWED_FROM[step]
+
+
 def require(step: str, state: str) -> None:
-    if S(state) not in ALLOWED_FROM[step]:
+    if not allowed(step, state):
         raise Conflict(
             f"{_WHY[step]} (The consult is {state.replace('_', ' ')}.)", code="illegal_transition"
         )

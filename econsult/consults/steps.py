@@ -17,16 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.consults import deadlines, states
+from econsult.consults.deps import ConsultDeps
+from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder, Snapshot
 from econsult.consults.ids import is_uuid
 from econsult.consults.routing_io import load_specialty, targets_of
-from econsult.consults.services import Services
 from econsult.errors import NotFound
 from econsult.models import Consult, ConsultEvent
 from econsult.routing.targets import Target, Urgency
 from econsult.security import audit
 from econsult.security.audit import Actor
-from econsult.security.policy import Action, Principal, may
+from econsult.security.policy import Action, Principal, require
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Step:
     recorder: Recorder
     actor: Actor
 
-    async def event(self, type_: str, **data: object) -> ConsultEvent:
+    async def event(self, type_: EventType, **data: object) -> ConsultEvent:
         return await self.recorder.add(
             self.db,
             self.consult,
@@ -65,16 +66,21 @@ class Step:
 
 @asynccontextmanager
 async def step(
-    svc: Services, user: Principal, consult_id: str, action: Action, step: str, client_addr: str
+    deps: ConsultDeps, user: Principal, consult_id: str, action: Action, step: str | None,
+    client_addr: str,
 ) -> AsyncIterator[Step]:
+    """`step` names the state-machine step to check; None when the caller checks it
+    itself once it knows more (a message's step depends on who writes it)."""
     recorder = Recorder()
-    async with svc.db.write() as db:
+    async with deps.db.write() as db:
         consult = await db.get(Consult, consult_id) if is_uuid(consult_id) else None
         # Unknown and not-yours look the same, so ids cannot be probed.
-        if consult is None or not may(user, action, consult):
+        if consult is None:
             raise NotFound("Consult not found.")
-        states.require(step, consult.state)
-        now = svc.clock.now()
+        require(user, action, consult, what="Consult not found.")
+        if step is not None:
+            states.require(step, consult.state)
+        now = deps.clock.now()
         ctx = Step(
             db,
             consult,
@@ -85,10 +91,10 @@ async def step(
         )
         yield ctx
         consult.updated_at = now
-    await svc.publish(recorder.bus_events())
+    await deps.publish(recorder.bus_events())
     due = deadlines.next_due(ctx.consult)
     if due is not None:
-        svc.wake(due)
+        deps.wake(due)
 
 
 async def consult_events(db: AsyncSession, consult_id: str) -> list[ConsultEvent]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from econsult.consults.services import Services
+from econsult.consults.deps import ConsultDeps
+from econsult.consults.views import ImagePublic
 from econsult.models import ConsultImage
 
 
@@ -30,19 +30,13 @@ class StoredImage:
     kek_id: str
     warnings: list[dict[str, str]] = field(default_factory=list)
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "label": self.label,
-            "width": self.width,
-            "height": self.height,
-            "warnings": self.warnings,
-        }
+    def public(self) -> ImagePublic:
+        return ImagePublic(self.id, self.label, self.width, self.height, self.warnings)
 
 
 def add_image_rows(
     db: AsyncSession,
-    svc: Services,
+    deps: ConsultDeps,
     consult_id: str,
     message_id: str | None,
     user_id: int,
@@ -71,18 +65,12 @@ def add_image_rows(
         )
 
 
-def public_image(row: ConsultImage) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "label": row.label,
-        "width": row.width,
-        "height": row.height,
-        "warnings": json.loads(row.warnings or "[]"),
-        "message_id": row.message_id,
-    }
+def public_image(row: ConsultImage) -> ImagePublic:
+    return ImagePublic(row.id, row.label, row.width, row.height,
+                       json.loads(row.warnings or "[]"), row.message_id)
 
 
-async def public_images(db: AsyncSession, consult_id: str) -> list[dict[str, Any]]:
+async def public_images(db: AsyncSession, consult_id: str) -> list[ImagePublic]:
     rows = (
         await db.execute(
             select(ConsultImage)

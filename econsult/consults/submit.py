@@ -9,24 +9,25 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from econsult.consults import deadlines, image_intake
+from econsult.consults.deps import ConsultDeps
+from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder
 from econsult.consults.image_intake import Upload
 from econsult.consults.routing_io import load_specialty, route, targets_of
-from econsult.consults.services import Services
 from econsult.consults.stored_images import StoredImage, add_image_rows
-from econsult.consults.views import ConsultSummary, summary_of
+from econsult.consults.views import SubmittedConsult, submitted_of
 from econsult.errors import InvalidInput, NotFound
 from econsult.models import Consult, ConsultState, IdempotentRequest, ImageLabel, User
 from econsult.routing.decision import DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
 from econsult.security import audit
 from econsult.security.audit import Actor
-from econsult.security.policy import Action, Principal, may
+from econsult.security.policy import Action, Principal, require
 
 _HEALTH_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{3,23}$")
 _FITZPATRICK = {"I", "II", "III", "IV", "V", "VI"}
@@ -101,48 +102,47 @@ def validate(data: SubmitInput, today: date) -> None:
         raise InvalidInput("Idempotency-Key must be 8 to 128 characters.", field="idempotency_key")
 
 
-async def existing_for_key(svc: Services, user: Principal, key: str | None) -> str | None:
+async def existing_for_key(deps: ConsultDeps, user: Principal, key: str | None) -> str | None:
     if not key:
         return None
-    async with svc.db.read() as db:
+    async with deps.db.read() as db:
         row = await db.get(IdempotentRequest, (user.id, key))
         return row.consult_id if row else None
 
 
 async def submit(
-    svc: Services,
+    deps: ConsultDeps,
     user: Principal,
     data: SubmitInput,
     images: list[StoredImage],
     *,
     client_addr: str = "",
-) -> tuple[ConsultSummary, bool]:
+) -> tuple[SubmittedConsult, bool]:
     """Returns (summary, created). A retry with the same Idempotency-Key returns the
     first consult and creates nothing."""
-    if not may(user, Action.submit_consult):
-        raise NotFound("Not found.")
-    validate(data, svc.clock.now().astimezone(svc.settings.timezone).date())
+    require(user, Action.submit_consult)
+    validate(data, deps.clock.now().astimezone(deps.settings.timezone).date())
     for image in images:
         if image.label not in ImageLabel.__members__:
             raise InvalidInput(
                 "Image labels must be overview, close_up, dermoscopy or other.",
                 field="image_labels",
             )
-    earlier = await existing_for_key(svc, user, data.idempotency_key)
+    earlier = await existing_for_key(deps, user, data.idempotency_key)
     if earlier:
-        return await _replay(svc, user, earlier), False
+        return await _replay(deps, user, earlier), False
 
     consult_id = str(uuid.uuid4())
-    now = svc.clock.now()
-    seal = svc.fields.seal
+    now = deps.clock.now()
+    seal = deps.fields.seal
     details = {k: v.strip() for k, v in data.details.items() if v.strip()}
     recorder = Recorder()
     try:
-        async with svc.db.write() as db:
+        async with deps.db.write() as db:
             specialty = await load_specialty(db, data.specialty)
             target = targets_of(specialty)[Urgency(data.urgency)]
             decision = await route(
-                db, specialty=specialty, urgency=data.urgency, now=now, tz=svc.settings.timezone
+                db, specialty=specialty, urgency=data.urgency, now=now, tz=deps.settings.timezone
             )
             assigned = decision.kind is DecisionKind.ASSIGN
             consult = Consult(
@@ -172,7 +172,7 @@ async def submit(
                 if details
                 else None,
             )
-            deadlines.start_clocks(consult, target, now, svc.calendar, assigned=assigned)
+            deadlines.start_clocks(consult, target, now, deps.calendar, assigned=assigned)
             db.add(consult)
             if data.idempotency_key:
                 db.add(
@@ -184,11 +184,11 @@ async def submit(
                     )
                 )
             await db.flush()
-            add_image_rows(db, svc, consult_id, None, user.id, images, now)
+            add_image_rows(db, deps, consult_id, None, user.id, images, now)
             await recorder.add(
                 db,
                 consult,
-                "submitted",
+                EventType.submitted,
                 actor_id=user.id,
                 at=now,
                 urgency=data.urgency,
@@ -203,7 +203,7 @@ async def submit(
             await recorder.add(
                 db,
                 consult,
-                "assigned" if assigned else "pooled",
+                EventType.assigned if assigned else EventType.pooled,
                 actor_id=None,
                 at=now,
                 reason=decision.reason,
@@ -220,47 +220,42 @@ async def submit(
             )
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its consult.
-        earlier = await existing_for_key(svc, user, data.idempotency_key)
+        earlier = await existing_for_key(deps, user, data.idempotency_key)
         if earlier is None:
             raise
-        return await _replay(svc, user, earlier), False
-    await svc.publish(recorder.bus_events())
-    svc.wake(deadlines.next_due(consult) or now)
-    return summary_of(consult, images=[i.public() for i in images]), True
+        return await _replay(deps, user, earlier), False
+    await deps.publish(recorder.bus_events())
+    deps.wake(deadlines.next_due(consult) or now)
+    return submitted_of(consult, [i.public() for i in images]), True
 
 
 async def submit_with_photos(
-    svc: Services, user: Principal, data: SubmitInput, uploads: list[Upload],
+    deps: ConsultDeps, user: Principal, data: SubmitInput, uploads: list[Upload],
     *, client_addr: str = "",
-) -> tuple[ConsultSummary, bool]:
+) -> tuple[SubmittedConsult, bool]:
     """Submission as the form sends it: cheap checks first (a bad form costs no image
     processing), photos processed and stored outside the transaction, and their blobs
     removed again if the consult is not written."""
-    validate(data, svc.clock.now().astimezone(svc.settings.timezone).date())
+    require(user, Action.submit_consult)
+    validate(data, deps.clock.now().astimezone(deps.settings.timezone).date())
     image_intake.check_uploads(uploads)
-    if await existing_for_key(svc, user, data.idempotency_key):
-        return await submit(svc, user, data, [], client_addr=client_addr)
-    stored = await image_intake.ingest(svc, uploads)
+    if await existing_for_key(deps, user, data.idempotency_key):
+        return await submit(deps, user, data, [], client_addr=client_addr)
+    stored = await image_intake.ingest(deps, uploads)
     try:
-        return await submit(svc, user, data, stored, client_addr=client_addr)
+        return await submit(deps, user, data, stored, client_addr=client_addr)
     except BaseException:
-        await image_intake.discard(svc, stored)
+        await image_intake.discard(deps, stored)
         raise
 
 
-async def _replay(svc: Services, user: Principal, consult_id: str) -> ConsultSummary:
+async def _replay(deps: ConsultDeps, user: Principal, consult_id: str) -> SubmittedConsult:
     from econsult.consults.stored_images import public_images
 
-    async with svc.db.read() as db:
+    async with deps.db.read() as db:
         consult = await db.get(Consult, consult_id)
-        if consult is None or consult.gp_id != user.id:
+        if consult is None:
             raise NotFound("Not found.")
+        require(user, Action.view, consult)
         images = await public_images(db, consult_id)
-    return summary_of(consult, images=images)
-
-
-async def gp_of(svc: Services, consult_id: str) -> int | None:
-    async with svc.db.read() as db:
-        return (
-            await db.execute(select(col(Consult.gp_id)).where(col(Consult.id) == consult_id))
-        ).scalar_one_or_none()
+    return submitted_of(consult, images)

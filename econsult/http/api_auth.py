@@ -5,12 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from econsult import accounts
+from econsult.accounts import login as accounts
+from econsult.accounts.users import public_from_principal
 from econsult.http.auth import current_session, existing_session_id
-from econsult.http.context import get_ctx
 from econsult.http.cookies import clear_session_cookie, set_session_cookie
 from econsult.http.requests import actor_of, client_addr, json_body, text_field
 from econsult.http.responses import JSONResponse
+from econsult.http.state import app_state
 
 
 async def login(request: Request) -> Response:
@@ -20,7 +21,7 @@ async def login(request: Request) -> Response:
     responses:
       200: {description: "{user, csrf_token}"}
     """  # noqa: E501
-    ctx = get_ctx(request)
+    ctx = app_state(request)
     data = await json_body(request)
     result = await accounts.login(
         ctx.db,
@@ -29,6 +30,7 @@ async def login(request: Request) -> Response:
         client_addr=client_addr(request),
         settings=ctx.settings,
         clock=ctx.clock,
+        passwords=ctx.passwords,
         replaces_session=existing_session_id(request),
     )
     response = JSONResponse({"user": result.user.model_dump(mode="json"),
@@ -43,7 +45,7 @@ async def logout(request: Request) -> Response:
     responses:
       204: {description: logged out}
     """
-    ctx = get_ctx(request)
+    ctx = app_state(request)
     auth = current_session(request)
     await accounts.logout(ctx.db, session_id=auth.session_id, actor=actor_of(request),
                           clock=ctx.clock)
@@ -59,5 +61,5 @@ async def me(request: Request) -> Response:
       200: {description: "{user, csrf_token}"}
     """
     auth = current_session(request)
-    user = accounts.public_from_principal(auth.principal)
+    user = public_from_principal(auth.principal)
     return JSONResponse({"user": user.model_dump(mode="json"), "csrf_token": auth.csrf_token})

@@ -9,19 +9,13 @@ from starlette.responses import Response
 
 from econsult.consults import image_intake, lifecycle, messaging, queries
 from econsult.consults.image_intake import Upload
-from econsult.consults.services import Services
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
-from econsult.http.context import get_ctx
 from econsult.http.requests import client_addr, json_body, text_field
 from econsult.http.responses import JSONResponse
+from econsult.http.state import app_state
 from econsult.http.uploads import ParsedForm, parse_multipart
-
-
-def services(request: Request) -> Services:
-    svc: Services = get_ctx(request).extras["services"]
-    return svc
 
 
 def _is_multipart(request: Request) -> bool:
@@ -29,7 +23,7 @@ def _is_multipart(request: Request) -> bool:
 
 
 async def _form(request: Request) -> ParsedForm:
-    svc = services(request)
+    svc = app_state(request)
     cap = svc.settings.max_image_bytes
     return await parse_multipart(
         request, max_file_bytes=cap, max_files=image_intake.MAX_IMAGES,
@@ -51,7 +45,7 @@ async def create_consult(request: Request) -> Response:
     responses:
       201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images}"}
     """
-    svc = services(request)
+    svc = app_state(request)
     user = current_user(request)
     if not _is_multipart(request):
         raise InvalidInput("Submit consults as multipart/form-data.", code="bad_content_type")
@@ -76,7 +70,7 @@ async def list_consults(request: Request) -> Response:
     """
     summary: The caller's consults (?state=); a specialist's open queue by due time
     """
-    svc = services(request)
+    svc = app_state(request)
     rows = await queries.list_for(svc, current_user(request),
                                   state=request.query_params.get("state") or None,
                                   client_addr=client_addr(request))
@@ -87,17 +81,17 @@ async def get_consult(request: Request) -> Response:
     """
     summary: One consult with messages, image ids and the event timeline
     """
-    svc = services(request)
+    svc = app_state(request)
     detail = await queries.detail(svc, current_user(request), request.path_params["id"],
                                   client_addr=client_addr(request))
-    return JSONResponse(detail)
+    return JSONResponse(detail.to_json())
 
 
 async def acknowledge(request: Request) -> Response:
     """
     summary: Acknowledge (specialist); claims a pooled consult
     """
-    svc = services(request)
+    svc = app_state(request)
     summary = await lifecycle.acknowledge(svc, current_user(request), request.path_params["id"],
                                           client_addr=client_addr(request))
     return JSONResponse(summary)
@@ -109,7 +103,7 @@ async def post_message(request: Request) -> Response:
     responses:
       201: {description: "{consult, message_id}"}
     """
-    svc = services(request)
+    svc = app_state(request)
     user = current_user(request)
     uploads: list[Upload] = []
     if _is_multipart(request):
@@ -147,7 +141,7 @@ async def reroute(request: Request) -> Response:
     """
     data = await json_body(request)
     summary = await lifecycle.reroute(
-        services(request), current_user(request), request.path_params["id"],
+        app_state(request), current_user(request), request.path_params["id"],
         specialty=text_field(data, "specialty", max_length=64),
         reason=text_field(data, "reason", max_length=2000), client_addr=client_addr(request))
     return JSONResponse(summary)
@@ -157,7 +151,7 @@ async def return_to_pool(request: Request) -> Response:
     """
     summary: Hand the consult back to the specialty pool
     """
-    summary = await lifecycle.return_to_pool(services(request), current_user(request),
+    summary = await lifecycle.return_to_pool(app_state(request), current_user(request),
                                              request.path_params["id"],
                                              client_addr=client_addr(request))
     return JSONResponse(summary)
@@ -168,7 +162,7 @@ async def convert(request: Request) -> Response:
     summary: Convert to an urgent call-back request or record that a referral is needed
     """
     data = await json_body(request)
-    summary = await lifecycle.convert(services(request), current_user(request),
+    summary = await lifecycle.convert(app_state(request), current_user(request),
                                       request.path_params["id"],
                                       to=text_field(data, "to", max_length=32),
                                       client_addr=client_addr(request))
@@ -181,7 +175,7 @@ async def close(request: Request) -> Response:
     """
     data = await json_body(request)
     summary = await lifecycle.close(
-        services(request), current_user(request), request.path_params["id"],
+        app_state(request), current_user(request), request.path_params["id"],
         outcome=text_field(data, "outcome", max_length=32), usefulness=data.get("usefulness"),
         comment=text_field(data, "comment", required=False, max_length=2000),
         client_addr=client_addr(request))
@@ -192,6 +186,6 @@ async def cancel(request: Request) -> Response:
     """
     summary: Withdraw the consult before it is answered
     """
-    summary = await lifecycle.cancel(services(request), current_user(request),
+    summary = await lifecycle.cancel(app_state(request), current_user(request),
                                      request.path_params["id"], client_addr=client_addr(request))
     return JSONResponse(summary)

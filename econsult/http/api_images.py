@@ -11,10 +11,10 @@ from starlette.routing import BaseRoute, Route
 from econsult.consults import image_access
 from econsult.consults.image_intake import MAX_IMAGES, Upload
 from econsult.errors import InvalidInput
-from econsult.http.api_consults import services
 from econsult.http.auth import current_user
 from econsult.http.requests import client_addr
 from econsult.http.responses import JSONResponse
+from econsult.http.state import app_state
 from econsult.http.uploads import parse_multipart
 
 _FORM_OVERHEAD = 1024 * 1024  # multipart framing and the odd text field
@@ -28,7 +28,7 @@ async def check_images(request: Request) -> Response:
       400: {description: "A photo was refused; the message names which and why"}
       413: {description: "A photo or the whole upload is over the size limit"}
     """
-    svc = services(request)
+    svc = app_state(request)
     user = current_user(request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("Send photos as multipart/form-data in the field 'images'.",
@@ -39,7 +39,7 @@ async def check_images(request: Request) -> Response:
     # A browser sends an empty, nameless part for a file input left blank.
     uploads = [Upload(data=f.data, filename=f.filename) for f in form.files_named("images")
                if f.filename or f.data]
-    results = await image_access.check(services(request), user, uploads)
+    results = await image_access.check(app_state(request), user, uploads)
     return JSONResponse({"images": [
         {"width": r.width, "height": r.height, "warnings": [w.as_dict() for w in r.warnings]}
         for r in results
@@ -68,7 +68,7 @@ async def get_thumbnail(request: Request) -> Response:
 
 
 async def _serve(request: Request, kind: Literal["original", "thumbnail"]) -> Response:
-    image = await image_access.view(services(request), current_user(request),
+    image = await image_access.view(app_state(request), current_user(request),
                                     request.path_params["id"], kind,
                                     client_addr=client_addr(request))
     return Response(image.content, media_type=image.content_type, headers={

@@ -8,18 +8,17 @@ X-CSRF-Token header, or as the `csrf_token` field of a urlencoded form.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime
 from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from econsult.accounts import session_policy
+from econsult.accounts.login import session_policy
+from econsult.config import Settings
 from econsult.errors import NotAuthenticated, PermissionDenied, TooLarge
-from econsult.http.context import AppContext, get_ctx
 from econsult.http.errors import domain_error
+from econsult.http.state import AppState, app_state
 from econsult.security import sessions
 from econsult.security.policy import Principal
 from econsult.security.sessions import ActiveSession
@@ -34,13 +33,13 @@ _UNAUTHENTICATED_PATHS = ("/static/", "/healthz")
 _LOGIN_PATHS = frozenset({"/login", "/api/v1/auth/login"})
 
 
-def expected_origin(conn: HTTPConnection, ctx: AppContext) -> str:
-    if ctx.settings.public_url:
-        return ctx.settings.public_url
+def expected_origin(conn: HTTPConnection, settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url
     return f"{conn.url.scheme.replace('ws', 'http')}://{conn.headers.get('host', '')}"
 
 
-def origin_problem(conn: HTTPConnection, ctx: AppContext) -> str | None:
+def origin_problem(conn: HTTPConnection, settings: Settings) -> str | None:
     """Why this request does not come from our own pages, or None if it does."""
     site = conn.headers.get("sec-fetch-site")
     if site in ("cross-site", "same-site"):
@@ -50,7 +49,7 @@ def origin_problem(conn: HTTPConnection, ctx: AppContext) -> str | None:
         # Under Referrer-Policy: no-referrer, browsers send "Origin: null" on our own
         # posts; Sec-Fetch-Site is set by the browser and cannot be forged by a page.
         return None
-    if origin is not None and origin != expected_origin(conn, ctx):
+    if origin is not None and origin != expected_origin(conn, settings):
         return "Requests from another site are not accepted."
     return None
 
@@ -66,11 +65,11 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
-        ctx = get_ctx(conn)
-        scope[AUTH_SCOPE_KEY] = await _resolve(conn, ctx)
+        state = app_state(conn)
+        scope[AUTH_SCOPE_KEY] = await _resolve(conn, state)
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             try:
-                receive = await _check_unsafe(scope, receive, ctx)
+                receive = await _check_unsafe(scope, receive, state.settings)
             except (PermissionDenied, TooLarge) as exc:
                 response = await domain_error(Request(scope), exc)
                 await response(scope, receive, send)
@@ -78,56 +77,22 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _resolve(conn: HTTPConnection, ctx: AppContext) -> ActiveSession | None:
-    token = conn.cookies.get(ctx.settings.session_cookie_name)
+async def _resolve(conn: HTTPConnection, state: AppState) -> ActiveSession | None:
+    token = conn.cookies.get(state.settings.session_cookie_name)
     if not token:
         return None
-    now = ctx.clock.now()
-    policy = session_policy(ctx.settings)
-    touches: SessionTouches | None = ctx.extras.get("session_touches")
-    if touches is None:
-        touches = ctx.extras["session_touches"] = SessionTouches()
-    auth = await sessions.resolve(ctx.db, token, now=now, policy=policy, seen=touches.seen)
+    now = state.clock.now()
+    touches = state.session_touches
+    auth = await sessions.resolve(state.db, token, now=now,
+                                  policy=session_policy(state.settings), seen=touches.seen)
     if auth is not None and auth.needs_touch:
-        touches.record(ctx, auth.session_id, now)
+        touches.record(auth.session_id, now)
     return auth
 
 
-class SessionTouches:
-    """Refreshing a session's last-seen time is a write; on SQLite it would queue this
-    request behind every other writer (photo submissions). So it is written in the
-    background, and remembered here meanwhile so this process never idles out a
-    session it has just seen."""
-
-    def __init__(self) -> None:
-        self.seen: dict[int, datetime] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def record(self, ctx: AppContext, session_id: int, now: datetime) -> None:
-        self.seen[session_id] = now
-        task = asyncio.create_task(self._write(ctx, session_id, now))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def drain(self) -> None:
-        """Let pending writes finish (at shutdown, before the engines close)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _write(self, ctx: AppContext, session_id: int, now: datetime) -> None:
-        try:
-            async with ctx.db.write() as db:
-                await sessions.touch(db, session_id, now=now)
-        except Exception:  # the in-memory time still holds; the next touch retries
-            logger.exception("could not refresh session %s", session_id)
-        else:
-            if self.seen.get(session_id) == now:
-                del self.seen[session_id]
-
-
-async def _check_unsafe(scope: Scope, receive: Receive, ctx: AppContext) -> Receive:
+async def _check_unsafe(scope: Scope, receive: Receive, settings: Settings) -> Receive:
     conn = HTTPConnection(scope)
-    problem = origin_problem(conn, ctx)
+    problem = origin_problem(conn, settings)
     if problem:
         raise PermissionDenied(problem, code="bad_origin")
     auth: ActiveSession | None = scope[AUTH_SCOPE_KEY]

@@ -85,8 +85,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
         response = render(request, "error.html", {"status": 500, "message": message},
                           status_code=500)
     # This handler runs in ServerErrorMiddleware, outside SecurityHeadersMiddleware.
-    settings = getattr(request.app.state, "settings", None)
-    apply_security_headers(response.headers, hsts=bool(settings and settings.cookie_secure),
+    state = getattr(request.app.state, "econsult", None)
+    apply_security_headers(response.headers, hsts=bool(state and state.settings.cookie_secure),
                            static=False)
     return response
 

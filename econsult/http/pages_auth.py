@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from econsult import accounts
+from econsult.accounts import login as accounts
 from econsult.errors import BadCredentials, InvalidInput, RateLimited
 from econsult.http.auth import (
     AUTH_SCOPE_KEY,
@@ -13,17 +13,12 @@ from econsult.http.auth import (
     current_user,
     existing_session_id,
 )
-from econsult.http.context import get_ctx
 from econsult.http.cookies import clear_session_cookie, set_session_cookie
+from econsult.http.navigation import home_of
 from econsult.http.requests import actor_of, client_addr
+from econsult.http.state import app_state
 from econsult.http.templating import render
-
-HOME_BY_ROLE = {
-    "gp": "/consults",
-    "specialist": "/queue",
-    "staff": "/dashboard",
-    "admin": "/admin/users",
-}
+from econsult.security.policy import Principal
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -35,7 +30,7 @@ def _safe_next(value: str | None) -> str | None:
 
 async def home(request: Request) -> Response:
     user = current_user(request)
-    return RedirectResponse(HOME_BY_ROLE.get(user.role, "/login"), status_code=303)
+    return RedirectResponse(home_of(user), status_code=303)
 
 
 async def login_page(request: Request) -> Response:
@@ -45,7 +40,7 @@ async def login_page(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
-    ctx = get_ctx(request)
+    ctx = app_state(request)
     form = await request.form()
     email = str(form.get("email") or "")[:254]
     password = str(form.get("password") or "")[:1024]
@@ -55,7 +50,7 @@ async def login_submit(request: Request) -> Response:
             raise InvalidInput("Enter your email and password.")
         result = await accounts.login(ctx.db, email=email, password=password,
                                       client_addr=client_addr(request), settings=ctx.settings,
-                                      clock=ctx.clock,
+                                      clock=ctx.clock, passwords=ctx.passwords,
                                       replaces_session=existing_session_id(request))
     except (BadCredentials, InvalidInput, RateLimited) as exc:
         status = 429 if isinstance(exc, RateLimited) else (
@@ -66,14 +61,14 @@ async def login_submit(request: Request) -> Response:
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    target = next_path or HOME_BY_ROLE.get(result.user.role, "/")
+    target = next_path or home_of(Principal(id=result.user.id, role=result.user.role))
     redirect = RedirectResponse(target, status_code=303)
     set_session_cookie(redirect, ctx.settings, result.token)
     return redirect
 
 
 async def logout_submit(request: Request) -> Response:
-    ctx = get_ctx(request)
+    ctx = app_state(request)
     if request.scope.get(AUTH_SCOPE_KEY) is not None:
         auth = current_session(request)
         await accounts.logout(ctx.db, session_id=auth.session_id, actor=actor_of(request),

@@ -9,34 +9,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from econsult.consults.services import Services
-from econsult.errors import NotFound
+from econsult.http.api_turnaround import parse_filters
 from econsult.http.auth import current_user
-from econsult.http.context import get_ctx
+from econsult.http.requests import parse_id
+from econsult.http.state import AppState, app_state
 from econsult.http.templating import render
-from econsult.security.policy import Action, may
-from econsult.turnaround import aggregates, charts, report
-from econsult.turnaround.aggregates import Filters
+from econsult.turnaround import charts, service
+from econsult.turnaround.filters import Filters
 
 DEFAULT_DAYS = 90
 URGENCIES = ("urgent", "semi_urgent", "routine")
 
 
-def _services(request: Request) -> Services:
-    if not may(current_user(request), Action.view_turnaround):
-        raise NotFound("Not found.")
-    svc: Services = get_ctx(request).extras["services"]
-    return svc
-
-
-def _filters(request: Request, svc: Services) -> tuple[Filters, dict[str, str]]:
+def _filters(request: Request, svc: AppState) -> tuple[Filters, dict[str, str]]:
     """The filters, and the form's values (dates as typed; the default range when none)."""
     params = dict(request.query_params)
     if "from" not in params and "to" not in params:
         today = svc.clock.now().astimezone(svc.settings.timezone).date()
         params["from"] = (today - timedelta(days=DEFAULT_DAYS)).isoformat()
     form = {k: params.get(k, "") for k in ("from", "to", "specialty", "urgency")}
-    return aggregates.parse_filters(params, svc.settings.timezone), form
+    return parse_filters(params, svc), form
 
 
 def duration(seconds: float | None) -> str:
@@ -58,11 +50,9 @@ def _context(filters: Filters, form: dict[str, str]) -> dict[str, object]:
 
 
 async def dashboard_page(request: Request) -> Response:
-    svc = _services(request)
+    svc, user = app_state(request), current_user(request)
     filters, form = _filters(request, svc)
-    tz = svc.settings.timezone
-    async with svc.db.read() as db:
-        data = await report.dashboard(db, filters, tz)
+    data = await service.dashboard(svc.db, user, filters, svc.settings.timezone)
     trend = charts.weekly_trend([
         charts.Point(w.starts.strftime("%d %b"), w.stats.count, w.stats.within_target_pct)
         for w in data.weeks])
@@ -78,17 +68,10 @@ async def dashboard_page(request: Request) -> Response:
 
 
 async def specialist_page(request: Request) -> Response:
-    svc = _services(request)
+    svc, user = app_state(request), current_user(request)
     filters, form = _filters(request, svc)
-    try:
-        specialist_id = int(request.path_params["id"])
-    except ValueError:
-        raise NotFound("Not found.") from None
-    async with svc.db.read() as db:
-        try:
-            row, side_by_side = await report.specialist(db, filters, specialist_id)
-        except LookupError:
-            raise NotFound("Not found.") from None
+    specialist_id = parse_id(request.path_params["id"], "specialist")
+    row, side_by_side = await service.specialist_report(svc.db, user, filters, specialist_id)
     return render(request, "dashboard_specialist.html", {
         **_context(filters, form), "person": row, "rows": side_by_side})
 

@@ -12,16 +12,16 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from econsult.consults import rota_service as rota
-from econsult.consults import specialties_service
-from econsult.errors import DomainError, InvalidInput, NotFound
+from econsult.errors import DomainError, InvalidInput
+from econsult.http.api_rota import KINDS
 from econsult.http.auth import current_user
-from econsult.http.context import get_ctx
 from econsult.http.errors import status_for
-from econsult.http.requests import actor_of
+from econsult.http.requests import actor_of, parse_date, parse_id
+from econsult.http.state import app_state
 from econsult.http.templating import render
+from econsult.rota import service as rota
+from econsult.rota import specialties as specialties_service
 from econsult.routing.wallclock import to_instant
-from econsult.security.policy import Action, may
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DEFAULT_SPECIALTY = "dermatology"
@@ -56,18 +56,8 @@ class DayColumn:
     entries: list[DayEntry]
 
 
-def _require_rota(request: Request) -> None:
-    if not may(current_user(request), Action.manage_rota):
-        raise NotFound("Not found.")
-
-
 def _week_of(value: str | None, today: date) -> date:
-    if not value:
-        return rota.week_start(today)
-    try:
-        return rota.week_start(date.fromisoformat(value[:10]))
-    except ValueError:
-        raise InvalidInput("week must be a date such as 2026-03-02.", field="week") from None
+    return rota.week_start(parse_date(value, "week") if value else today)
 
 
 def week_columns(view: rota.RotaView, monday: date, today: date, tz: ZoneInfo) -> list[DayColumn]:
@@ -112,15 +102,16 @@ async def _page(
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    ctx = get_ctx(request)
-    tz = ctx.settings.timezone
-    specialties = await specialties_service.list_specialties(ctx.db)
+    state = app_state(request)
+    tz = state.settings.timezone
+    specialties = await specialties_service.list_specialties(state.db)
     slugs = [s.slug for s in specialties]
     if not specialty:
         specialty = DEFAULT_SPECIALTY if DEFAULT_SPECIALTY in slugs else (slugs or [""])[0]
     start, end = rota.week_window(week, tz)
-    view = await rota.rota_view(ctx.db, specialty=specialty, start=start, end=end, tz=tz)
-    today = ctx.clock.now().astimezone(tz).date()
+    view = await rota.rota_view(state.db, current_user(request), specialty=specialty,
+                                start=start, end=end, tz=tz)
+    today = state.clock.now().astimezone(tz).date()
     notice = NOTICES.get(request.query_params.get("done", ""), "")
     return render(
         request,
@@ -144,9 +135,9 @@ async def _page(
 
 
 async def rota_page(request: Request) -> Response:
-    _require_rota(request)
-    ctx = get_ctx(request)
-    today = ctx.clock.now().astimezone(ctx.settings.timezone).date()
+    state = app_state(request)
+    current_user(request)
+    today = state.clock.now().astimezone(state.settings.timezone).date()
     query = request.query_params
     return await _page(
         request, specialty=query.get("specialty"), week=_week_of(query.get("week"), today)
@@ -154,9 +145,9 @@ async def rota_page(request: Request) -> Response:
 
 
 async def rota_submit(request: Request) -> Response:
-    _require_rota(request)
-    ctx = get_ctx(request)
-    today = ctx.clock.now().astimezone(ctx.settings.timezone).date()
+    state = app_state(request)
+    current_user(request)
+    today = state.clock.now().astimezone(state.settings.timezone).date()
     form = await request.form()
     specialty = str(form.get("specialty") or "")[:64]
     try:
@@ -181,54 +172,19 @@ async def rota_submit(request: Request) -> Response:
 
 
 async def _apply(request: Request, action: str, specialty: str, form: FormData) -> None:
-    ctx = get_ctx(request)
-    tz = ctx.settings.timezone
-    common: dict[str, Any] = {"actor": actor_of(request), "clock": ctx.clock}
-    get = form.get
-    if action == "add_weekly":
-        await rota.add_weekly(
-            ctx.db,
-            specialty=specialty,
-            specialist=_required(form, "specialist"),
-            weekday=rota.parse_weekday(get("weekday")),
-            start=rota.parse_clock(get("start"), "start"),
-            end=rota.parse_clock(get("end"), "end"),
-            tier=rota.parse_tier(get("tier")),
-            **common,
-        )
-    elif action == "add_shift":
-        await rota.add_shift(
-            ctx.db,
-            specialty=specialty,
-            specialist=_required(form, "specialist"),
-            starts_at=rota.parse_local(get("starts_at"), "starts_at", tz),
-            ends_at=rota.parse_local(get("ends_at"), "ends_at", tz),
-            tier=rota.parse_tier(get("tier")),
-            **common,
-        )
-    elif action == "add_absence":
-        await rota.add_absence(
-            ctx.db,
-            specialist=_required(form, "specialist"),
-            starts_at=rota.parse_local(get("starts_at"), "starts_at", tz),
-            ends_at=rota.parse_local(get("ends_at"), "ends_at", tz),
-            **common,
-        )
-    elif action == "delete_weekly":
-        row_id = rota.parse_id(get("id"), "weekly pattern")
-        await rota.delete_weekly(ctx.db, specialty=specialty, weekly_id=row_id, **common)
-    elif action == "delete_shift":
-        row_id = rota.parse_id(get("id"), "shift")
-        await rota.delete_shift(ctx.db, specialty=specialty, shift_id=row_id, **common)
-    elif action == "delete_absence":
-        row_id = rota.parse_id(get("id"), "absence")
-        await rota.delete_absence(ctx.db, absence_id=row_id, **common)
-    else:
+    """One form post: `add_<kind>` or `delete_<kind>`, for the kinds the API serves."""
+    state = app_state(request)
+    verb, _, name = action.partition("_")
+    kind = KINDS.get(name)
+    if kind is None or verb not in ("add", "delete"):
         raise InvalidInput("Unknown action.", field="action")
-
-
-def _required(form: FormData, name: str) -> str:
-    value = str(form.get(name) or "").strip()
-    if not value:
-        raise InvalidInput(f"Choose a {name}.", field=name)
-    return value[:254]
+    common: dict[str, Any] = {"specialty": specialty if kind.per_specialty else None,
+                              "actor": actor_of(request)}
+    user = current_user(request)
+    if verb == "add":
+        values = {k: str(form.get(k) or "").strip() for k in _FIELDS}
+        entry = kind.parse(values, state.settings.timezone)
+        await rota.add_entry(state.db, state.clock, user, entry=entry, **common)
+    else:
+        await rota.delete_entry(state.db, state.clock, user, kind=kind.name,
+                                row_id=parse_id(form.get("id"), kind.what), **common)

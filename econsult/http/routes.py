@@ -24,18 +24,16 @@ from econsult.http import (
 from econsult.http.responses import JSONResponse
 from econsult.http.templating import WEB_DIR
 
-_schemas = SchemaGenerator(
-    {"openapi": "3.0.0", "info": {"title": "econsult API", "version": "1"},
-     "servers": [{"url": "/api/v1"}]}
-)
-
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
 async def openapi(request: Request) -> Response:
-    schema = _schemas.get_schema(routes=api_routes())
+    schemas = SchemaGenerator({"openapi": "3.0.0",
+                               "info": {"title": "econsult API", "version": "1"},
+                               "servers": [{"url": "/api/v1"}]})
+    schema = schemas.get_schema(routes=api_routes())
     return JSONResponse(schema)
 
 
@@ -54,15 +52,7 @@ def api_routes() -> list[BaseRoute]:
         Route("/consults/{id}/convert", api_consults.convert, methods=["POST"]),
         Route("/consults/{id}/close", api_consults.close, methods=["POST"]),
         Route("/consults/{id}/cancel", api_consults.cancel, methods=["POST"]),
-        Route("/specialties", api_rota.list_specialties, methods=["GET"]),
-        Route("/specialties/{slug}/targets", api_rota.put_targets, methods=["PUT"]),
-        Route("/rota/absences", api_rota.add_absence, methods=["POST"]),
-        Route("/rota/absences/{id}", api_rota.delete_absence, methods=["DELETE"]),
-        Route("/rota/{specialty}", api_rota.list_rota, methods=["GET"]),
-        Route("/rota/{specialty}/shifts", api_rota.add_shift, methods=["POST"]),
-        Route("/rota/{specialty}/shifts/{id}", api_rota.delete_shift, methods=["DELETE"]),
-        Route("/rota/{specialty}/weekly", api_rota.add_weekly, methods=["POST"]),
-        Route("/rota/{specialty}/weekly/{id}", api_rota.delete_weekly, methods=["DELETE"]),
+        *api_rota.routes(),
         # Areas that own their URL lists (each module's routes(), paths under /api/v1).
         *api_images.routes(),
         *api_turnaround.routes(),

@@ -11,6 +11,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from econsult.http.navigation import nav_links
+from econsult.http.state import app_state
+
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
@@ -38,8 +41,9 @@ def render(
     base = {
         "user": auth.principal if auth else None,
         "csrf_token": auth.csrf_token if auth else "",
+        "nav": nav_links(auth.principal) if auth else [],
     }
-    templates: Jinja2Templates = request.app.state.templates
+    templates = app_state(request).templates
     response = templates.TemplateResponse(request, name, {**base, **(context or {})},
                                           status_code=status_code)
     assert isinstance(response, HTMLResponse)

@@ -5,16 +5,12 @@ patient data); pages fetch details over the authorised API. Refused before the
 handshake completes without a session or from another site's page: browsers send
 cookies on cross-site WebSockets and CORS does not apply to them.
 
-Audiences: everyone hears ``user:<id>`` (their own consults, or those assigned to
-them); specialists also hear ``pool:<slug>`` for each specialty they hold; staff
-hear ``staff``. Admins get only their user group, which no consult event names:
-their socket carries heartbeats and nothing clinical, by design.
+Who hears what is the policy's `audience(user)`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 from typing import Any
@@ -22,14 +18,14 @@ from typing import Any
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from econsult.accounts import session_policy
-from econsult.consults.events import events_after
+from econsult.accounts.login import session_policy
 from econsult.http.auth import AUTH_SCOPE_KEY, origin_problem
-from econsult.http.context import AppContext, get_ctx
-from econsult.realtime.bus import EventBus, SubscriberLagged
-from econsult.realtime.events import STAFF_GROUP, BusEvent, pool_group, user_group
+from econsult.http.state import AppState, app_state
+from econsult.realtime.bus import SubscriberLagged
+from econsult.realtime.events import BusEvent
+from econsult.realtime.replay import replay
 from econsult.security import sessions
-from econsult.security.policy import Principal
+from econsult.security.policy import audience
 from econsult.security.sessions import ActiveSession
 
 logger = logging.getLogger(__name__)
@@ -48,21 +44,6 @@ CLOSE_RESYNC = 4000  # fell behind: reconnect with ?after=<last id>
 CLOSE_SESSION_ENDED = 4401  # logged out, revoked or expired: do not reconnect
 
 
-@functools.lru_cache(maxsize=256)
-def _wire_text(event: BusEvent) -> str:
-    """The event as sent: serialised once, however many sockets it goes to."""
-    return json.dumps(event.to_json(), separators=(",", ":"))
-
-
-def groups_of(user: Principal) -> frozenset[str]:
-    groups = {user_group(user.id)}
-    if user.role == "specialist":
-        groups.update(pool_group(slug) for slug in user.specialties)
-    elif user.role == "staff":
-        groups.add(STAFF_GROUP)
-    return frozenset(groups)
-
-
 def _after(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -72,7 +53,7 @@ def _after(raw: str | None) -> int | None:
 
 
 async def events_socket(websocket: WebSocket) -> None:
-    ctx = get_ctx(websocket)
+    state = app_state(websocket)
     auth: ActiveSession | None = websocket.scope.get(AUTH_SCOPE_KEY)
     try:
         after = _after(websocket.query_params.get("after"))
@@ -81,21 +62,19 @@ async def events_socket(websocket: WebSocket) -> None:
         return
     # Browsers always send Origin on a WebSocket handshake; one without is not a page of ours.
     if (auth is None or "origin" not in websocket.headers
-            or origin_problem(websocket, ctx) is not None):
+            or origin_problem(websocket, state.settings) is not None):
         await websocket.close(CLOSE_POLICY)
         return
-    bus: EventBus = ctx.extras["bus"]
-    await _Socket(websocket, ctx, auth, bus).run(after)
+    await _Socket(websocket, state, auth).run(after)
 
 
 class _Socket:
-    def __init__(self, websocket: WebSocket, ctx: AppContext, auth: ActiveSession,
-                 bus: EventBus) -> None:
+    def __init__(self, websocket: WebSocket, state: AppState, auth: ActiveSession) -> None:
         self.ws = websocket
-        self.ctx = ctx
+        self.state = state
         self.auth = auth
-        self.bus = bus
-        self.groups = groups_of(auth.principal)
+        self.bus = state.bus
+        self.groups = audience(auth.principal)
         self._send_lock = asyncio.Lock()
 
     async def run(self, after: int | None) -> None:
@@ -124,7 +103,7 @@ class _Socket:
         await self._send_text(json.dumps(payload, separators=(",", ":")))
 
     async def _send_event(self, event: BusEvent) -> None:
-        await self._send_text(_wire_text(event))
+        await self._send_text(event.wire_text())
 
     async def _send_text(self, text: str) -> None:
         async with self._send_lock:
@@ -132,13 +111,9 @@ class _Socket:
 
     async def _replay(self, after: int) -> set[int]:
         sent: set[int] = set()
-        cursor: int | None = after
-        while cursor is not None:
-            async with self.ctx.db.read() as db:
-                events, cursor = await events_after(db, cursor, self.groups)
-            for event in events:
-                await self._send_event(event)
-                sent.add(event.id)
+        async for event in replay(self.state.db, after, self.groups):
+            await self._send_event(event)
+            sent.add(event.id)
         return sent
 
     async def _stream(self, live: Any, replayed: set[int]) -> int:
@@ -170,9 +145,9 @@ class _Socket:
             await self._send({"type": "ping"})
 
     async def _session_alive(self) -> bool:
-        token = self.ws.cookies.get(self.ctx.settings.session_cookie_name, "")
-        current = await sessions.resolve(self.ctx.db, token, now=self.ctx.clock.now(),
-                                         policy=session_policy(self.ctx.settings))
+        token = self.ws.cookies.get(self.state.settings.session_cookie_name, "")
+        current = await sessions.resolve(self.state.db, token, now=self.state.clock.now(),
+                                         policy=session_policy(self.state.settings))
         return current is not None and current.session_id == self.auth.session_id
 
 

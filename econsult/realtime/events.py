@@ -17,9 +17,18 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeGuard
 
-EVENT_VERSION = 1
+from econsult.security.groups import (  # re-exported: the bus speaks in these names
+    STAFF_GROUP,
+    check_group,
+    is_group,
+    pool_group,
+    specialty_group,
+    user_group,
+)
 
-STAFF_GROUP = "staff"
+EVENT_VERSION = 1
+__all__ = ["STAFF_GROUP", "BusEvent", "check_group", "pool_group", "specialty_group",
+           "user_group"]
 
 # Non-clinical fields a queue row, a thread header or a dashboard tile needs.
 # Free-text fields (reroute reason, message body, survey comment) are left out on
@@ -45,42 +54,10 @@ QUEUE_FIELDS: frozenset[str] = frozenset(
     }
 )
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_GROUP = re.compile(r"^(staff|user:[1-9][0-9]*|(pool|specialty):[a-z0-9][a-z0-9-]{0,62})$")
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 Scalar = str | int | float | bool | None
-
-
-def user_group(user_id: int) -> str:
-    """Everything addressed to one user (their assigned queue, their own consults)."""
-    if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
-        raise ValueError(f"user id must be a positive int, got {user_id!r}")
-    return f"user:{user_id}"
-
-
-def pool_group(specialty_slug: str) -> str:
-    """Consults pooled for a specialty: every specialist holding it sees them."""
-    return f"pool:{_check_slug(specialty_slug)}"
-
-
-def specialty_group(specialty_slug: str) -> str:
-    """All activity of a specialty (program staff views filtered by specialty)."""
-    return f"specialty:{_check_slug(specialty_slug)}"
-
-
-def check_group(name: str) -> str:
-    """Return ``name`` if it is a group the helpers above can produce, else raise."""
-    if not isinstance(name, str) or not _GROUP.match(name):
-        raise ValueError(f"unknown group name: {name!r}")
-    return name
-
-
-def _check_slug(slug: str) -> str:
-    if not isinstance(slug, str) or not _SLUG.match(slug):
-        raise ValueError(f"not a specialty slug: {slug!r}")
-    return slug
 
 
 def _is_scalar(value: object) -> TypeGuard[Scalar]:
@@ -109,6 +86,8 @@ class BusEvent:
     groups: frozenset[str]
     data: Mapping[str, object] = field(default_factory=dict, hash=False)
     version: int = EVENT_VERSION
+    # The JSON a socket sends, made once however many sockets the event goes to.
+    _wire: str | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.version != EVENT_VERSION:
@@ -122,7 +101,7 @@ class BusEvent:
         if not isinstance(self.at, datetime) or self.at.utcoffset() is None:
             raise ValueError("event time must be a timezone-aware datetime")
         groups = frozenset(self.groups)
-        bad = sorted(g for g in groups if not isinstance(g, str) or not _GROUP.match(g))
+        bad = sorted(g for g in groups if not is_group(g))
         if bad:
             raise ValueError(f"unknown group names: {bad}")
         unknown = sorted(set(self.data) - QUEUE_FIELDS)
@@ -141,6 +120,13 @@ class BusEvent:
         out.update(id=self.id, type=self.type, consult_id=self.consult_id,
                    at=self.at.isoformat())
         return out
+
+    def wire_text(self) -> str:
+        """``to_json()`` serialised, once per event."""
+        if self._wire is None:
+            object.__setattr__(self, "_wire", json.dumps(self.to_json(), separators=(",", ":")))
+        assert self._wire is not None
+        return self._wire
 
     def to_record(self) -> dict[str, Any]:
         """Lossless, JSON-serialisable form (with version and groups)."""

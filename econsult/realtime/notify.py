@@ -25,11 +25,11 @@ from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from econsult.config import Settings
-from econsult.consults.events import events_after
 from econsult.db import Database
 from econsult.models import Consult, User
 from econsult.realtime.bus import EventBus, SubscriberLagged
 from econsult.realtime.events import STAFF_GROUP, BusEvent
+from econsult.realtime.replay import replay
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +110,8 @@ class Notifier:
 
     async def _since(self, after: int) -> list[BusEvent]:
         out: list[BusEvent] = []
-        cursor: int | None = after
-        while cursor is not None:
-            async with self.db.read() as db:
-                page, cursor = await events_after(db, cursor, frozenset({STAFF_GROUP}))
-            out.extend(page)
+        async for event in replay(self.db, after, frozenset({STAFF_GROUP})):
+            out.append(event)
         return out
 
     def _offer(self, event: BusEvent) -> int:

@@ -11,7 +11,6 @@ import asyncio
 import functools
 import hashlib
 import json
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -144,7 +143,14 @@ class GroupRecorder:
         self._pending: list[tuple[Entry, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def record(self, entry: Entry) -> None:
+    async def record(self, *, actor: Actor, action: str, at: datetime, object_type: str = "",
+                     object_id: str = "", outcome: str = "ok", detail: str = "") -> None:
+        """Append one row in a transaction of its own (group-committed with concurrent
+        ones); returns once it is committed."""
+        await self.record_entry(Entry(actor, action, at, object_type, object_id, outcome,
+                                      detail))
+
+    async def record_entry(self, entry: Entry) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((entry, future))
         if self._flusher is None or self._flusher.done():
@@ -171,28 +177,6 @@ class GroupRecorder:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
-
-
-_recorders: weakref.WeakKeyDictionary[Database, GroupRecorder] = weakref.WeakKeyDictionary()
-
-
-async def record(
-    db: Database,
-    *,
-    actor: Actor,
-    action: str,
-    at: datetime,
-    object_type: str = "",
-    object_id: str = "",
-    outcome: str = "ok",
-    detail: str = "",
-) -> None:
-    """Append one row in a transaction of its own (group-committed with concurrent
-    ones); returns once it is committed."""
-    recorder = _recorders.get(db)
-    if recorder is None:
-        recorder = _recorders[db] = GroupRecorder(db)
-    await recorder.record(Entry(actor, action, at, object_type, object_id, outcome, detail))
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,6 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 
-# argon2-cffi's defaults follow RFC 9106's second recommended profile (argon2id,
-# 64 MiB, t=3). Changing them here makes check_needs_rehash() upgrade old hashes
-# at the next successful login.
-_hasher = PasswordHasher()
-
-# A hash of a password nobody has, verified when the email is unknown so that
-# "no such user" costs as much time as "wrong password".
-_DUMMY_HASH = _hasher.hash("econsult-timing-equaliser-not-a-password")
 
 
 class PasswordRejected(ValueError):
@@ -57,17 +49,29 @@ def validate_password(password: str, *, email: str = "", name: str = "") -> None
         raise PasswordRejected("Use more different characters.")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class Passwords:
+    """Hashing and checking passwords with one argon2 hasher (made by the application
+    state, never at import). argon2-cffi's defaults follow RFC 9106's second
+    recommended profile (argon2id, 64 MiB, t=3); changing them makes `needs_rehash`
+    upgrade old hashes at the next successful login."""
 
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant-cost check; an absent hash is checked against a dummy."""
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
 
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Constant-cost check; an absent hash is checked against a dummy, so that "no
+        such user" costs as much time as "wrong password"."""
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("econsult-timing-equaliser-not-a-password")
+        try:
+            return self._hasher.verify(password_hash or self._dummy, password) and bool(
+                password_hash)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
-def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)

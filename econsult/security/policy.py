@@ -1,9 +1,10 @@
 """Who may do what: the one place access decisions are made.
 
-Handlers and services ask `may(user, action, consult)`; nothing else decides. The
-policy answers "who"; whether the consult's state allows the action is the
-lifecycle's business (409), and an object the user may not see answers 404, so an
-id cannot be probed.
+Services ask `require(user, action, consult)` (or `may` when they only need to know);
+lists filter with `consult_filter`; live events go to `audience` / `event_audience`.
+Nothing else decides. The policy answers "who"; whether the consult's state allows the
+action now is the state machine's business (409). An object the user may not see
+answers 404, exactly like an unknown one, so an id cannot be probed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, false, or_, select, true
+from sqlmodel import col
+
+from econsult.errors import NotFound
+from econsult.models import Consult, ConsultState, Role, UserSpecialty
+from econsult.security.groups import STAFF_GROUP, pool_group, user_group
 
 
 class Action(StrEnum):
@@ -28,6 +36,7 @@ class Action(StrEnum):
     cancel = "cancel"
     # not tied to one consult
     submit_consult = "submit_consult"
+    check_images = "check_images"  # the photo check before sending: nothing is stored
     work_queue = "work_queue"
     manage_rota = "manage_rota"
     manage_targets = "manage_targets"
@@ -56,22 +65,13 @@ _SPECIALIST_ON_ROUTED = frozenset({Action.view, Action.view_meta, Action.acknowl
 _SPECIALIST_ON_POOLED = frozenset({Action.view, Action.view_meta, Action.acknowledge,
                                    Action.reroute})
 
-_GLOBAL: dict[str, frozenset[Action]] = {
-    "gp": frozenset({Action.submit_consult}),
-    "specialist": frozenset({Action.work_queue}),
-    "staff": frozenset({Action.manage_rota, Action.manage_targets, Action.view_turnaround,
-                        Action.export_turnaround, Action.review_audit}),
-    "admin": frozenset({Action.manage_users, Action.manage_keys, Action.review_audit}),
+_GLOBAL: dict[Role, frozenset[Action]] = {
+    Role.gp: frozenset({Action.submit_consult, Action.check_images}),
+    Role.specialist: frozenset({Action.work_queue, Action.check_images}),
+    Role.staff: frozenset({Action.manage_rota, Action.manage_targets, Action.view_turnaround,
+                           Action.export_turnaround, Action.review_audit}),
+    Role.admin: frozenset({Action.manage_users, Action.manage_keys, Action.review_audit}),
 }
-
-
-class PolicyUser(Protocol):
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def active(self) -> bool: ...
 
 
 class PolicyConsult(Protocol):
@@ -90,11 +90,15 @@ class Principal:
     """The user as policy sees them: id, role, and the specialties they hold."""
 
     id: int
-    role: str
+    role: Role
     active: bool = True
     specialties: frozenset[str] = frozenset()
     email: str = ""
     name: str = ""
+
+    def __post_init__(self) -> None:
+        # Built from rows and tests alike: the role is always the enum, never a string.
+        object.__setattr__(self, "role", Role(self.role))
 
 
 def may(user: Principal, action: Action, consult: PolicyConsult | None = None) -> bool:
@@ -104,16 +108,106 @@ def may(user: Principal, action: Action, consult: PolicyConsult | None = None) -
         return action in _GLOBAL.get(user.role, frozenset())
     if consult is None:
         return False
-    if user.role == "gp":
+    if user.role is Role.gp:
         return consult.gp_id == user.id and action in _GP_ON_OWN
-    if user.role == "specialist":
+    if user.role is Role.specialist:
         if consult.assigned_to == user.id:
             return action in _SPECIALIST_ON_ROUTED
-        if consult.state == "pooled" and consult.specialty in user.specialties:
+        if consult.state == ConsultState.pooled and consult.specialty in user.specialties:
             return action in _SPECIALIST_ON_POOLED
         return False
-    if user.role == "staff":
+    if user.role is Role.staff:
         # Staff run the program from timestamps and codes; clinical text is never theirs.
         return action == Action.view_meta
     return False
+
+
+def is_requester(user: Principal, consult: PolicyConsult) -> bool:
+    """Whether the user writes on the requesting side of the consult's thread (the GP
+    who asked), as opposed to the specialist side."""
+    return user.active and user.role is Role.gp and consult.gp_id == user.id
+
+
+def side(user: Principal, consult: PolicyConsult) -> str | None:
+    """Which side of the consult's thread the user is on: "requester" (who asked),
+    "specialist" (who answers, or may take it from the pool), or None (staff, who
+    watch it, and everyone else)."""
+    if is_requester(user, consult):
+        return "requester"
+    if user.role is Role.specialist and may(user, Action.view, consult):
+        return "specialist"
+    return None
+
+
+def require(user: Principal, action: Action, consult: PolicyConsult | None = None, *,
+            what: str = "Not found.") -> None:
+    """Refuse with the same 404 an unknown id gets, so ids cannot be probed."""
+    if not may(user, action, consult):
+        raise NotFound(what)
+
+
+# --- lists --------------------------------------------------------------------------
+
+
+def consult_filter(role: Role) -> ColumnElement[bool]:
+    """The SQL condition for the consults a user of `role` may see at least the codes
+    and times of (`may(view_meta)`), with the user's id bound as ``viewer_id``. Built
+    per role, not per user, so list statements can be built once and cached."""
+    viewer: BindParameter[int] = bindparam("viewer_id")
+    if role is Role.gp:
+        return col(Consult.gp_id) == viewer
+    if role is Role.specialist:
+        return or_(
+            col(Consult.assigned_to) == viewer,
+            # The pool of the specialist's specialties (a subquery rather than a list
+            # parameter, so the statement's SQL is compiled once, not per request).
+            and_(col(Consult.state) == ConsultState.pooled.value,
+                 col(Consult.specialty).in_(
+                     select(col(UserSpecialty.specialty))
+                     .where(col(UserSpecialty.user_id) == viewer))),
+        )
+    if role is Role.staff:
+        return true()
+    return false()
+
+
+def visible_consults(user: Principal) -> ColumnElement[bool]:
+    """`consult_filter` for this user, ready to use in a where clause."""
+    if not user.active:
+        return false()
+    return consult_filter(user.role).params(viewer_id=user.id)
+
+
+def sees_patient_names(user: Principal) -> bool:
+    """Lists show the patient's name only to the clinicians on the consult."""
+    return user.active and user.role in (Role.gp, Role.specialist)
+
+
+# --- live events --------------------------------------------------------------------
+
+
+def audience(user: Principal) -> frozenset[str]:
+    """The event groups a user's socket hears. Everyone hears their own user group;
+    specialists the pools of their specialties; staff every consult's codes and times.
+    Admins get only their user group, which no consult event names: their socket
+    carries heartbeats and nothing clinical, by design."""
+    groups = {user_group(user.id)}
+    if user.role is Role.specialist:
+        groups.update(pool_group(slug) for slug in user.specialties)
+    elif user.role is Role.staff:
+        groups.add(STAFF_GROUP)
+    return frozenset(groups)
+
+
+def event_audience(consult: PolicyConsult, previous: PolicyConsult | None) -> frozenset[str]:
+    """Who hears of an event on `consult`: everyone who may see it now, and everyone
+    who could see it before the step (so their queue hears it left)."""
+    groups = {STAFF_GROUP}
+    for c in (consult, previous) if previous is not None else (consult,):
+        groups.add(user_group(c.gp_id))
+        if c.assigned_to:
+            groups.add(user_group(c.assigned_to))
+        if c.state == ConsultState.pooled:
+            groups.add(pool_group(c.specialty))
+    return frozenset(groups)
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from econsult.config import Settings
 from econsult.routing.wallclock import to_instant
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -235,3 +236,9 @@ class BusinessCalendar:
             yr = self._year(date.fromordinal(yr.jan1).year + 1)
         j = bisect_left(yr.cum, target)
         return _from_us(yr.opens[j - 1] + target - yr.cum[j - 1], start)
+
+
+def program_calendar(settings: Settings) -> BusinessCalendar:
+    """The program's business calendar, as configured (zone, hours, holidays)."""
+    start, end = settings.business_hours
+    return BusinessCalendar(settings.timezone, start, end, region=settings.holidays_region)

@@ -21,7 +21,7 @@ from econsult.db import Database
 from econsult.models import Consult
 from econsult.security import audit
 from econsult.security.audit import Actor
-from econsult.turnaround.aggregates import Filters, where_of
+from econsult.turnaround.filters import Filters, where_of
 
 BATCH = 5000
 _C = Consult

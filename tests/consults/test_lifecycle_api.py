@@ -12,6 +12,7 @@ from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.consults.escalation import process_due
 from econsult.db import Database
+from econsult.http.state import app_state
 from econsult.models import AuditEvent, Consult, ConsultEvent
 from tests.conftest import ClientFor
 from tests.consults.helpers import ok, on_call, submit
@@ -286,7 +287,7 @@ async def test_escalation_to_backup_then_pool(
     rota: None, personas: Personas, client_for: ClientFor, clock: ManualClock, app: Starlette,
     db: Database,
 ) -> None:
-    svc = app.state.ctx.extras["services"]
+    svc = app_state(app)
     gp = await client_for(personas.gp)
     created = ok(await submit(gp, urgency="urgent"), 201)
     assert created["assigned_to"] == personas.derm.id
@@ -428,10 +429,10 @@ async def test_stored_events_replay_exactly_what_was_published(
 ) -> None:
     """A reconnecting client or another process rebuilds events from the table: they
     must equal the ones published live, audience included."""
-    from econsult.consults.events import events_after
     from econsult.realtime.events import STAFF_GROUP, user_group
+    from econsult.realtime.replay import events_after
 
-    bus = app.state.ctx.extras["bus"]
+    bus = app_state(app).bus
     async with bus.subscribe([STAFF_GROUP]) as live:
         gp = await client_for(personas.gp)
         ok(await submit(gp), 201)

@@ -162,9 +162,9 @@ GOOD_SHIFT = {"specialist": "derm1@example.org", "starts_at": "2026-03-03T09:00:
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        ({"starts_at": "2026-03-03T09:00:00"}, "starts_at", "offset"),
-        ({"ends_at": "2026-03-03T17:00"}, "ends_at", "offset"),
-        ({"starts_at": "next tuesday"}, "starts_at", "ISO 8601"),
+        ({"starts_at": "0001-03-03T09:00:00Z"}, "starts_at", "between 1900 and 2199"),
+        ({"ends_at": "9999-03-03T17:00:00Z"}, "ends_at", "between 1900 and 2199"),
+        ({"starts_at": "next tuesday"}, "starts_at", "date-time"),
         ({"starts_at": 1700000000}, "starts_at", "text"),
         ({"ends_at": "2026-03-03T08:00:00-08:00"}, "ends_at", "end after"),
         ({"ends_at": "2026-03-03T09:00:00-08:00"}, "ends_at", "end after"),
@@ -185,6 +185,14 @@ async def test_invalid_shifts_are_refused_and_change_nothing(
     error = r.json()["error"]
     assert error["field"] == field and words in error["message"]
     assert await counts(db) == (0, 0, 0, 0)
+
+
+async def test_a_shift_without_an_offset_is_program_time(staff: httpx.AsyncClient) -> None:
+    r = await staff.post(f"{ROTA}/shifts", json={**GOOD_SHIFT, "starts_at": "2026-03-03T09:00",
+                                                 "ends_at": "2026-03-03T17:00:00"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["starts_at"], r.json()["ends_at"]) == ("2026-03-03T17:00:00+00:00",
+                                                            "2026-03-04T01:00:00+00:00")
 
 
 async def test_a_disabled_specialist_cannot_be_put_on_call(
@@ -291,7 +299,7 @@ async def test_absence_splits_a_shift_and_can_be_removed(
     ("change", "field"),
     [
         ({"specialist": "gp@example.org"}, "specialist"),
-        ({"starts_at": "2026-03-03T12:00:00"}, "starts_at"),
+        ({"starts_at": "soon"}, "starts_at"),
         ({"ends_at": "2026-03-03T11:00:00Z"}, "ends_at"),
         ({"ends_at": "2027-03-05T12:00:00Z"}, "ends_at"),
     ],
@@ -340,8 +348,14 @@ async def test_window_accepts_offsets_and_refuses_bad_bounds(staff: httpx.AsyncC
     # An unencoded '+' arrives as a space; it is read as the offset it was meant to be.
     r = await staff.get(f"{ROTA}?from=2026-03-04T00:00:00+00:00&to=2026-03-05T00:00:00+00:00")
     assert r.status_code == 200 and r.json()["from"] == "2026-03-04T00:00:00+00:00"
+    # Without an offset, a date-time is wall-clock time in the program's zone (the one
+    # rule for date-times everywhere): 08:00 in Vancouver is 16:00 UTC in March.
+    r = await staff.get(ROTA, params={"from": "2026-03-04T08:00:00", "to": "2026-03-04T12:00"})
+    assert (r.json()["from"], r.json()["to"]) == ("2026-03-04T16:00:00+00:00",
+                                                  "2026-03-04T20:00:00+00:00")  # fmt: skip
     for params, field in [
-        ({"from": "2026-03-04T08:00:00"}, "from"),
+        ({"from": "0001-01-01"}, "from"),
+        ({"to": "9999-12-31T00:00:00Z"}, "to"),
         ({"from": "yesterday"}, "from"),
         ({"to": "2026-02-31"}, "to"),
         ({"from": "2026-03-04", "to": "2026-03-04"}, "to"),

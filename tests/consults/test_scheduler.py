@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -13,11 +14,11 @@ from econsult.clock import ManualClock, SystemClock
 from econsult.config import Settings
 from econsult.consults.escalation import next_deadline, process_due
 from econsult.consults.scheduler import DeadlineScheduler
-from econsult.consults.services import Services
 from econsult.db import Database
+from econsult.http.state import AppState, app_state
 from econsult.models import ConsultEvent, Specialty
 from tests.consults.helpers import ok, on_call, submit
-from tests.factories import make_personas, session_for
+from tests.factories import CHEAP_PASSWORDS, make_personas, session_for
 
 
 async def _short_ack(db: Database, seconds: int) -> None:
@@ -42,7 +43,7 @@ async def test_scheduler_escalates_within_seconds_of_the_deadline(settings: Sett
 
     app = create_app(settings.with_(scheduler_enabled=True), clock=SystemClock())
     async with app.router.lifespan_context(app):
-        ctx = app.state.ctx
+        ctx = app_state(app)
         people = await make_personas(ctx.db, ctx.clock)
         now = datetime.now(UTC)
         await on_call(ctx.db, people.derm, "dermatology", now, tier="primary")
@@ -68,13 +69,13 @@ async def test_scheduler_escalates_within_seconds_of_the_deadline(settings: Sett
 
 async def test_a_restart_misses_no_deadline(settings: Settings) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with app.router.lifespan_context(app):
-        ctx = app.state.ctx
+        ctx = app_state(app)
         people = await make_personas(ctx.db, clock)
         await on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
         await on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
-        svc: Services = ctx.extras["services"]
+        svc: AppState = ctx
         from econsult.consults.submit import SubmitInput
         from econsult.consults.submit import submit as submit_consult
         from econsult.security.policy import Principal
@@ -86,22 +87,22 @@ async def test_a_restart_misses_no_deadline(settings: Settings) -> None:
         ), [])
     # The server is down while the acknowledge window passes.
     clock.advance(timedelta(hours=1))
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with app.router.lifespan_context(app):
-        scheduler: DeadlineScheduler = app.state.ctx.extras["scheduler"]
-        await scheduler.run_once()
-        assert await _escalations(app.state.ctx.db, summary["id"]) == 1
+        scheduler: DeadlineScheduler = app_state(app).scheduler
+        await scheduler.run_once(app_state(app))
+        assert await _escalations(app_state(app).db, summary.id) == 1
 
 
 async def test_two_processes_escalate_exactly_once(settings: Settings) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with app.router.lifespan_context(app):
-        ctx = app.state.ctx
+        ctx = app_state(app)
         people = await make_personas(ctx.db, clock)
         await on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
         await on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
-        svc: Services = ctx.extras["services"]
+        svc: AppState = ctx
         from econsult.consults.submit import SubmitInput
         from econsult.consults.submit import submit as submit_consult
         from econsult.security.policy import Principal
@@ -113,11 +114,11 @@ async def test_two_processes_escalate_exactly_once(settings: Settings) -> None:
                 specialty="dermatology", urgency="urgent", question=f"Question number {i} here",
                 patient_name="A B", patient_dob="1990-01-01", patient_health_number="1234567890",
             ), [])
-            ids.append(summary["id"])
+            ids.append(summary.id)
         clock.advance(timedelta(minutes=31))
         # A second "process": its own engines on the same database file.
         other_db = Database(settings.database_url)
-        other = Services(**{**vars(svc), "db": other_db})
+        other = dataclasses.replace(svc, db=other_db)
         try:
             results = await asyncio.gather(process_due(svc), process_due(other),
                                            process_due(svc), process_due(other))

@@ -13,8 +13,8 @@ from sqlmodel import col
 from econsult.consults.routing_io import targets_of
 from econsult.db import Database
 from econsult.models import AuditEvent, Specialty
+from econsult.ops.migrate import DEFAULT_SPECIALTIES
 from econsult.routing.targets import Target, Urgency
-from econsult.schema import DEFAULT_SPECIALTIES
 from tests.conftest import ClientFor
 from tests.factories import Personas
 
@@ -169,7 +169,8 @@ async def test_only_staff_change_targets(
 ) -> None:
     client = await client_for(personas.all()[who])
     r = await client.put(TARGETS.format("dermatology"), json=GOOD)
-    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    # Like every foreign object: the endpoint does not exist for them (404, not 403).
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert (await stored_targets(db, "dermatology"))[Urgency.URGENT].acknowledge_within == (
         timedelta(minutes=30)
     )

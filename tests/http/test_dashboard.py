@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 
 from econsult.clock import ManualClock
 from econsult.consults.escalation import process_due
-from econsult.consults.services import Services
-from econsult.demo_history import generate
+from econsult.demo.history import generate
+from econsult.http.state import AppState, app_state
 from econsult.models import Consult
 from tests.conftest import T0, ClientFor
 from tests.consults.helpers import FORM, ok, on_call, submit
@@ -23,8 +23,8 @@ SECRET_QUESTION = "Zanzibar-quokka lesion question that must never reach staff p
 SECRET_NAME = "Quentin Privatepatient"
 
 
-def _svc(app: Starlette) -> Services:
-    svc: Services = app.state.ctx.extras["services"]
+def _svc(app: Starlette) -> AppState:
+    svc: AppState = app_state(app)
     return svc
 
 

@@ -14,8 +14,9 @@ from starlette.routing import Route
 from econsult.app import create_app
 from econsult.clock import ManualClock
 from econsult.config import Settings
+from econsult.http.state import app_state
 from tests.conftest import ClientFor
-from tests.factories import PASSWORD, Personas, make_personas
+from tests.factories import CHEAP_PASSWORDS, PASSWORD, Personas, make_personas
 
 
 def csp_directives(response: httpx.Response) -> dict[str, list[str]]:
@@ -90,7 +91,8 @@ async def _boom(request: Request) -> Response:
 async def test_server_errors_carry_the_headers_too(settings: Settings, clock: ManualClock,
                                                    secure: bool) -> None:
     # A 500 is answered by Starlette's ServerErrorMiddleware, outside every user middleware.
-    application = create_app(settings.with_(cookie_secure=secure), clock=clock)
+    application = create_app(settings.with_(cookie_secure=secure), clock=clock,
+                             passwords=CHEAP_PASSWORDS)
     application.router.routes.insert(0, Route("/boom", _boom))
     application.router.routes.insert(0, Route("/api/v1/boom", _boom))
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
@@ -120,7 +122,8 @@ async def test_no_hsts_over_plain_http(anon: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def secure_app(settings: Settings, clock: ManualClock) -> AsyncIterator[Starlette]:
-    application = create_app(settings.with_(cookie_secure=True), clock=clock)
+    application = create_app(settings.with_(cookie_secure=True), clock=clock,
+                             passwords=CHEAP_PASSWORDS)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -142,7 +145,7 @@ async def test_hsts_when_cookies_are_secure(secure_app: Starlette,
 
 async def test_host_prefixed_secure_cookie_at_api_login(secure_app: Starlette,
                                                         https_client: httpx.AsyncClient) -> None:
-    ctx = secure_app.state.ctx
+    ctx = app_state(secure_app)
     await make_personas(ctx.db, ctx.clock)
     response = await https_client.post("/api/v1/auth/login",
                                        json={"email": "gp@example.org", "password": PASSWORD})
@@ -170,7 +173,7 @@ async def test_host_prefixed_secure_cookie_at_api_login(secure_app: Starlette,
 
 async def test_host_prefixed_secure_cookie_at_page_login(secure_app: Starlette,
                                                          https_client: httpx.AsyncClient) -> None:
-    ctx = secure_app.state.ctx
+    ctx = app_state(secure_app)
     await make_personas(ctx.db, ctx.clock)
     response = await https_client.post("/login", data={"email": "admin@example.org",
                                                        "password": PASSWORD})

@@ -14,11 +14,13 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from econsult.clock import ManualClock
-from econsult.consults.events import bus_event_from_row
 from econsult.db import Database
 from econsult.http import ws
+from econsult.http.state import app_state
 from econsult.models import ConsultEvent, User
+from econsult.realtime.replay import bus_event_from_row
 from econsult.security import sessions
+from econsult.security.policy import audience
 from tests.conftest import ClientFor
 from tests.consults.helpers import ok, on_call, submit
 from tests.factories import Personas, session_for
@@ -86,7 +88,7 @@ Connect = Callable[..., Awaitable[WSClient]]
 @pytest.fixture
 async def connect(app: Starlette) -> AsyncIterator[Connect]:
     opened: list[WSClient] = []
-    ctx = app.state.ctx
+    ctx = app_state(app)
 
     async def make(user: User | None, *, origin: str | None = SITE, query: str = "",
                    token: str | None = None, expect_accept: bool = True) -> WSClient:
@@ -217,7 +219,7 @@ async def test_after_replays_exactly_what_the_caller_may_see(
     counts = {personas.gp.id: 5, personas.derm.id: 7, personas.other_gp.id: 2,
               personas.cardio.id: 0}
     for user in (personas.gp, personas.derm, personas.other_gp, personas.cardio):
-        groups = ws.groups_of(await _principal(app, user))
+        groups = audience(await _principal(app, user))
         expected = [e.to_json() for e in expected_all if e.groups & groups]
         assert len(expected) == counts[user.id], user.email
         socket = await connect(user, query=f"after={mark}")
@@ -229,7 +231,7 @@ async def test_after_replays_exactly_what_the_caller_may_see(
 
 
 async def _principal(app: Starlette, user: User) -> Any:
-    ctx = app.state.ctx
+    ctx = app_state(app)
     token, _ = await session_for(ctx.db, user, ctx.clock, ctx.settings)
     auth = await sessions.resolve(ctx.db, token, now=ctx.clock.now(),
                                   policy=_policy(ctx.settings))
@@ -255,7 +257,7 @@ async def test_revoked_session_closes_the_socket(
     monkeypatch: pytest.MonkeyPatch, app: Starlette, connect: Connect, personas: Personas
 ) -> None:
     monkeypatch.setattr(ws, "HEARTBEAT_SECONDS", 0.05)
-    ctx = app.state.ctx
+    ctx = app_state(app)
     token, _ = await session_for(ctx.db, personas.derm, ctx.clock, ctx.settings)
     socket = await connect(None, token=token)
     assert (await socket.receive_json()) == {"type": "ping"}
@@ -281,7 +283,7 @@ async def test_expired_session_closes_the_socket(
 
 
 def _policy(settings: Any) -> Any:
-    from econsult.accounts import session_policy
+    from econsult.accounts.login import session_policy
 
     return session_policy(settings)
 
@@ -290,7 +292,7 @@ async def test_a_lagging_socket_is_told_to_resync(
     app: Starlette, connect: Connect, personas: Personas
 ) -> None:
     socket = await connect(personas.derm)
-    app.state.ctx.extras["bus"].mark_resync_needed()
+    app_state(app).bus.mark_resync_needed()
     assert await socket.receive_json() == {"type": "resync"}
     assert await socket.next_message() == {"type": "websocket.close", "code": 4000,
                                            "reason": ""}

@@ -14,16 +14,17 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.applications import Starlette
 
-from econsult import maintenance
 from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.consults import image_access
 from econsult.db import Database
+from econsult.http.state import app_state
 from econsult.images.store import FilesystemBlobStore
 from econsult.models import AuditEvent, Consult, ConsultImage
+from econsult.ops import integrity
 from tests.conftest import ClientFor
 from tests.consults.helpers import ok, on_call
-from tests.factories import Personas
+from tests.factories import CHEAP_PASSWORDS, Personas
 from tests.images.image_factories import (
     assert_no_metadata,
     asymmetric_pattern,
@@ -198,8 +199,8 @@ async def test_a_swapped_blob_is_an_integrity_error_not_someone_elses_photo(
     assert (await gp.get(f"/api/v1/images/{a}")).status_code == 200
     assert [v[1] for v in await image_views(db, b)] == ["integrity_error", "ok"]
 
-    svc = app.state.ctx.extras["services"]
-    report = await maintenance.verify_with(db, svc.keyring, store)
+    svc = app_state(app)
+    report = await integrity.verify_with(db, svc.keyring, store)
     assert report.images == 2
     assert [(f.image_id, f.kind) for f in report.failures] == [(b, "original")]
     assert "belongs to another image" in report.failures[0].reason
@@ -282,10 +283,10 @@ async def test_check_refuses_a_photo_over_the_per_file_cap_early(
     from tests.factories import make_personas, session_for
 
     small = settings.with_(max_image_mb=1)
-    application = create_app(small, clock=clock)
+    application = create_app(small, clock=clock, passwords=CHEAP_PASSWORDS)
     async with application.router.lifespan_context(application):
-        personas = await make_personas(application.state.ctx.db, clock)
-        token, csrf = await session_for(application.state.ctx.db, personas.gp, clock, small)
+        personas = await make_personas(app_state(application).db, clock)
+        token, csrf = await session_for(app_state(application).db, personas.gp, clock, small)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
                                      base_url="http://testserver") as gp:
             gp.cookies.set(small.session_cookie_name, token)

@@ -19,14 +19,15 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
-from econsult import keys, maintenance
 from econsult.app import create_app
 from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.errors import Conflict, InvalidInput
+from econsult.http.state import app_state
 from econsult.images.envelope import blob_kek_id
 from econsult.images.store import FilesystemBlobStore
 from econsult.models import Consult, ConsultImage, Message, User
+from econsult.ops import integrity, keys
 from econsult.security.keyring import (
     Kek,
     Keyring,
@@ -38,20 +39,20 @@ from econsult.security.keyring import (
     token_kek_id,
 )
 from tests.consults.helpers import FORM, ok, on_call
-from tests.factories import Personas, make_personas, session_for
+from tests.factories import CHEAP_PASSWORDS, Personas, make_personas, session_for
 from tests.images.image_factories import encode, skin_texture
 
 
 @asynccontextmanager
 async def running(settings: Settings, clock: ManualClock) -> AsyncIterator[Starlette]:
-    application = create_app(settings, clock=clock)
+    application = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @asynccontextmanager
 async def login(app: Starlette, user: User) -> AsyncIterator[httpx.AsyncClient]:
-    ctx = app.state.ctx
+    ctx = app_state(app)
     token, csrf = await session_for(ctx.db, user, ctx.clock, ctx.settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://testserver",
@@ -66,8 +67,8 @@ def photo(seed: int) -> tuple[str, bytes, str]:
 
 async def seed_consult(app: Starlette, clock: ManualClock) -> tuple[Personas, str]:
     """A consult with two photos, acknowledged, plus a specialist message with a third."""
-    personas = await make_personas(app.state.ctx.db, clock)
-    await on_call(app.state.ctx.db, personas.derm, "dermatology", clock.now())
+    personas = await make_personas(app_state(app).db, clock)
+    await on_call(app_state(app).db, personas.derm, "dermatology", clock.now())
     async with login(app, personas.gp) as gp:
         created = ok(await gp.post("/api/v1/consults", data={
             **FORM, "image_labels": ["overview", "close_up"]},
@@ -110,7 +111,7 @@ def _body(blob: bytes) -> bytes:
 
 
 async def sealed_kek_ids(app: Starlette) -> set[str]:
-    async with app.state.ctx.db.read() as session:
+    async with app_state(app).db.read() as session:
         consult = (await session.execute(select(Consult))).scalar_one()
         messages = list((await session.execute(select(Message))).scalars())
         images = list((await session.execute(select(ConsultImage))).scalars())
@@ -162,7 +163,7 @@ async def test_rotation_rewraps_images_and_fields_and_retire_waits_for_it(
     async with running(settings, clock) as app:  # a restart loads the new key file
         assert await snapshot(app, personas.gp, consult_id) == before
         assert await sealed_kek_ids(app) == {new, "row:" + new}
-    assert (await maintenance.verify_images(settings)).ok
+    assert (await integrity.verify_images(settings)).ok
 
 
 def cli(settings: Settings, *args: str,
@@ -233,7 +234,7 @@ async def test_rotation_when_the_kek_comes_from_the_environment(
     assert "2 fields, 3 images" in rotated.stdout
 
     # The old key alone can no longer open anything; the new one alone opens everything.
-    stale = await maintenance.verify_images(settings)
+    stale = await integrity.verify_images(settings)
     assert len(stale.failures) == 6 and "not in the keyring" in stale.failures[0].reason
     only_new = settings.with_(master_key=fresh)
     verified = cli(settings, "images", "verify", master_key=fresh)

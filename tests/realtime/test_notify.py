@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from econsult.clock import ManualClock
 from econsult.consults.escalation import process_due
 from econsult.db import Database
+from econsult.http.state import app_state
 from econsult.realtime.notify import Notifier
 from tests.conftest import ClientFor
 from tests.consults.helpers import FORM, ok, on_call, submit
@@ -49,10 +50,10 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 async def _notifier(app: Starlette, port: int, **kw: Any) -> Notifier:
-    ctx = app.state.ctx
+    ctx = app_state(app)
     settings = ctx.settings.with_(smtp_url=f"smtp://127.0.0.1:{port}",
                                  public_url="https://econsult.example.org")
-    notifier = Notifier(settings, ctx.db, ctx.extras["bus"], **kw)
+    notifier = Notifier(settings, ctx.db, ctx.bus, **kw)
     await notifier.start()
     return notifier
 
@@ -130,7 +131,7 @@ async def test_escalation_and_at_risk_email_the_new_assignee(
     gp = await client_for(personas.gp)
     ok(await submit(gp, urgency="urgent"), 201)
     await _wait_for(inbox, 1)
-    svc = app.state.ctx.extras["services"]
+    svc = app_state(app)
     clock.advance(timedelta(minutes=31))  # past the 30-minute acknowledgement window
     await process_due(svc)
     await _wait_for(inbox, 2)
@@ -175,8 +176,8 @@ async def test_without_smtp_url_nothing_is_sent_and_it_is_logged(
     clock: ManualClock, caplog: pytest.LogCaptureFixture,
 ) -> None:
     await on_call(db, personas.derm, "dermatology", clock.now())
-    ctx = app.state.ctx
-    notifier = Notifier(ctx.settings.with_(smtp_url=None), ctx.db, ctx.extras["bus"])
+    ctx = app_state(app)
+    notifier = Notifier(ctx.settings.with_(smtp_url=None), ctx.db, ctx.bus)
     await notifier.start()
     caplog.set_level("INFO", logger="econsult.realtime.notify")
     try:

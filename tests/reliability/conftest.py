@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from econsult import demo
 from econsult.config import Settings
+from econsult.demo import seed as demo
 from tests.reliability.live import LiveServer
 
 MakeServer = Callable[..., Awaitable[LiveServer]]

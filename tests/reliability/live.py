@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from econsult.demo import DEMO_PASSWORD
+from econsult.demo.seed import DEMO_PASSWORD
 
 ECONSULT = [sys.executable, "-m", "econsult"]
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from econsult import backup
 from econsult.config import Settings
 from econsult.images.store import FilesystemBlobStore
+from econsult.ops import backup
 from econsult.security.keyring import new_key
 from tests.reliability.conftest import MakeServer, prepare_data_dir
 from tests.reliability.live import logged_in, login, run_cli

@@ -15,12 +15,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from econsult import accounts
+from econsult.accounts import users as accounts
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.demo import DEMO_PASSWORD
+from econsult.demo.seed import DEMO_PASSWORD
 from econsult.security.audit import Actor
+from tests.factories import CHEAP_PASSWORDS
 from tests.reliability.conftest import MakeServer
 from tests.reliability.live import LiveServer, logged_in, login
 from tests.reliability.workload import Tally, gp_loop, percentiles, query
@@ -54,7 +55,8 @@ async def add_users(server: LiveServer, gps: int, specialists: int) -> tuple[lis
         for email, role, specialties in people:
             await accounts.create_user(db, email=email, name=email.split("@")[0], role=role,
                                        password=DEMO_PASSWORD, specialties=specialties,
-                                       actor=Actor(None, "load-test"), clock=SystemClock())
+                                       actor=Actor(None, "load-test"), clock=SystemClock(),
+                                       passwords=CHEAP_PASSWORDS, by=None)
     finally:
         await db.dispose()
     return [p[0] for p in people if p[1] == "gp"], [p[0] for p in people if p[1] != "gp"]

@@ -30,7 +30,7 @@ import pytest
 
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.demo import DEMO_PASSWORD, seed_users
+from econsult.demo.seed import DEMO_PASSWORD, seed_users
 from econsult.security.keyring import new_key
 
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from starlette.applications import Starlette
 
 from econsult.clock import ManualClock
 from econsult.db import Database
+from econsult.http.state import app_state
 from econsult.security import audit
-from econsult.security.audit import Actor
+from econsult.security.audit import Actor, GroupRecorder
 
 
 async def _write(db: Database, clock: ManualClock, n: int) -> None:
@@ -96,17 +98,22 @@ async def _entries(db: Database) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+@pytest.fixture
+def recorder(app: Starlette) -> GroupRecorder:
+    return app_state(app).audit
+
+
 async def test_recorded_entries_are_committed_before_record_returns(
-    db: Database, clock: ManualClock
+    db: Database, clock: ManualClock, recorder: GroupRecorder
 ) -> None:
-    await audit.record(db, actor=Actor(1, "gp@example.org"), action="consult.view",
+    await recorder.record(actor=Actor(1, "gp@example.org"), action="consult.view",
                        at=clock.now(), object_type="consult", object_id="c1")
     assert await _entries(db) == [("consult.view", "c1")]
     assert (await _verify(db)).ok
 
 
 async def test_concurrent_records_share_commits_and_keep_the_chain(
-    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    db: Database, clock: ManualClock, recorder: GroupRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batches: list[int] = []
     real = audit.append_rows
@@ -117,8 +124,8 @@ async def test_concurrent_records_share_commits_and_keep_the_chain(
 
     monkeypatch.setattr(audit, "append_rows", counting)
     await _write(db, clock, 2)  # rows appended inside callers' own transactions too
-    await asyncio.gather(*(audit.record(
-        db, actor=Actor(7, "derm@example.org"), action="consult.list", at=clock.now(),
+    await asyncio.gather(*(recorder.record(
+        actor=Actor(7, "derm@example.org"), action="consult.list", at=clock.now(),
         detail=f"n={i}") for i in range(40)))
     await _write(db, clock, 1)
     assert len(await _entries(db)) == 43
@@ -128,7 +135,7 @@ async def test_concurrent_records_share_commits_and_keep_the_chain(
 
 
 async def test_a_failed_group_commit_fails_every_waiter_and_records_nothing(
-    db: Database, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    db: Database, clock: ManualClock, recorder: GroupRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = audit.append_rows
 
@@ -137,22 +144,22 @@ async def test_a_failed_group_commit_fails_every_waiter_and_records_nothing(
         raise OSError("disk full")
 
     monkeypatch.setattr(audit, "append_rows", failing)
-    results = await asyncio.gather(*(audit.record(
-        db, actor=Actor(7, "derm@example.org"), action="consult.list", at=clock.now())
+    results = await asyncio.gather(*(recorder.record(
+        actor=Actor(7, "derm@example.org"), action="consult.list", at=clock.now())
         for _ in range(5)), return_exceptions=True)
     assert all(isinstance(r, OSError) for r in results)
     assert await _entries(db) == []
     monkeypatch.setattr(audit, "append_rows", real)
-    await audit.record(db, actor=Actor(7, "derm@example.org"), action="consult.list",
+    await recorder.record(actor=Actor(7, "derm@example.org"), action="consult.list",
                        at=clock.now())
     assert len(await _entries(db)) == 1 and (await _verify(db)).ok
 
 
 async def test_a_caller_that_goes_away_does_not_cancel_the_commit(
-    db: Database, clock: ManualClock
+    db: Database, clock: ManualClock, recorder: GroupRecorder
 ) -> None:
-    task = asyncio.create_task(audit.record(
-        db, actor=Actor(7, "derm@example.org"), action="image.view", at=clock.now(),
+    task = asyncio.create_task(recorder.record(
+        actor=Actor(7, "derm@example.org"), action="image.view", at=clock.now(),
         object_id="img-1"))
     await asyncio.sleep(0)
     task.cancel()

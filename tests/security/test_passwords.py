@@ -1,35 +1,29 @@
 """Password rules and argon2id hashing, including the upgrade of old hashes at login.
 
-tests/conftest.py swaps `passwords._hasher` for a cheap one for the whole session;
-the production parameters are read from a fresh copy of the module.
+The test app hashes with cheap parameters (tests.factories.CHEAP_PASSWORDS); the
+production parameters are those of a default `Passwords()`.
 """
 
 from __future__ import annotations
-
-import importlib.util
-from types import ModuleType
 
 import httpx
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 from sqlalchemy import select, update
 from sqlmodel import col
+from starlette.applications import Starlette
 
 from econsult.db import Database
+from econsult.http.state import app_state
 from econsult.models import User
-from econsult.security import passwords
-from econsult.security.passwords import PasswordRejected, validate_password
-from tests.factories import PASSWORD, Personas
+from econsult.security.passwords import PasswordRejected, Passwords, validate_password
+from tests.factories import CHEAP_PASSWORDS, PASSWORD, Personas
 
 
 @pytest.fixture(scope="module")
-def production() -> ModuleType:
-    """The passwords module as production imports it (not swapped by conftest)."""
-    spec = importlib.util.spec_from_file_location("_passwords_as_shipped", passwords.__file__)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def production() -> Passwords:
+    """Hashing as production does it (the default parameters)."""
+    return Passwords()
 
 
 # --- rules ---------------------------------------------------------------------
@@ -73,49 +67,50 @@ def test_too_few_distinct_characters_refused() -> None:
 # --- hashing -------------------------------------------------------------------
 
 
-def test_production_hash_is_argon2id_at_a_serious_cost(production: ModuleType) -> None:
-    hashed = production.hash_password("blue-kettle-morning")
+def test_production_hash_is_argon2id_at_a_serious_cost(production: Passwords) -> None:
+    hashed = production.hash("blue-kettle-morning")
     assert hashed.startswith("$argon2id$v=19$")
     params = extract_parameters(hashed)
     assert params.type is Type.ID
     assert params.memory_cost >= 19 * 1024  # OWASP's floor for argon2id is 19 MiB
     assert params.time_cost >= 2
-    assert production.verify_password(hashed, "blue-kettle-morning")
+    assert production.verify(hashed, "blue-kettle-morning")
     assert not production.needs_rehash(hashed)
 
 
 def test_hash_format_and_verify() -> None:
-    hashed = passwords.hash_password("blue-kettle-morning")
+    hashed = CHEAP_PASSWORDS.hash("blue-kettle-morning")
     assert hashed.startswith("$argon2id$")
     assert "blue-kettle-morning" not in hashed
-    assert passwords.hash_password("blue-kettle-morning") != hashed  # salted
-    assert passwords.verify_password(hashed, "blue-kettle-morning") is True
-    assert passwords.verify_password(hashed, "blue-kettle-mornin") is False
-    assert passwords.verify_password(hashed, "") is False
-    assert passwords.verify_password("not-a-hash", "blue-kettle-morning") is False
-    assert passwords.verify_password("", "blue-kettle-morning") is False
+    assert CHEAP_PASSWORDS.hash("blue-kettle-morning") != hashed  # salted
+    assert CHEAP_PASSWORDS.verify(hashed, "blue-kettle-morning") is True
+    assert CHEAP_PASSWORDS.verify(hashed, "blue-kettle-mornin") is False
+    assert CHEAP_PASSWORDS.verify(hashed, "") is False
+    assert CHEAP_PASSWORDS.verify("not-a-hash", "blue-kettle-morning") is False
+    assert CHEAP_PASSWORDS.verify("", "blue-kettle-morning") is False
 
 
 def test_verify_with_no_hash_is_false_even_for_the_dummy_password() -> None:
     # The dummy hash equalises timing for unknown emails; it must never let anyone in.
-    assert passwords.verify_password(None, "timing-equaliser") is False
-    assert passwords.verify_password(None, "econsult-timing-equaliser-not-a-password") is False
+    assert CHEAP_PASSWORDS.verify(None, "timing-equaliser") is False
+    assert CHEAP_PASSWORDS.verify(None, "econsult-timing-equaliser-not-a-password") is False
 
 
-def test_needs_rehash_for_weaker_parameters(production: ModuleType) -> None:
+def test_needs_rehash_for_weaker_parameters(production: Passwords) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
     assert production.needs_rehash(weak) is True
-    assert production.needs_rehash(production.hash_password(PASSWORD)) is False
+    assert production.needs_rehash(production.hash(PASSWORD)) is False
     # the session-wide cheap hasher judges against its own parameters
-    assert passwords.needs_rehash(passwords.hash_password(PASSWORD)) is False
+    assert CHEAP_PASSWORDS.needs_rehash(CHEAP_PASSWORDS.hash(PASSWORD)) is False
     weaker_than_cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(PASSWORD)
-    assert passwords.needs_rehash(weaker_than_cheap) is True
+    assert CHEAP_PASSWORDS.needs_rehash(weaker_than_cheap) is True
 
 
 async def test_login_upgrades_an_old_hash(anon: httpx.AsyncClient, personas: Personas,
-                                          db: Database, production: ModuleType,
+                                          db: Database, production: Passwords,
+                                          app: Starlette,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "_hasher", production._hasher)
+    monkeypatch.setattr(app_state(app).passwords, "_hasher", production._hasher)
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
     async with db.write() as session:
         await session.execute(update(User).where(col(User.id) == personas.gp.id)
@@ -127,9 +122,9 @@ async def test_login_upgrades_an_old_hash(anon: httpx.AsyncClient, personas: Per
         stored = (await session.execute(select(col(User.password_hash))
                                         .where(col(User.id) == personas.gp.id))).scalar_one()
     assert stored != weak
-    assert extract_parameters(stored) == extract_parameters(production.hash_password("x"))
-    assert passwords.verify_password(stored, PASSWORD)
-    assert not passwords.needs_rehash(stored)
+    assert extract_parameters(stored) == extract_parameters(production.hash("x"))
+    assert CHEAP_PASSWORDS.verify(stored, PASSWORD)
+    assert not CHEAP_PASSWORDS.needs_rehash(stored)
 
 
 async def test_failed_login_does_not_touch_an_old_hash(anon: httpx.AsyncClient,

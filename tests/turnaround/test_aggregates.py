@@ -14,11 +14,13 @@ from sqlalchemy import select, update
 from sqlmodel import col
 from starlette.applications import Starlette
 
-from econsult.consults.services import Services
-from econsult.demo_history import generate
+from econsult.demo.history import generate
+from econsult.http.api_turnaround import parse_filters
+from econsult.http.state import AppState, app_state
 from econsult.models import AuditEvent, Consult
 from econsult.turnaround import aggregates
-from econsult.turnaround.aggregates import GROUP_KEYS, Filters
+from econsult.turnaround.aggregates import GROUP_KEYS
+from econsult.turnaround.filters import Filters
 from econsult.turnaround.stats import summarise
 from tests.conftest import T0, ClientFor
 from tests.consults.helpers import ok
@@ -27,8 +29,8 @@ from tests.factories import Personas
 OPEN = {"assigned", "pooled", "in_review", "awaiting_gp"}
 
 
-def _svc(app: Starlette) -> Services:
-    svc: Services = app.state.ctx.extras["services"]
+def _svc(app: Starlette) -> AppState:
+    svc: AppState = app_state(app)
     return svc
 
 
@@ -128,8 +130,7 @@ async def test_filters_select_the_same_rows_as_the_csv(app: Starlette, personas:
     await _history(app, personas, n=200)
     staff = await client_for(personas.staff)
     every = await _csv(staff)
-    filters = aggregates.parse_filters(
-        dict(httpx.QueryParams(query.lstrip("?"))), _svc(app).settings.timezone)
+    filters = parse_filters(dict(httpx.QueryParams(query.lstrip("?"))), _svc(app))
     chosen = [r for r in every if _matches(r, filters)]
     assert chosen == await _csv(staff, query)
     _check(ok(await staff.get("/api/v1/turnaround" + query)), chosen)

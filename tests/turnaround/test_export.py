@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 
-from econsult.consults.services import Services
-from econsult.demo_history import generate
+from econsult.demo.history import generate
+from econsult.http.state import AppState, app_state
 from econsult.turnaround import export
-from econsult.turnaround.aggregates import Filters
+from econsult.turnaround.filters import Filters
 from tests.conftest import T0, ClientFor
 from tests.consults.helpers import FORM, ok, on_call, submit
 from tests.factories import Personas
@@ -21,8 +21,8 @@ CONTRACT = ("consult_id", "specialty", "urgency", "submitted_at", "acknowledged_
             "target_seconds_to_answer", "within_target", "outcome", "usefulness")
 
 
-def _svc(app: Starlette) -> Services:
-    svc: Services = app.state.ctx.extras["services"]
+def _svc(app: Starlette) -> AppState:
+    svc: AppState = app_state(app)
     return svc
 
 

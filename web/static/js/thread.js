@@ -6,30 +6,20 @@ import { api, el, STATE_LABELS, timeEl } from "./util.js";
 const root = document.getElementById("thread");
 const id = root.dataset.id;
 const me = Number(root.dataset.me);
-const role = root.dataset.role;
-const allowed = JSON.parse(root.dataset.allowed || "{}");
 const errorBox = document.getElementById("thread-error");
 let refreshTimer = null;
 
-const can = (step, state) => (allowed[step] || []).includes(state);
-
-function visible(step, consult) {
-  const { state } = consult;
-  const mineNow = consult.assigned_to === me;
-  switch (step) {
-    case "acknowledge": return can(step, state) && (mineNow || state === "pooled");
-    case "specialist_message": return mineNow && can(step, state);
-    case "reroute": return can(step, state) && (mineNow || state === "pooled");
-    case "return_to_pool": return mineNow && can(step, state);
-    default: return can(step, state); // the GP's own consult
-  }
-}
-
+// What the caller may do now comes from the server (policy and state machine); the page
+// only shows or hides the matching forms and buttons.
 function applyActions(consult) {
+  const actions = new Set(consult.actions || []);
   const forms = root.querySelectorAll("form.action");
   let any = false;
   for (const form of forms) {
-    const show = visible(form.dataset.step, consult);
+    const buttons = form.querySelectorAll("button[data-step]");
+    for (const button of buttons) button.hidden = !actions.has(button.dataset.step);
+    const show = buttons.length ? [...buttons].some((b) => !b.hidden)
+      : actions.has(form.dataset.step);
     form.hidden = !show;
     any = any || show;
   }
@@ -40,16 +30,10 @@ function applyActions(consult) {
     replyLabel.textContent = consult.state === "awaiting_gp" ? "Answer the clarification"
       : consult.state === "answered" ? "Follow up with the specialist" : "Message the specialist";
   }
-  const urgent = root.querySelector("[data-hide-when-urgent]");
-  if (urgent) {
-    urgent.hidden = consult.urgency === "urgent" || consult.state === "answered";
-  }
-  const referral = root.querySelector('#convert-form [value="referral"]');
-  if (referral) referral.hidden = consult.converted_to === "referral";
   const kind = document.getElementById("message-kind");
   if (kind) {
     for (const option of kind.options) {
-      if (option.dataset.step) option.hidden = option.disabled = !can(option.dataset.step, consult.state);
+      option.hidden = option.disabled = !actions.has(option.dataset.step);
     }
     if (kind.selectedOptions[0] && kind.selectedOptions[0].disabled) kind.value = "message";
     syncMinutes();
@@ -241,10 +225,7 @@ viewer.addEventListener("click", (event) => {
   else if (button && "close" in button.dataset) viewer.close();
 });
 
-applyActions({
-  state: root.dataset.state, assigned_to: Number(root.dataset.assigned) || null,
-  urgency: root.dataset.urgency, converted_to: root.dataset.converted || null,
-});
+applyActions({ state: root.dataset.state, actions: JSON.parse(root.dataset.actions || "[]") });
 connectLive({
   after: root.dataset.after,
   onEvent: (event) => { if (event.consult_id === id) scheduleRefresh(); },

@@ -18,6 +18,7 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput
 from econsult.models import KekRecord
+from econsult.ops.rekey import count_fields, count_images, rekey_fields, rekey_images
 from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.keyring import Kek, Keyring, load_key_file, new_key, save_key_file
@@ -37,10 +38,14 @@ class Protected:
 
 
 def protected_kinds() -> list[Protected]:
-    """Everything encrypted under the keyring; each subsystem contributes its own."""
-    from econsult.keyholders import PROTECTED
-
-    return list(PROTECTED)
+    """Everything encrypted under the keyring, listed explicitly (no registration by
+    import side effect). Fields come first: they are small and quick, and a damaged
+    image (which `econsult images verify` would name) must not keep them from being
+    re-sealed."""
+    return [
+        Protected(name="fields", rekey=rekey_fields, count=count_fields),
+        Protected(name="images", rekey=rekey_images, count=count_images),
+    ]
 
 
 def _require_key_file(settings: Settings) -> None:

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from econsult.clock import Clock
-from econsult.consults.rota_service import specialty_or_404
 from econsult.consults.routing_io import targets_of
 from econsult.db import Database
 from econsult.errors import InvalidInput
 from econsult.models import Specialty
+from econsult.rota.service import specialty_or_404
 from econsult.routing.targets import (
     InvalidTargets,
     targets_from_json,
@@ -23,6 +23,7 @@ from econsult.routing.targets import (
 )
 from econsult.security import audit
 from econsult.security.audit import Actor
+from econsult.security.policy import Action, Principal, require
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,13 @@ async def list_specialties(database: Database) -> list[SpecialtyPublic]:
 
 
 async def put_targets(
-    database: Database, *, slug: str, data: object, actor: Actor, clock: Clock
+    database: Database, clock: Clock, user: Principal, *, slug: str, data: object, actor: Actor,
 ) -> SpecialtyPublic:
     """Replace the windows of the urgencies `data` names; the others keep their values.
 
     `business_time` left out keeps the specialty's current setting for that urgency.
     """
+    require(user, Action.manage_targets)
     now = clock.now()
     async with database.write() as db:
         specialty = await specialty_or_404(db, slug)

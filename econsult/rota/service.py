@@ -1,14 +1,12 @@
 """Staff editing the on-call rota: weekly patterns, one-off shifts, absences.
 
-Each mutating function owns one transaction and writes its audit row inside it. The
-parsers at the bottom turn what an API client or a form sent into typed values and
-refuse anything ambiguous (a datetime without an offset, a weekday of 7) with an
-`InvalidInput` naming the field.
+Each public function asks the policy first, owns one transaction and writes its audit
+row inside it. What to add arrives as a typed entry (`econsult.rota.entries`), already
+parsed by the face that received it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TypeVar
@@ -23,10 +21,12 @@ from econsult.consults.routing_io import load_specialty, on_call_intervals
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import Role, RotaAbsence, RotaShift, RotaWeekly, Specialty, User, UserSpecialty
-from econsult.routing.rota import OnCallInterval, Tier
-from econsult.routing.wallclock import is_aware, to_instant
+from econsult.rota.entries import AbsenceInput, RotaEntry, ShiftInput, WeeklyInput
+from econsult.routing.rota import OnCallInterval
+from econsult.routing.wallclock import to_instant
 from econsult.security import audit
 from econsult.security.audit import Actor
+from econsult.security.policy import Action, Principal, require
 
 _T = TypeVar("_T")
 
@@ -70,8 +70,10 @@ async def specialty_or_404(db: AsyncSession, slug: str) -> Specialty:
 
 
 async def rota_view(
-    database: Database, *, specialty: str, start: datetime, end: datetime, tz: ZoneInfo
+    database: Database, user: Principal, *, specialty: str, start: datetime, end: datetime,
+    tz: ZoneInfo,
 ) -> RotaView:
+    require(user, Action.manage_rota)
     if end <= start:
         raise InvalidInput("'to' must be after 'from'.", field="to")
     if end - start > MAX_WINDOW:
@@ -117,17 +119,35 @@ async def rota_view(
     return RotaView(spec, start, end, intervals, weekly, shifts, absences, people, specialists)
 
 
-async def add_shift(
-    database: Database,
-    *,
-    specialty: str,
-    specialist: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    tier: Tier,
-    actor: Actor,
-    clock: Clock,
+async def add_entry(
+    database: Database, clock: Clock, user: Principal, *, specialty: str | None,
+    entry: RotaEntry, actor: Actor,
+) -> tuple[RotaShift | RotaWeekly | RotaAbsence, Person]:
+    """Add a shift or weekly pattern to `specialty`'s rota, or record an absence (which
+    belongs to the person, not a specialty)."""
+    require(user, Action.manage_rota)
+    if isinstance(entry, AbsenceInput):
+        return await _add_absence(database, entry, actor, clock)
+    if specialty is None:
+        raise NotFound("No such specialty.")
+    if isinstance(entry, ShiftInput):
+        return await _add_shift(database, specialty, entry, actor, clock)
+    return await _add_weekly(database, specialty, entry, actor, clock)
+
+
+async def delete_entry(
+    database: Database, clock: Clock, user: Principal, *, kind: str, specialty: str | None,
+    row_id: int, actor: Actor,
+) -> None:
+    require(user, Action.manage_rota)
+    await _delete(database, kind, row_id, specialty=specialty, actor=actor, clock=clock)
+
+
+async def _add_shift(
+    database: Database, specialty: str, entry: ShiftInput, actor: Actor, clock: Clock
 ) -> tuple[RotaShift, Person]:
+    specialist, starts_at, ends_at, tier = (entry.specialist, entry.starts_at, entry.ends_at,
+                                            entry.tier)
     _check_period(starts_at, ends_at, MAX_SHIFT, "shift")
     now = clock.now()
     async with database.write() as db:
@@ -142,24 +162,11 @@ async def add_shift(
     return row, person
 
 
-async def delete_shift(
-    database: Database, *, specialty: str, shift_id: int, actor: Actor, clock: Clock
-) -> None:
-    await _delete(database, "shift", shift_id, specialty=specialty, actor=actor, clock=clock)
-
-
-async def add_weekly(
-    database: Database,
-    *,
-    specialty: str,
-    specialist: str,
-    weekday: int,
-    start: time,
-    end: time,
-    tier: Tier,
-    actor: Actor,
-    clock: Clock,
+async def _add_weekly(
+    database: Database, specialty: str, entry: WeeklyInput, actor: Actor, clock: Clock
 ) -> tuple[RotaWeekly, Person]:
+    specialist, weekday, start, end, tier = (entry.specialist, entry.weekday, entry.start,
+                                             entry.end, entry.tier)
     now = clock.now()
     async with database.write() as db:
         spec = await specialty_or_404(db, specialty)
@@ -183,21 +190,10 @@ async def add_weekly(
     return row, person
 
 
-async def delete_weekly(
-    database: Database, *, specialty: str, weekly_id: int, actor: Actor, clock: Clock
-) -> None:
-    await _delete(database, "weekly", weekly_id, specialty=specialty, actor=actor, clock=clock)
-
-
-async def add_absence(
-    database: Database,
-    *,
-    specialist: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    actor: Actor,
-    clock: Clock,
+async def _add_absence(
+    database: Database, entry: AbsenceInput, actor: Actor, clock: Clock
 ) -> tuple[RotaAbsence, Person]:
+    specialist, starts_at, ends_at = entry.specialist, entry.starts_at, entry.ends_at
     _check_period(starts_at, ends_at, MAX_ABSENCE, "absence")
     now = clock.now()
     async with database.write() as db:
@@ -209,12 +205,6 @@ async def add_absence(
         await db.flush()
         await _audit(db, actor, now, "absence.add", row.id, f"specialist={person.id}")
     return row, person
-
-
-async def delete_absence(
-    database: Database, *, absence_id: int, actor: Actor, clock: Clock
-) -> None:
-    await _delete(database, "absence", absence_id, specialty=None, actor=actor, clock=clock)
 
 
 _KINDS: dict[str, tuple[type[RotaShift] | type[RotaWeekly] | type[RotaAbsence], str]] = {
@@ -298,97 +288,9 @@ def _check_period(starts_at: datetime, ends_at: datetime, longest: timedelta, wh
         raise InvalidInput(f"A {what} may last at most {longest.days} days.", field="ends_at")
 
 
-# --- parsing what clients send -------------------------------------------------------
-
-_SPACED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
-_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-def parse_instant(value: object, field: str) -> datetime:
-    """An ISO 8601 datetime that carries its UTC offset."""
-    text = _text(value, field)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{field} is not an ISO 8601 datetime such as 2026-03-02T09:00:00-08:00.", field=field
-        ) from None
-    if not is_aware(parsed):
-        raise InvalidInput(
-            f"{field} must include a UTC offset (e.g. 2026-03-02T09:00:00-08:00 or ...Z).",
-            field=field,
-        )
-    return parsed
-
-
-def parse_bound(value: object, field: str, tz: ZoneInfo) -> datetime:
-    """A window bound: an aware datetime, or a date meaning its midnight in `tz`."""
-    # A '+' left unencoded in a query string arrives as a space.
-    text = _SPACED_OFFSET.sub(r"+\1", _text(value, field))
-    if len(text) == 10:
-        try:
-            return to_instant(date.fromisoformat(text), time(0), tz)
-        except ValueError:
-            raise InvalidInput(f"{field} is not a date such as 2026-03-02.", field=field) from None
-    return parse_instant(text, field)
-
-
-def parse_local(value: object, field: str, tz: ZoneInfo) -> datetime:
-    """A datetime-local form value (no offset), read as wall-clock time in `tz`."""
-    text = _text(value, field)
-    try:
-        naive = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{field}: enter a date and time.", field=field) from None
-    if naive.tzinfo is not None:
-        return naive
-    return to_instant(naive.date(), naive.time(), tz)
-
-
-def parse_clock(value: object, field: str) -> time:
-    match = _CLOCK.match(_text(value, field))
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise InvalidInput(f"{field} must be a time of day such as 08:00.", field=field)
-    return time(int(match[1]), int(match[2]))
-
-
-def parse_weekday(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value not in range(7):
-        raise InvalidInput("weekday must be 0 (Monday) to 6 (Sunday).", field="weekday")
-    return value
-
-
-def parse_tier(value: object) -> Tier:
-    try:
-        return Tier(str(value))
-    except ValueError:
-        raise InvalidInput("tier must be primary or backup.", field="tier") from None
-
-
-def parse_id(value: object, what: str) -> int:
-    """A row id from a path or form; anything else is simply not found."""
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise NotFound(f"No such {what}.") from None
-    if number <= 0 or number > 2**62:
-        raise NotFound(f"No such {what}.")
-    return number
-
-
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
 def week_window(monday: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return to_instant(monday, time(0), tz), to_instant(monday + timedelta(days=7), time(0), tz)
-
-
-def _text(value: object, field: str) -> str:
-    if value is None or value == "":
-        raise InvalidInput(f"{field.replace('_', ' ').capitalize()} is required.", field=field)
-    if not isinstance(value, str) or len(value) > 64:
-        raise InvalidInput(f"{field} must be text.", field=field)
-    return value.strip()

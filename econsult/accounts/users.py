@@ -1,44 +1,26 @@
-"""Accounts: creating users, logging in and out, disabling. Each public function owns
-one transaction and writes its audit row inside it."""
+"""User accounts: create, list, disable. Each public function owns one transaction
+and writes its audit row inside it."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.clock import Clock
-from econsult.config import Settings
 from econsult.db import Database
-from econsult.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
+from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import Role, Specialty, User, UserCreate, UserPublic, UserSpecialty
-from econsult.security import audit, passwords, sessions, throttle
+from econsult.security import audit, sessions
 from econsult.security.audit import Actor
-from econsult.security.policy import Principal
-
-BAD_CREDENTIALS = "Email or password is incorrect."
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    token: str
-    csrf_token: str
-    user: UserPublic
+from econsult.security.passwords import PasswordRejected, Passwords, validate_password
+from econsult.security.policy import Action, Principal, require
 
 
-def session_policy(settings: Settings) -> sessions.SessionPolicy:
-    return sessions.SessionPolicy(
-        idle=timedelta(minutes=settings.session_idle_minutes),
-        lifetime=timedelta(hours=settings.session_max_hours),
-    )
-
-
-async def _specialties_of(db: AsyncSession, user_id: int) -> list[str]:
+async def specialties_of(db: AsyncSession, user_id: int) -> list[str]:
     rows = await db.execute(
         select(col(UserSpecialty.specialty))
         .where(col(UserSpecialty.user_id) == user_id)
@@ -59,8 +41,13 @@ def public_from_principal(p: Principal) -> UserPublic:
 
 async def create_user(
     database: Database, *, email: str, name: str, role: str, password: str,
-    specialties: list[str], actor: Actor, clock: Clock,
+    specialties: list[str], actor: Actor, clock: Clock, passwords: Passwords,
+    by: Principal | None,
 ) -> UserPublic:
+    """`by` is the admin acting on a page, or None for the command line (whoever runs
+    it owns the machine)."""
+    if by is not None:
+        require(by, Action.manage_users)
     try:
         role_value = Role(role)
     except ValueError:
@@ -74,15 +61,15 @@ async def create_user(
     except ValueError as exc:
         raise InvalidInput(_first_error(exc), field="email") from None
     try:
-        passwords.validate_password(password, email=base.email, name=base.name)
-    except passwords.PasswordRejected as exc:
+        validate_password(password, email=base.email, name=base.name)
+    except PasswordRejected as exc:
         raise InvalidInput(str(exc), field="password") from None
     if role_value is Role.specialist and not specialties:
         raise InvalidInput("A specialist needs at least one specialty.", field="specialties")
     if role_value is not Role.specialist and specialties:
         raise InvalidInput("Only specialists hold specialties.", field="specialties")
     # argon2 is deliberately slow (~0.1 s of CPU): outside the transaction, off the loop.
-    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    password_hash = await asyncio.to_thread(passwords.hash, password)
     now = clock.now()
     try:
         async with database.write() as db:
@@ -119,63 +106,8 @@ def _first_error(exc: ValueError) -> str:
     return str(exc)
 
 
-async def login(
-    database: Database, *, email: str, password: str, client_addr: str, settings: Settings,
-    clock: Clock, replaces_session: int | None = None,
-) -> LoginResult:
-    """Check the credentials and open a new session. A session the browser already
-    had is revoked, so a token planted before login is worth nothing after it."""
-    email = email.strip().lower()
-    window = timedelta(minutes=settings.login_window_minutes)
-    now = clock.now()
-    async with database.read() as db:
-        wait = await throttle.retry_after(db, email=email, addr=client_addr, now=now,
-                                          limit=settings.login_max_failures, window=window)
-        user = (await db.execute(select(User).where(col(User.email) == email))).scalar_one_or_none()
-    actor = Actor(id=user.id if user else None, email=email[:254], client_addr=client_addr)
-    if wait is not None:
-        async with database.write() as db:
-            await audit.append(db, actor=actor, action="auth.login", at=now,
-                               outcome="throttled", object_type="user",
-                               object_id=str(user.id) if user else "")
-        raise RateLimited("Too many failed attempts. Try again later.", retry_after=wait)
-    # Verified outside any transaction: argon2 is deliberately slow.
-    ok = await asyncio.to_thread(passwords.verify_password,
-                                 user.password_hash if user else None, password)
-    ok = ok and user is not None and user.active
-    if not ok or user is None:
-        async with database.write() as db:
-            await throttle.record_failure(db, email=email, addr=client_addr, now=now)
-            await audit.append(db, actor=actor, action="auth.login", at=now, outcome="failed",
-                               object_type="user", object_id=str(user.id) if user else "")
-        raise BadCredentials(BAD_CREDENTIALS)
-    new_hash = (await asyncio.to_thread(passwords.hash_password, password)
-                if passwords.needs_rehash(user.password_hash) else None)
-    async with database.write() as db:
-        if new_hash:
-            await db.execute(update(User).where(col(User.id) == user.id)
-                             .values(password_hash=new_hash))
-        if replaces_session is not None:
-            await sessions.revoke(db, replaces_session, now=now)
-        token, row = await sessions.create(db, user=user, now=now,
-                                           policy=session_policy(settings),
-                                           client_addr=client_addr)
-        await throttle.clear_account(db, email=email, now=now, window=window)
-        await audit.append(db, actor=actor, action="auth.login", at=now,
-                           object_type="user", object_id=str(user.id))
-        specialties = await _specialties_of(db, user.id or 0)
-    return LoginResult(token=token, csrf_token=row.csrf_token, user=public(user, specialties))
-
-
-async def logout(database: Database, *, session_id: int, actor: Actor, clock: Clock) -> None:
-    now = clock.now()
-    async with database.write() as db:
-        await sessions.revoke(db, session_id, now=now)
-        await audit.append(db, actor=actor, action="auth.logout", at=now,
-                           object_type="session", object_id=str(session_id))
-
-
-async def list_users(database: Database) -> list[UserPublic]:
+async def list_users(database: Database, by: Principal) -> list[UserPublic]:
+    require(by, Action.manage_users)
     async with database.read() as db:
         users = (await db.execute(select(User).order_by(col(User.role), col(User.name)))).scalars()
         links = (await db.execute(select(UserSpecialty))).scalars().all()
@@ -186,9 +118,11 @@ async def list_users(database: Database) -> list[UserPublic]:
 
 
 async def set_active(
-    database: Database, *, user_id: int, active: bool, actor: Actor, clock: Clock
+    database: Database, *, user_id: int, active: bool, actor: Actor, clock: Clock,
+    by: Principal,
 ) -> UserPublic:
     """Disable (or re-enable) an account; disabling ends every session it has."""
+    require(by, Action.manage_users)
     now = clock.now()
     async with database.write() as db:
         user = await db.get(User, user_id)
@@ -201,5 +135,5 @@ async def set_active(
         await audit.append(db, actor=actor, action="user.enable" if active else "user.disable",
                            at=now, object_type="user", object_id=str(user_id),
                            detail=f"sessions_revoked={revoked}")
-        specialties = await _specialties_of(db, user_id)
+        specialties = await specialties_of(db, user_id)
     return public(user, specialties)

@@ -13,13 +13,14 @@ from datetime import time
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from econsult import accounts
+from econsult.accounts import users as accounts
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.models import Consult, Role, RotaWeekly, User
-from econsult.schema import migrate
+from econsult.ops.migrate import migrate
 from econsult.security.audit import Actor
+from econsult.security.passwords import Passwords
 
 # Demo only: a known password so a newcomer can log in as anyone. Real accounts are
 # created with `econsult user add --password-stdin` or on /admin/users.
@@ -51,9 +52,10 @@ DEMO_USERS = (
 )
 
 
-async def seed_users(db: Database) -> dict[str, int]:
+async def seed_users(db: Database, passwords: Passwords | None = None) -> dict[str, int]:
     """Create the demo accounts that do not exist yet; returns email -> id."""
     clock = SystemClock()
+    passwords = passwords or Passwords()
     async with db.read() as session:
         existing = {u.email: u.id for u in (await session.execute(select(User))).scalars()}
     for person in DEMO_USERS:
@@ -61,7 +63,7 @@ async def seed_users(db: Database) -> dict[str, int]:
             created = await accounts.create_user(
                 db, email=person.email, name=person.name, role=person.role,
                 password=DEMO_PASSWORD, specialties=list(person.specialties),
-                actor=Actor(None, "demo"), clock=clock)
+                actor=Actor(None, "demo"), clock=clock, passwords=passwords, by=None)
             existing[person.email] = created.id
     return {k: v for k, v in existing.items() if v is not None}
 
@@ -117,7 +119,7 @@ async def prepare(settings: Settings, *, consults: int) -> list[str]:
         rota = await seed_rota(db)
         have = await consult_count(db)
         if consults and have == 0:
-            from econsult.demo_history import generate_for_demo
+            from econsult.demo.history import generate_for_demo
 
             made = await generate_for_demo(db, settings, n=consults, users=ids)
             lines.append(f"generated {made} historical consults")

@@ -29,7 +29,7 @@ from econsult.db import Database
 from econsult.models import Consult, ConsultEvent, Specialty
 from econsult.routing.targets import Target, Urgency, urgencies_for
 from econsult.security.fields import FieldCipher
-from econsult.turnaround.calendar import BusinessCalendar
+from econsult.turnaround.calendar import BusinessCalendar, program_calendar
 from econsult.turnaround.clocks import at_risk_at, respond_deadline, target_seconds
 
 Progress = Callable[[int, int], None]
@@ -317,7 +317,6 @@ async def generate_for_demo(db: Database, settings: Any, *, n: int, users: Mappi
     from tqdm import tqdm
 
     from econsult.clock import SystemClock
-    from econsult.consults.services import Services
     from econsult.models import User, UserSpecialty
     from econsult.security.keyring import load_keyring
 
@@ -338,5 +337,5 @@ async def generate_for_demo(db: Database, settings: Any, *, n: int, users: Mappi
             bar.update(done - bar.n)
 
         return await generate(db, n=n, now=SystemClock().now(), cipher=cipher,
-                              calendar=Services.calendar_for(settings), gps=gps,
+                              calendar=program_calendar(settings), gps=gps,
                               specialists=specialists, seed=seed, progress=progress)

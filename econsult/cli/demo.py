@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from econsult.config import Settings
+from econsult.cli.common import settings
+from econsult.cli.serve import run
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from econsult import demo, server
+    from econsult.demo import seed
 
-    settings = Settings.from_env()
-    for line in asyncio.run(demo.prepare(settings, consults=args.consults)):
+    for line in asyncio.run(seed.prepare(settings(), consults=args.consults)):
         print(line)
     if args.no_serve:
         return 0
     print(f"\nServing on http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
-    server.run(host=args.host, port=args.port)
+    run(host=args.host, port=args.port)
     return 0
 
 

@@ -1,12 +1,9 @@
-"""Upkeep of encrypted data: verify images, collect orphan blobs, re-key after rotation.
+"""Re-keying after a rotation: bring everything under the keyring's active KEK.
 
-- verify: decrypt every stored image (original and thumbnail) and list those that fail.
-- gc: remove blobs no image row references, once they are old enough that their row
-  cannot still be on its way (a submission writes its blobs, then commits the row).
-- rekey_images / rekey_fields: bring everything under the keyring's active KEK. Images
-  keep their bodies; only the wrapped data key in the blob header changes. Each blob is
-  replaced before its row's `kek_id` is updated, so after a crash the row can only lag
-  behind (still naming the old KEK), and `keys retire` errs on the side of refusing.
+- rekey_images / rekey_fields: images keep their bodies; only the wrapped data key in
+  the blob header changes. Each blob is replaced before its row's `kek_id` is updated,
+  so after a crash the row can only lag behind (still naming the old KEK), and
+  `keys retire` errs on the side of refusing.
 - count_images / count_fields: what a KEK still protects, for `keys retire`.
 One item that cannot be processed never stops the walk: it is logged, the rest is done,
 and the failure is reported at the end.
@@ -16,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -28,26 +23,16 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict
 from econsult.images.blobstores import blob_store_for
-from econsult.images.envelope import (
-    KINDS,
-    ImageIntegrityError,
-    Kind,
-    open_image,
-    rewrap_blob_header,
-)
-from econsult.images.store import BlobNotFound, BlobStore, FilesystemBlobStore
+from econsult.images.envelope import rewrap_blob_header
+from econsult.images.store import BlobNotFound, BlobStore
 from econsult.models import Consult, ConsultImage, Message
-from econsult.security import audit
-from econsult.security.audit import Actor
+from econsult.ops.integrity import BATCH, KINDS_STORED, blob_key, image_id_batches
 from econsult.security.fields import FieldCipher
-from econsult.security.keyring import Keyring, KeyringError, load_keyring, token_kek_id
+from econsult.security.keyring import Keyring, KeyringError, token_kek_id
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-BATCH = 200
-_KINDS: tuple[Kind, ...] = ("original", "thumbnail")
-GC_MIN_AGE_SECONDS = 3600.0
 # Every SealedBytes column, by table: (model, columns).
 SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Consult, ("patient_name", "patient_dob", "patient_health_number", "question",
@@ -56,156 +41,8 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
 )
 
 
-async def _audit_cli(db: Database, action: str, detail: str) -> None:
-    async with db.write() as session:
-        await audit.append(session, actor=Actor(None, "cli"), action=action,
-                           at=datetime.now(UTC), detail=detail)
-
-
-def _key(image_id: str, kind: str) -> str:
-    return f"{image_id}.{kind}"
-
-
 def _no_progress(done: int, total: int) -> None:
     return None
-
-
-# --- verify -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Failure:
-    image_id: str
-    kind: str
-    reason: str
-
-
-@dataclass
-class VerifyReport:
-    images: int = 0
-    failures: list[Failure] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-async def verify_images(settings: Settings) -> VerifyReport:
-    db = Database.from_settings(settings)
-    try:
-        keyring = load_keyring(settings.master_key, settings.key_file)
-        report = await verify_with(db, keyring, blob_store_for(settings))
-        await _audit_cli(db, "images.verify",
-                         f"images={report.images} failures={len(report.failures)}")
-        return report
-    finally:
-        await db.dispose()
-
-
-async def verify_with(db: Database, keyring: Keyring, blobs: BlobStore) -> VerifyReport:
-    report = VerifyReport()
-    async for ids in _image_id_batches(db):
-        for image_id in ids:
-            report.images += 1
-            for kind in _KINDS:
-                try:
-                    blob = await blobs.get(_key(image_id, kind))
-                    open_image(keyring, uuid.UUID(image_id), kind, blob)
-                except BlobNotFound:
-                    report.failures.append(Failure(image_id, kind, "the blob is missing"))
-                except ImageIntegrityError as exc:
-                    report.failures.append(Failure(image_id, kind, str(exc)))
-    return report
-
-
-async def _image_id_batches(db: Database, where: Any = True) -> AsyncIterator[list[str]]:
-    """Image ids in keyset-paginated batches (never the whole table in memory)."""
-    last = ""
-    while True:
-        async with db.read() as session:
-            ids = list((await session.execute(
-                select(col(ConsultImage.id)).where(where, col(ConsultImage.id) > last)
-                .order_by(col(ConsultImage.id)).limit(BATCH))).scalars())
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
-
-
-# --- garbage collection -------------------------------------------------------------
-
-
-@dataclass
-class GcReport:
-    removed: list[str] = field(default_factory=list)
-    kept_young: int = 0
-    temp_files: int = 0
-
-
-async def gc(settings: Settings, *, min_age_seconds: float = GC_MIN_AGE_SECONDS) -> GcReport:
-    db = Database.from_settings(settings)
-    try:
-        report = await collect_garbage(db, blob_store_for(settings),
-                                       min_age_seconds=min_age_seconds)
-        await _audit_cli(db, "blobs.gc", f"removed={len(report.removed)} "
-                         f"temp_files={report.temp_files} kept_young={report.kept_young}")
-        return report
-    finally:
-        await db.dispose()
-
-
-async def collect_garbage(db: Database, blobs: BlobStore, *,
-                          min_age_seconds: float = GC_MIN_AGE_SECONDS) -> GcReport:
-    report = GcReport()
-    keys = await blobs.list_keys()
-    candidates: dict[str, list[str]] = {}  # image id (or the key itself) -> blob keys
-    for key in keys:
-        stem, _, kind = key.rpartition(".")
-        owner = stem if kind in KINDS and _is_uuid(stem) else key
-        candidates.setdefault(owner, []).append(key)
-    owners = sorted(candidates)
-    referenced: set[str] = set()
-    for start in range(0, len(owners), BATCH):
-        chunk = owners[start:start + BATCH]
-        async with db.read() as session:
-            referenced.update((await session.execute(
-                select(col(ConsultImage.id)).where(col(ConsultImage.id).in_(chunk)))).scalars())
-    for owner in owners:
-        if owner in referenced:
-            continue
-        for key in candidates[owner]:
-            try:
-                young = await blobs.age_seconds(key) < min_age_seconds
-            except BlobNotFound:
-                continue
-            if young:  # its row may not be committed yet
-                report.kept_young += 1
-                continue
-            await blobs.delete(key)
-            report.removed.append(key)
-    if isinstance(blobs, FilesystemBlobStore):
-        report.temp_files = await blobs.remove_stale_temp_files(min_age_seconds)
-    return report
-
-
-async def startup_gc(db: Database, blobs: BlobStore, *,
-                     min_age_seconds: float = GC_MIN_AGE_SECONDS) -> None:
-    """Run once as a background task at start-up; a failure is logged, never raised."""
-    try:
-        report = await collect_garbage(db, blobs, min_age_seconds=min_age_seconds)
-    except Exception:
-        log.exception("start-up blob garbage collection failed")
-        return
-    if report.removed or report.temp_files:
-        log.info("start-up gc removed %d orphan blobs and %d stale temp files",
-                 len(report.removed), report.temp_files)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 # --- rotation: images ---------------------------------------------------------------
@@ -230,12 +67,12 @@ async def rekey_images(db: Database, keyring: Keyring, settings: Settings,
             select(func.count()).select_from(ConsultImage).where(stale))).scalar_one()
     done, failures = 0, []
     progress(0, total)
-    async for ids in _image_id_batches(db, stale):
+    async for ids in image_id_batches(db, stale):
         rewrapped = []
         for image_id in ids:
             try:
-                for kind in _KINDS:
-                    key = _key(image_id, kind)
+                for kind in KINDS_STORED:
+                    key = blob_key(image_id, kind)
                     blob = await blobs.get(key)
                     new = rewrap_blob_header(keyring, uuid.UUID(image_id), kind, blob)
                     if new is not blob:

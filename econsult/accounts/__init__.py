@@ -1,0 +1,1 @@
+"""Accounts: users and their roles, logging in and out, sessions kept fresh."""

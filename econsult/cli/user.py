@@ -1,0 +1,50 @@
+"""`econsult user ...`: accounts from the command line (whoever runs it owns the machine)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from econsult.cli.common import open_database, settings
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from econsult.accounts import users
+    from econsult.clock import SystemClock
+    from econsult.security.audit import Actor
+    from econsult.security.passwords import Passwords
+
+    if not args.password_stdin:
+        print("error: pass --password-stdin and give the password on standard input",
+              file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+
+    async def run() -> None:
+        db = await open_database(settings())
+        try:
+            user = await users.create_user(
+                db, email=args.email, name=args.name, role=args.role, password=password,
+                specialties=args.specialty or [], actor=Actor(None, "cli"), clock=SystemClock(),
+                passwords=Passwords(), by=None,
+            )
+        finally:
+            await db.dispose()
+        extra = f" [{', '.join(user.specialties)}]" if user.specialties else ""
+        print(f"added {user.role} {user.email} (id {user.id}){extra}")
+
+    asyncio.run(run())
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    user = sub.add_parser("user", help="manage accounts").add_subparsers(dest="user_command",
+                                                                        required=True)
+    add = user.add_parser("add", help="add an account")
+    add.add_argument("--email", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["gp", "specialist", "staff", "admin"])
+    add.add_argument("--specialty", action="append", metavar="SLUG")
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=cmd_user_add)

@@ -1,0 +1,108 @@
+"""Every kind of consult event, and the payload each carries.
+
+An event row is the record of one step: its type, actor and UTC time, plus a small
+payload of codes (never clinical text). The payload's shape per type is declared here
+and checked when the row is written, so the timeline, the live queue and the
+turnaround figures can rely on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypedDict
+
+
+class EventType(StrEnum):
+    submitted = "submitted"
+    assigned = "assigned"
+    pooled = "pooled"
+    acknowledged = "acknowledged"
+    escalated = "escalated"
+    at_risk = "at_risk"
+    breached = "breached"
+    specialist_message = "specialist_message"
+    clarification_requested = "clarification_requested"
+    answered = "answered"
+    gp_message = "gp_message"
+    gp_replied = "gp_replied"
+    follow_up = "follow_up"
+    rerouted = "rerouted"
+    returned = "returned"
+    converted = "converted"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+class NoPayload(TypedDict):
+    pass
+
+
+class Submitted(TypedDict):
+    urgency: str
+    specialty: str
+
+
+class Routed(TypedDict):
+    """assigned / pooled: why the routing decided so, and the rota tier it used."""
+
+    reason: str
+    tier: str | None
+
+
+class Escalated(TypedDict):
+    escalated: bool
+    reason: str
+
+
+class Pooled(TypedDict, total=False):
+    reason: str
+    tier: str | None
+
+
+class MessageEvent(TypedDict):
+    """A message in the thread; which kind (message, clarification_request, answer)."""
+
+    kind: str
+
+
+class Rerouted(TypedDict):
+    previous_specialty: str
+    reason: str
+
+
+class Converted(TypedDict):
+    converted_to: str
+
+
+PAYLOADS: Mapping[EventType, type] = {
+    EventType.submitted: Submitted,
+    EventType.assigned: Routed,
+    EventType.pooled: Pooled,
+    EventType.acknowledged: NoPayload,
+    EventType.escalated: Escalated,
+    EventType.at_risk: NoPayload,
+    EventType.breached: NoPayload,
+    EventType.specialist_message: MessageEvent,
+    EventType.clarification_requested: MessageEvent,
+    EventType.answered: MessageEvent,
+    EventType.gp_message: MessageEvent,
+    EventType.gp_replied: MessageEvent,
+    EventType.follow_up: MessageEvent,
+    EventType.rerouted: Rerouted,
+    EventType.returned: NoPayload,
+    EventType.converted: Converted,
+    EventType.closed: NoPayload,
+    EventType.cancelled: NoPayload,
+}
+
+
+def check_payload(type_: EventType, data: Mapping[str, object]) -> None:
+    """Raise TypeError unless `data` has exactly the keys `type_`'s payload declares."""
+    shape = PAYLOADS[type_]
+    required: frozenset[str] = shape.__required_keys__  # type: ignore[attr-defined]
+    optional: frozenset[str] = shape.__optional_keys__  # type: ignore[attr-defined]
+    keys = set(data)
+    if not required <= keys or not keys <= required | optional:
+        raise TypeError(f"{type_.value} event payload must have keys {sorted(required)} "
+                        f"(optional {sorted(optional)}), got {sorted(keys)}")

@@ -1,0 +1,2 @@
+"""Operations: migrations and the catalogue, key rotation, integrity (verify, gc),
+backup and restore, simulation."""
