@@ -27,7 +27,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit_cmd = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True)
     audit_cmd.add_parser("verify", help="check the hash chain").set_defaults(

@@ -21,7 +21,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("demo", help="migrate, seed demo data, then serve")
     parser.add_argument("--consults", type=int, default=2000,
                         help="historical consults to generate (default 2000)")

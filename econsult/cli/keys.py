@@ -36,7 +36,7 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = sub.add_parser("keys", help="key-encryption keys").add_subparsers(
         dest="keys_command", required=True)
     keys.add_parser("rotate", help="new active KEK; re-wrap every data key"

@@ -94,7 +94,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 1
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub.add_parser("migrate", help="create or upgrade the database, key file and catalogue"
                    ).set_defaults(func=cmd_migrate)
 

@@ -38,7 +38,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = sub.add_parser("user", help="manage accounts").add_subparsers(dest="user_command",
                                                                         required=True)
     add = user.add_parser("add", help="add an account")

@@ -16,6 +16,8 @@ from econsult.turnaround.clocks import (
     target_seconds,
 )
 
+__all__ = ["AT_RISK_FRACTION", "ack_deadline", "clock_events", "next_due", "recompute",
+           "start_clocks", "stop_clocks", "target_seconds"]
 AT_RISK_FRACTION = 0.75
 _SPECIALIST_EVENTS = frozenset({"clarification_requested", "answered", "specialist_message"})
 

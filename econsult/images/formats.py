@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from PIL import Image, JpegImagePlugin
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from econsult import errors
 
@@ -126,7 +126,7 @@ def open_image(data: bytes, sniffed: Sniffed) -> Image.Image:
             # When warnings are errors (pytest, -W error) do the same, so the outcome
             # never depends on the ambient warning filters.
             im = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise ImageRejected(
             "corrupt", f"The photo file is damaged and cannot be read. {ACCEPTED_MESSAGE}"
         ) from None

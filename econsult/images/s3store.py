@@ -103,7 +103,8 @@ class S3BlobStore:
         if head is None:
             raise BlobNotFound(key)
         # LastModified is the server's clock; a skewed host could see a negative age.
-        return max(0.0, (datetime.now(UTC) - head["LastModified"]).total_seconds())
+        modified: datetime = head["LastModified"]
+        return max(0.0, (datetime.now(UTC) - modified).total_seconds())
 
     # --- blocking parts, run in a thread -----------------------------------------
 

@@ -45,9 +45,9 @@ _BLOCKS_KEPT = 10
 
 
 def _init_worker() -> None:
-    from PIL import Image
+    from PIL import _imaging  # Pillow's C core: how many memory blocks a worker keeps
 
-    Image.core.set_blocks_max(_BLOCKS_KEPT)
+    _imaging.set_blocks_max(_BLOCKS_KEPT)
 
 
 class ImageWorkers:

@@ -50,7 +50,9 @@ class UTCDateTime(TypeDecorator[datetime]):
                     return datetime.fromisoformat(value + "+00:00")
                 except ValueError:
                     value = datetime.fromisoformat(value)
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            aware: datetime = (value.replace(tzinfo=UTC) if value.tzinfo is None
+                               else value.astimezone(UTC))
+            return aware
 
         return process
 

@@ -36,7 +36,7 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} uses years or months, whose length varies; "
             "use days or weeks instead (e.g. P30D rather than P1M)"
         )
-    if value <= timedelta(0):
+    if not isinstance(value, timedelta) or value <= timedelta(0):
         raise InvalidDuration(f"{text!r} must be longer than zero")
     return value
 

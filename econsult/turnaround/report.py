@@ -18,14 +18,13 @@ from sqlmodel import col
 from econsult.models import Consult, Role, Specialty, User, UserSpecialty
 from econsult.models.types import UTCDateTime
 from econsult.turnaround.aggregates import (
-    Filters,
     Stats,
     Summary,
     first_submitted,
     grouped,
     summarise,
-    where_of,
 )
+from econsult.turnaround.filters import Filters, where_of
 
 HISTOGRAM_BINS = 20  # tenths of the target window; the last bin holds everything beyond
 _WEEK_SECONDS = 7 * 24 * 3600
