@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from econsult.cli.common import open_database, settings
+from econsult.models import Role
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -44,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add = user.add_parser("add", help="add an account")
     add.add_argument("--email", required=True)
     add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=["gp", "specialist", "staff", "admin"])
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--specialty", action="append", metavar="SLUG")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_user_add)

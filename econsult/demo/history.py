@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, text
 from sqlmodel import col
 
 from econsult.db import Database
-from econsult.models import Consult, ConsultEvent, Specialty
+from econsult.models import Consult, ConsultEvent, Role, Specialty
 from econsult.routing.targets import Target, Urgency, urgencies_for
 from econsult.security.fields import FieldCipher
 from econsult.turnaround.calendar import BusinessCalendar, program_calendar
@@ -330,7 +330,7 @@ async def generate_for_demo(db: Database, settings: Any, *, n: int, users: Mappi
     specialists: dict[str, list[int]] = {}
     for uid, slug in held:
         specialists.setdefault(slug, []).append(uid)
-    gps = [int(uid) for uid, role in people if role == "gp" and uid is not None]
+    gps = [int(uid) for uid, role in people if role == Role.gp and uid is not None]
     cipher = FieldCipher(load_keyring(settings.master_key, settings.key_file))
     with tqdm(total=n, unit="consult", desc="history", unit_scale=True) as bar:
         def progress(done: int, total: int) -> None:

@@ -1,7 +1,7 @@
 """Where encrypted image blobs live: a small async interface and a filesystem store.
 
-The filesystem store writes atomically (temp file in the target directory, fsync,
-rename, directory fsync), so a reader or a crash never sees half a blob, and spreads
+The filesystem store writes atomically and owner-only (econsult.security.private_files),
+so a reader or a crash never sees half a blob, and spreads
 files over two levels of directories keyed by a hash of the key so no directory grows
 past a few thousand entries. Blocking file I/O runs in a thread, never on the loop.
 """
@@ -9,19 +9,20 @@ past a few thousand entries. Blocking file I/O runs in a thread, never on the lo
 from __future__ import annotations
 
 import asyncio
-import errno
 import hashlib
-import os
 import re
-import secrets
 import time
 from pathlib import Path
 from typing import Protocol
 
+from econsult.security.private_files import (
+    TEMP_SUFFIX,
+    fsync_dir,
+    make_private_dirs,
+    write_private,
+)
+
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-_TEMP_SUFFIX = ".tmp"
-_FILE_MODE = 0o600
-_DIR_MODE = 0o700
 
 
 class BlobNotFound(KeyError):
@@ -101,32 +102,9 @@ class FilesystemBlobStore:
         final = self.path_for(key)
         if overwrite and not final.is_file():
             raise BlobNotFound(key)
-        _make_dirs(final.parent, self.root)
-        tmp = final.with_name(f".{key}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        try:
-            try:
-                os.fchmod(fd, _FILE_MODE)  # whatever the umask: owner-only
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if overwrite:
-                os.replace(tmp, final)
-            else:
-                # link() fails if the name exists, so two writers cannot both "create"
-                # the same key; rename() would silently let the second one win.
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    raise BlobExists(key) from None
-                os.unlink(tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(final.parent)
+        make_private_dirs(final.parent, stop_at=self.root)
+        if not write_private(final, data, replace=overwrite):
+            raise BlobExists(key)
 
     def _read(self, key: str) -> bytes:
         try:
@@ -140,7 +118,7 @@ class FilesystemBlobStore:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _age(self, key: str) -> float:
         try:
@@ -155,7 +133,7 @@ class FilesystemBlobStore:
     def _sweep(self, older_than: float) -> int:
         now, removed = time.time(), 0
         for path in self._files():
-            if path.name.startswith(".") and path.name.endswith(_TEMP_SUFFIX):
+            if path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX):
                 try:
                     if now - path.stat().st_mtime >= older_than:
                         path.unlink()
@@ -178,29 +156,3 @@ def _subdirs(path: Path) -> list[Path]:
     return [p for p in path.iterdir() if len(p.name) == 2 and p.is_dir()]
 
 
-def _make_dirs(directory: Path, root: Path) -> None:
-    """Create the fan-out directories (0700), fsyncing each parent that gained an entry."""
-    missing = []
-    current = directory
-    while not current.is_dir():
-        missing.append(current)
-        if current == root or current.parent == current:
-            break
-        current = current.parent
-    for path in reversed(missing):
-        try:
-            path.mkdir(mode=_DIR_MODE)
-        except FileExistsError:
-            continue
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems (e.g. certain network mounts) refuse
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from econsult.errors import DomainError
 from econsult.images.envelope import KINDS
 from econsult.images.store import BlobExists, BlobNotFound, FilesystemBlobStore
 from econsult.security.keyring import KeyringError, load_keyring
+from econsult.security.private_files import write_private
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -269,21 +270,14 @@ async def _restore_blobs(source: FilesystemBlobStore, target: FilesystemBlobStor
 
 
 def _install_database(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.restoring")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:
-        while chunk := reader.read(1 << 20):
-            writer.write(chunk)
-        writer.flush()
-        os.fsync(writer.fileno())
-    try:
-        os.link(tmp, target)  # link(), unlike rename(), refuses to replace a database
-    except FileExistsError:
-        raise BackupError(f"a database appeared at {target} during the restore") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync(target.parent)
+    def chunks() -> Iterator[bytes]:
+        with source.open("rb") as reader:
+            while chunk := reader.read(1 << 20):
+                yield chunk
+
+    # Created, never replaced: a database that appeared meanwhile is not overwritten.
+    if not write_private(target, chunks(), replace=False):
+        raise BackupError(f"a database appeared at {target} during the restore")
 
 
 # --- files --------------------------------------------------------------------------
@@ -303,13 +297,7 @@ def _sha256_file(path: Path) -> tuple[str, int]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync(path.parent)
+    write_private(path, data, replace=True)
 
 
 def _fsync(path: Path) -> None:

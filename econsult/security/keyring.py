@@ -28,6 +28,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from econsult.security.private_files import write_private
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEK_ID_LENGTH = 16  # hex characters of the fingerprint
@@ -216,35 +218,7 @@ def _write_key_file(path: Path, keyring: Keyring, *, replace: bool) -> bool:
         "keys": [base64.b64encode(keyring.get(i).key).decode() for i in keyring.ids],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            # A temp file left by an earlier crash keeps its mode through O_CREAT.
-            os.fchmod(fd, 0o600)
-            os.write(fd, json.dumps(doc, indent=1).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            except OSError:  # a filesystem without hard links: narrow the race, at least
-                if path.exists():
-                    return False
-                os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # never leave a stray copy of the keys behind
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return True
+    return write_private(path, json.dumps(doc, indent=1).encode(), replace=replace)
 
 
 def load_keyring(master_key: str | None, key_file: Path) -> Keyring:

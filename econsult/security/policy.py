@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, false, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+    true,
+)
 from sqlmodel import col
 
 from econsult.errors import NotFound
@@ -149,11 +159,12 @@ def require(user: Principal, action: Action, consult: PolicyConsult | None = Non
 # --- lists --------------------------------------------------------------------------
 
 
-def consult_filter(role: Role) -> ColumnElement[bool]:
+def consult_filter(role: Role, viewer_id: int | None = None) -> ColumnElement[bool]:
     """The SQL condition for the consults a user of `role` may see at least the codes
-    and times of (`may(view_meta)`), with the user's id bound as ``viewer_id``. Built
-    per role, not per user, so list statements can be built once and cached."""
-    viewer: BindParameter[int] = bindparam("viewer_id")
+    and times of (`may(view_meta)`). Without `viewer_id` the user's id is left as the
+    bind parameter ``viewer_id``, so a list statement can be built once per role and
+    cached (hot paths); `visible_consults` binds it."""
+    viewer: BindParameter[int] = bindparam("viewer_id", viewer_id, type_=Integer)
     if role is Role.gp:
         return col(Consult.gp_id) == viewer
     if role is Role.specialist:
@@ -175,7 +186,7 @@ def visible_consults(user: Principal) -> ColumnElement[bool]:
     """`consult_filter` for this user, ready to use in a where clause."""
     if not user.active:
         return false()
-    return consult_filter(user.role).params(viewer_id=user.id)
+    return consult_filter(user.role, user.id)
 
 
 def sees_patient_names(user: Principal) -> bool:

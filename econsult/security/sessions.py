@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.db import Database
-from econsult.models import AuthSession, User, UserSpecialty
+from econsult.models import AuthSession, Role, User, UserSpecialty
 from econsult.security.policy import Principal
 
 # Refreshing last_seen_at is a database write; doing it at most once a minute keeps
@@ -103,7 +103,7 @@ async def resolve(
     ):
         return None
     specialties: frozenset[str] = frozenset()
-    if auth.role == "specialist":
+    if auth.role == Role.specialist:
         specialties = frozenset(r.specialty for r in rows if r.specialty is not None)
     principal = Principal(
         id=auth.user_id, role=auth.role, active=auth.active, specialties=specialties,
