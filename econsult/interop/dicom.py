@@ -77,9 +77,9 @@ class Site(NamedTuple):
     paired: bool  # has a left and a right, so laterality is unknown unless typed
 
 
-# Free text -> a member of CID 4029 "Dermatology Anatomic Site" (PS3.16; the codes and
-# meanings were checked against the copy of PS3.16 that pydicom ships in
-# pydicom/sr/_cid_dict.py and _concepts_dict.py, and the tests check them again).
+# Free text -> a member of CID 4029 "Dermatology Anatomic Site" (DICOM PS3.16; codes and
+# meanings checked against the copy of PS3.16 that pydicom ships, pydicom.sr.codedict
+# Collection("CID4029"), which the tests check every entry against).
 # CID 4029 has no plain "skin of upper arm/forearm/thigh/lower leg/knee" (only their
 # surfaces), so those map to the enclosing limb, which is true, rather than to a surface,
 # which would be a guess. It has no whole-trunk concept either: "trunk" stays uncoded.
@@ -125,7 +125,7 @@ ANATOMIC_SITES: dict[str, Site] = {
 }
 _LATERALITY_WORDS = {"left": "L", "lt": "L", "l": "L", "right": "R", "rt": "R", "r": "R",
                      "both": "B", "bilateral": "B"}
-_FILLER_WORDS = {"the", "skin", "of"}
+_FILLER_WORDS = {"the", "skin", "of", "and"}  # only dropped from the start
 _IRREGULAR_PLURALS = {"feet": "foot", "calves": "calf"}
 
 
@@ -139,7 +139,7 @@ def anatomic_site(body_site: str) -> tuple[Site | None, str | None]:
     words = re.sub(r"[^a-z]+", " ", body_site.lower()).split()
     sides = {_LATERALITY_WORDS[w] for w in words if w in _LATERALITY_WORDS}
     rest = [w for w in words if w not in _LATERALITY_WORDS]
-    while rest and rest[0] in _FILLER_WORDS:  # "skin of the left cheek"
+    while rest and rest[0] in _FILLER_WORDS:  # "skin of the left cheek", "left and right"
         rest.pop(0)
     phrase = " ".join(rest)
     singular = _IRREGULAR_PLURALS.get(phrase, phrase.removesuffix("s"))
@@ -351,6 +351,8 @@ def _jpeg_header(data: bytes) -> _Jpeg:
     """Read the frame header; refuse what JPEG Baseline (Process 1) cannot carry."""
     if not data.startswith(b"\xff\xd8\xff"):
         raise InvalidInput("The photo is not a JPEG.", field="image")
+    if not data.endswith(b"\xff\xd9"):  # what we serve ends at its End Of Image marker
+        raise InvalidInput("The JPEG is truncated.", field="image")
     pos, sof, adobe_transform = 2, b"", None
     while True:  # walk the header segments up to the start of scan
         if pos + 4 > len(data) or data[pos] != 0xFF:
