@@ -34,7 +34,6 @@ from econsult.errors import InvalidInput
 
 VL_PHOTOGRAPHIC_IMAGE = "1.2.840.10008.5.1.4.1.1.77.1.4"
 DERMOSCOPIC_PHOTOGRAPHY_IMAGE = "1.2.840.10008.5.1.4.1.1.77.1.7"
-LABELS = ("overview", "close_up", "dermoscopy", "other")
 _SERIES_DESCRIPTION = {"overview": "Overview photograph", "close_up": "Close-up photograph",
                        "dermoscopy": "Dermoscopic image", "other": "Clinical photograph"}
 _SEX = {"female": "F", "male": "M", "other": "O", "unknown": ""}
@@ -284,7 +283,7 @@ def _check(photo: DicomPhoto) -> None:
     if photo.content_type not in ("image/jpeg", "image/png"):
         raise InvalidInput("Only JPEG and PNG photos can be exported to DICOM.",
                            field="content_type")
-    if photo.label not in LABELS:
+    if photo.label not in _SERIES_DESCRIPTION:
         raise InvalidInput("Photo labels are overview, close_up, dermoscopy or other.",
                            field="label")
     if photo.sex is not None and photo.sex not in _SEX:
@@ -329,13 +328,13 @@ def _pixels(ds: Dataset, photo: DicomPhoto) -> None:
         ds.PlanarConfiguration = 0
     ds.Rows, ds.Columns = rows, columns
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    icc = im.info.get("icc_profile")
-    if samples == 3 and not icc:
-        # The images pipeline serves sRGB unless it embeds a profile: say so, so a
-        # colour-managed viewer does not have to assume.
-        icc = _srgb_profile()
-    description = _profile_description(icc) if icc else None
-    if icc and description is not None:  # a profile no engine can read is left out
+    if samples == 1:
+        return  # an ICC Profile describes colour; MONOCHROME2 needs none
+    # The images pipeline serves sRGB unless it embeds a profile: say so, so a
+    # colour-managed viewer does not have to assume.
+    icc = im.info.get("icc_profile") or _srgb_profile()
+    description = _profile_description(icc)
+    if description is not None:  # a profile no colour engine can read is left out
         ds.ICCProfile = icc
         if "srgb" in description.lower().replace(" ", ""):
             ds.ColorSpace = "SRGB"  # Display P3 has no Defined Term; the profile says it

@@ -141,12 +141,19 @@ def test_every_ycbcr_sampling_is_ybr_full_422(subsampling: int) -> None:
     assert frame_of(ds).startswith(jpeg)
 
 
-def test_greyscale_jpeg_is_monochrome2_without_a_colour_profile() -> None:
-    jpeg = jpeg_bytes(mode="L")
+@pytest.mark.parametrize("icc", [None, srgb_icc()])
+def test_greyscale_jpeg_is_monochrome2_without_a_colour_profile(icc: bytes | None) -> None:
+    extra: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    jpeg = jpeg_bytes(mode="L", **extra)
     ds = read(export_dicom(make_photo(image=jpeg)))
     assert (ds.PhotometricInterpretation, ds.SamplesPerPixel) == ("MONOCHROME2", 1)
     assert "PlanarConfiguration" not in ds
     assert "ICCProfile" not in ds
+
+
+def test_an_unreadable_profile_is_left_out_not_replaced_by_srgb() -> None:
+    ds = read(export_dicom(make_photo(image=jpeg_bytes(icc_profile=b"not a profile" * 9))))
+    assert "ICCProfile" not in ds and "ColorSpace" not in ds
 
 
 def test_patient_study_and_series_attributes() -> None:
