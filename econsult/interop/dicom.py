@@ -45,7 +45,12 @@ _IMPLEMENTATION_UID = UID(f"2.25.{uuid.UUID('a531b1a8-f88d-4bfe-b73e-e795e152608
 
 @dataclass(frozen=True)
 class DicomPhoto:
-    """Everything one export needs; see `export_dicom` for how each field is used."""
+    """Everything one export needs, decrypted by the caller (a service with the consult,
+    the ConsultImage row, the served bytes, the GP and Settings.timezone in hand).
+
+    Series and instance numbers are the caller's: e.g. the label's position in
+    overview, close_up, dermoscopy, other (1-4) and the photo's upload order within it.
+    """
 
     image: bytes  # exactly as served by GET /images/{id}
     content_type: str  # "image/jpeg" | "image/png"
@@ -161,7 +166,7 @@ def sop_instance_uid(image_id: str) -> str:
     return _uid("instance", _uuid(image_id, "image_id"))
 
 
-def person_name(name: str) -> str:
+def person_name(name: str, *, field: str = "name") -> str:
     """A DICOM PN ("Family^Given") from how people type names.
 
     "Family, Given" is taken as written. Otherwise the last word is the family name and
@@ -179,7 +184,7 @@ def person_name(name: str) -> str:
         given, _, family = clean.rpartition(" ")
     pn = "^".join((family, given, "", prefix)).rstrip("^")
     if len(pn) > 64:
-        raise InvalidInput("A name is too long for DICOM (64 characters).", field="name")
+        raise InvalidInput("A name is too long for DICOM (64 characters).", field=field)
     return pn
 
 
@@ -200,7 +205,7 @@ def export_dicom(photo: DicomPhoto) -> bytes:
     ds.SOPInstanceUID = sop_instance_uid(photo.image_id)
     ds.TimezoneOffsetFromUTC = _offset_text(offset)
 
-    ds.PatientName = person_name(photo.patient_name)
+    ds.PatientName = person_name(photo.patient_name, field="patient_name")
     ds.PatientID = _lo(photo.health_number, "health_number")
     if photo.health_number_issuer:
         ds.IssuerOfPatientID = _lo(photo.health_number_issuer, "health_number_issuer")
@@ -213,7 +218,8 @@ def export_dicom(photo: DicomPhoto) -> bytes:
 
     ds.StudyInstanceUID = study_uid(photo.consult_id)
     ds.StudyDate, ds.StudyTime = _da_tm(photo.submitted_at, zone)
-    ds.ReferringPhysicianName = person_name(photo.referring_physician)
+    ds.ReferringPhysicianName = person_name(photo.referring_physician,
+                                            field="referring_physician")
     ds.StudyID = ""  # Type 2; the consult has no short number of its own
     ds.AccessionNumber = ""  # Type 2; no order system assigns one
     ds.StudyDescription = _lo(photo.study_description, "study_description")

@@ -408,8 +408,9 @@ BAD_INPUTS: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize("changes", [c for _, c in BAD_INPUTS], ids=[n for n, _ in BAD_INPUTS])
 def test_bad_input_is_refused_with_invalid_input(changes: dict[str, Any]) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as refused:
         export_dicom(make_photo(**changes))
+    assert refused.value.field in {*changes, "image"}  # names what to fix
 
 
 def test_every_truncation_of_a_jpeg_is_refused_cleanly() -> None:
