@@ -220,10 +220,14 @@ def export_dicom(photo: DicomPhoto) -> bytes:
     ds.StudyDate, ds.StudyTime = _da_tm(photo.submitted_at, zone)
     ds.ReferringPhysicianName = person_name(photo.referring_physician,
                                             field="referring_physician")
-    ds.StudyID = ""  # Type 2; the consult has no short number of its own
+    # Type 2, and the consult has no short number of its own (dciodvfy warns that a
+    # DICOMDIR would want one; a prefix of the UUID would only look like an identifier).
+    ds.StudyID = ""
     ds.AccessionNumber = ""  # Type 2; no order system assigns one
     ds.StudyDescription = _lo(photo.study_description, "study_description")
 
+    # The Dermoscopic IOD requires DMS; dicom3tools 2022's list of Modality terms
+    # predates it, hence its "unrecognized defined term" warning.
     ds.Modality = "DMS" if dermoscopy else "XC"
     ds.SeriesInstanceUID = series_uid(photo.consult_id, photo.label)
     ds.SeriesNumber = photo.series_number
