@@ -1,0 +1,1 @@
+"""Interoperability: FHIR R4 mapping, the consult letter, DICOM export."""
