@@ -115,7 +115,7 @@ def parse_jwks(text: str) -> PublicKeySet:
     for position, entry in enumerate(entries, start=1):
         key = _parse_key(entry, position)
         if key.kid in seen:
-            raise _refuse(f"Two keys share the kid {key.kid!r}; each key needs its own kid "
+            raise _refuse(f"Two keys share the kid {_show(key.kid)}; each key needs its own kid "
                           "so a signature names exactly one key.")
         seen.add(key.kid)
         keys.append(key)
@@ -132,7 +132,7 @@ def _parse_key(entry: object, position: int) -> ClientKey:
     if len(kid) > MAX_KID_LENGTH or not kid.isprintable():
         raise _refuse(f"Key {position} has a kid longer than {MAX_KID_LENGTH} characters "
                       "or with control characters.")
-    name = f"Key {kid!r}"
+    name = f"Key {_show(kid)}"
     kty = entry.get("kty")
     if kty == "oct":
         raise _refuse(f"{name} is a symmetric (oct) key. API clients authenticate with an "
@@ -142,13 +142,14 @@ def _parse_key(entry: object, position: int) -> ClientKey:
         raise _refuse(f"{name} contains private key material ({', '.join(leaked)}). Register "
                       "only the public key, and have the client replace this key pair: its "
                       "private key has been shared and must be treated as compromised.")
-    if kty not in _REQUIRED:
-        raise _refuse(f"{name} has key type {kty!r}; only RSA and EC keys are accepted.")
+    if not isinstance(kty, str) or kty not in _REQUIRED:
+        raise _refuse(f"{name} has key type {_show(kty)}; only RSA and EC keys are accepted.")
     for member in _REQUIRED[kty]:
         if not isinstance(entry.get(member), str):
             raise _refuse(f'{name} is missing "{member}".')
     if kty == "EC" and entry["crv"] not in _EC_ALGS:
-        raise _refuse(f"{name} uses curve {entry['crv']!r}; only P-384 and P-256 are accepted.")
+        raise _refuse(f"{name} uses curve {_show(entry['crv'])}; only P-384 and P-256 are "
+                      "accepted.")
     alg = _RSA_ALG if kty == "RSA" else _EC_ALGS[entry["crv"]]
     _check_intent(entry, name, alg)
     if kty == "RSA":
@@ -168,7 +169,7 @@ def _parse_key(entry: object, position: int) -> ClientKey:
     public.update(kid=kid, alg=alg, use="sig")
     return ClientKey(
         kid=kid,
-        kty=kty,
+        kty="RSA" if kty == "RSA" else "EC",
         alg=alg,
         bits=bits,
         thumbprint=rfc7638_thumbprint(dict(public)),  # uses only the RFC 7638 required members
@@ -180,14 +181,14 @@ def _parse_key(entry: object, position: int) -> ClientKey:
 def _check_intent(entry: dict[str, Any], name: str, alg: str) -> None:
     """What the key says it is for must include verifying our algorithm."""
     if "use" in entry and entry["use"] != "sig":
-        raise _refuse(f'{name} has "use": {entry["use"]!r}; a client signing key needs "sig".')
+        raise _refuse(f'{name} has "use": {_show(entry["use"])}; a client signing key needs "sig".')
     if "key_ops" in entry:
         ops = entry["key_ops"]
         if not isinstance(ops, list) or "verify" not in ops:
             raise _refuse(f'{name} has "key_ops" without "verify"; a public signing key '
                           'needs "key_ops": ["verify"] or no key_ops at all.')
     if "alg" in entry and entry["alg"] != alg:
-        raise _refuse(f"{name} declares alg {entry['alg']!r}, but a key of this type signs "
+        raise _refuse(f"{name} declares alg {_show(entry['alg'])}, but a key of this type signs "
                       f"{alg} here (SMART Backend Services: RS384 for RSA, ES384 for P-384, "
                       "ES256 for P-256).")
 
@@ -241,6 +242,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _refuse(message: str) -> InvalidInput:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given
+from hypothesis import strategies as st
 from joserfc.jwk import ECKey, RSAKey
 
 from econsult.errors import InvalidInput
@@ -216,3 +218,26 @@ def test_an_ec_key_declaring_the_wrong_curve_algorithm_is_refused() -> None:
 def test_non_string_input_is_refused() -> None:
     with pytest.raises(InvalidInput):
         parse_jwks(b'{"keys": []}')  # type: ignore[arg-type]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+_member = st.sampled_from(["kty", "kid", "crv", "x", "y", "n", "e", "d", "k", "use", "alg",
+                           "key_ops"])
+_jwk_like = st.dictionaries(_member, st.sampled_from(["RSA", "EC", "oct", "P-384", "AQAB"])
+                            | _json, max_size=8)
+
+
+@given(st.text(max_size=200) | st.builds(lambda keys: json.dumps({"keys": keys}),
+                                         st.lists(_jwk_like, max_size=3)))
+def test_anything_pasted_is_parsed_or_refused_with_invalid_input(text: str) -> None:
+    try:
+        keys = parse_jwks(text)
+    except InvalidInput as error:
+        assert error.code == "invalid_jwks"
+        return
+    assert parse_jwks(keys.to_json()) == keys
