@@ -1,21 +1,37 @@
-"""Workup checklists: the renderable subset, answers and summaries."""
+"""Workup checklists: the shipped defaults, the renderable subset, answers and summaries."""
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from econsult.consults.checklists import (
     DRAFT_2020_12,
+    DefaultChecklist,
     check_schema,
+    load_defaults,
     missing_recommended,
     summary,
     validate_answers,
 )
+from econsult.consults.submit import DERMATOLOGY_FIELDS
 from econsult.errors import InvalidInput
+from econsult.schema import DEFAULT_SPECIALTIES
+
+DEFAULTS = load_defaults()
+SPECIALTIES = ["dermatology", "cardiology", "endocrinology", "psychiatry", "neurology",
+               "gastroenterology", "rheumatology", "nephrology", "hematology",
+               "infectious-diseases", "geriatric-medicine", "pediatrics"]
+
+
+def default(specialty: str, reason: str) -> DefaultChecklist:
+    return next(c for c in DEFAULTS if (c.specialty, c.reason) == (specialty, reason))
 
 
 def sample() -> dict[str, Any]:
@@ -45,6 +61,59 @@ def refused(call: Callable[[], object]) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
         call()
     return caught.value
+
+
+# --- the shipped defaults -------------------------------------------------------------
+
+
+def test_every_default_loads_and_passes_check_schema() -> None:
+    assert DEFAULTS
+    for checklist in DEFAULTS:
+        check_schema(checklist.schema)
+        assert checklist.title == checklist.schema["title"]
+        assert checklist.version == checklist.schema["version"] == 1
+        assert checklist.schema["$id"] == (
+            f"urn:econsult:checklist:{checklist.specialty}:{checklist.reason}:v1")
+
+
+def test_the_defaults_cover_exactly_the_catalogue() -> None:
+    assert sorted({c.specialty for c in DEFAULTS}) == sorted(SPECIALTIES)
+    assert sorted(SPECIALTIES) == sorted(DEFAULT_SPECIALTIES)
+
+
+@pytest.mark.parametrize("specialty", SPECIALTIES)
+def test_each_specialty_has_two_to_four_short_cited_reasons(specialty: str) -> None:
+    reasons = [c for c in DEFAULTS if c.specialty == specialty]
+    slugs = [c.reason for c in reasons]
+    assert 2 <= len(reasons) <= 4
+    assert len(set(slugs)) == len(slugs)
+    for checklist in reasons:
+        schema = checklist.schema
+        assert 4 <= len(schema["properties"]) <= 9, checklist.reason
+        # A source is named with its year: the checklist is traceable to a guideline.
+        assert re.search(r"\b(19|20)\d\d\b", schema["$comment"]), checklist.reason
+        assert len(schema["$comment"]) > 40
+        # Required means the specialist cannot answer without it: never most of the list.
+        assert 1 <= len(schema["required"]) <= len(schema["properties"]) // 2 + 1
+
+
+def test_palpitations_asks_for_ecg_tsh_cbc_duration_frequency_and_syncope() -> None:
+    checklist = default("cardiology", "palpitations")
+    titles = " | ".join(p["title"] for p in checklist.schema["properties"].values())
+    for needed in ("ECG", "TSH", "CBC", "Duration", "often", "Syncope"):
+        assert needed.lower() in titles.lower(), needed
+    assert {"syncope", "episode_frequency"} <= set(checklist.schema["required"])
+
+
+def test_dermatology_checklists_add_to_the_form_rather_than_repeat_it() -> None:
+    derm = [c for c in DEFAULTS if c.specialty == "dermatology"]
+    for checklist in derm:
+        assert not set(checklist.schema["properties"]) & set(DERMATOLOGY_FIELDS)
+    lesion = default("dermatology", "pigmented-lesion").schema["properties"]
+    assert {"lesion_changing", "bleeding", "personal_history_skin_cancer",
+            "family_history_melanoma"} <= set(lesion)
+    for reason in ("rash-dermatitis", "acne", "psoriasis"):
+        assert "treatments_tried" in default("dermatology", reason).schema["properties"]
 
 
 # --- the renderable subset ------------------------------------------------------------
@@ -267,3 +336,54 @@ def test_missing_recommended_names_blank_recommended_items_only() -> None:
     assert missing_recommended(sample(), {}) == ["ECG"]
     assert missing_recommended(sample(), {"ecg": " "}) == ["ECG"]
     assert missing_recommended(sample(), {"ecg": False}) == []
+    palpitations = default("cardiology", "palpitations").schema
+    titles = missing_recommended(palpitations, {"tsh": 2.1})
+    assert "12-lead ECG attached" in titles and "Recent TSH" not in titles
+
+
+# --- any valid answers to any default -------------------------------------------------
+
+
+def valid_value(prop: dict[str, Any], *, required: bool) -> st.SearchStrategy[object]:
+    kind = prop["type"]
+    if kind == "boolean":
+        return st.one_of(st.booleans(), st.sampled_from(["true", "false", "on", " False "]))
+    if "enum" in prop:
+        return st.sampled_from(prop["enum"]).flatmap(
+            lambda o: st.sampled_from([o, f" {o} "]))
+    if kind == "string" and prop.get("format") == "date":
+        return st.dates().map(lambda d: d.isoformat())
+    if kind == "string":
+        text = st.text(max_size=prop["maxLength"])
+        return text.filter(lambda s: bool(s.strip())) if required else text
+    low, high = prop.get("minimum"), prop.get("maximum")
+    numbers: st.SearchStrategy[int | float] = (
+        st.integers(min_value=low, max_value=high) if kind == "integer"
+        else st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False))
+    return st.one_of(numbers, numbers.map(str))
+
+
+@st.composite
+def checklist_and_answers(draw: st.DrawFn) -> tuple[DefaultChecklist, dict[str, object]]:
+    checklist = draw(st.sampled_from(DEFAULTS))
+    required = set(checklist.schema["required"])
+    answers: dict[str, object] = {}
+    for name, prop in checklist.schema["properties"].items():
+        if name in required or draw(st.booleans()):
+            answers[name] = draw(valid_value(prop, required=name in required))
+    return checklist, answers
+
+
+@settings(max_examples=300, deadline=None)
+@given(checklist_and_answers())
+def test_any_valid_answers_are_accepted_and_summarised_once_each(
+    case: tuple[DefaultChecklist, dict[str, object]]
+) -> None:
+    checklist, answers = case
+    cleaned = validate_answers(checklist.schema, answers)
+    assert validate_answers(checklist.schema, cleaned) == cleaned  # cleaning is idempotent
+    lines = summary(checklist.schema, cleaned)
+    assert [line.name for line in lines] == list(checklist.schema["properties"])
+    for line in lines:
+        assert line.missing == (line.name not in cleaned)
+        assert not (line.missing and line.required)
