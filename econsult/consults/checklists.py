@@ -209,7 +209,7 @@ def missing_recommended(schema: Mapping[str, Any], answers: Mapping[str, object]
 
 def load_defaults() -> list[DefaultChecklist]:
     """Every default checklist, by specialty then reason order. Each is checked, so a bad
-    edit to the package data fails loudly (at start-up and in the tests)."""
+    edit to the package data fails loudly here, never as a broken form."""
     folder = resources.files("econsult.consults").joinpath("checklist_defaults")
     checklists: list[DefaultChecklist] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
