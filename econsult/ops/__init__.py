@@ -1,0 +1,1 @@
+"""Operations: key rotation, integrity, backup and restore, simulation."""
