@@ -29,8 +29,9 @@ def _figure(width: float = 7.0, height: float = 4.2) -> Figure:
 
 def _label(text: str) -> str:
     # Labels are often e-mail addresses: the part before "@" is enough to tell them
-    # apart. A "$" pair would be parsed as mathtext, and a stray one can fail the render.
-    return text.split("@", 1)[0].replace("$", r"\$")
+    # apart. A "$" pair would be parsed as mathtext, and a control character has no glyph.
+    name = text.split("@", 1)[0] or text
+    return "".join(c if c.isprintable() else "?" for c in name).replace("$", r"\$")
 
 
 def _save(figure: Figure, path: Path) -> Path:

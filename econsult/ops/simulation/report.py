@@ -35,6 +35,25 @@ from econsult.routing.targets import Urgency
 from econsult.routing.wallclock import require_aware
 from econsult.turnaround.stats import nearest_rank
 
+__all__ = [
+    "Arm",
+    "GroupSummary",
+    "LoadSpread",
+    "Outcome",
+    "Written",
+    "CONSULT_COLUMNS",
+    "LOAD_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "cell",
+    "load_spread",
+    "render_table",
+    "summarise",
+    "write_consults_csv",
+    "write_load_csv",
+    "write_outputs",
+    "write_summary_csv",
+]
+
 # OWASP "CSV Injection": a spreadsheet runs a cell starting with these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
