@@ -14,6 +14,9 @@ endocrinology and nephrology are RACE lines (bcatpr.ca/race), where every call i
 urgent advice within two hours. The weights give about 35% urgent overall: RACE is
 all urgent, e-consult programs are all non-urgent, and this platform carries both.
 
+Volume: RACE handles about 1,600 calls and requests a month (raceconnect.ca/about),
+which is where `econsult simulate --requests 1600 --days 30` comes from.
+
 The total is exact: `requests` consults are placed into local hours by a multinomial
 draw over the hourly weights, then uniformly inside their hour.
 """
