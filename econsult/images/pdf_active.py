@@ -14,9 +14,9 @@ SubmitForm, ImportData, ResetForm, GoToR, GoToE, media, Named, Hide, ...) is rem
 
 Two passes: the first finds the indirect objects to remove (disallowed actions, file
 attachment and media annotations, embedded file streams); the second deletes every
-reference to them and every key that can act (/JS, /AA, /OpenAction, /EmbeddedFiles,
-/XFA, ...); then the found objects are emptied, in case a reference we do not know of
-remains. Saving afterwards writes only what is still reachable.
+reference to them, from any key or array of any object, and every key that can act (/JS,
+/AA, /OpenAction, /EmbeddedFiles, /EF, /XFA, ...). Nothing then reaches the objects found,
+and saving writes only what is reachable.
 """
 
 from __future__ import annotations
@@ -54,14 +54,12 @@ _ANNOTATION_LABELS = {
     "/RichMedia": "multimedia",
     "/3D": "multimedia",
 }
-# Keys removed wherever they appear. None: report what the value held rather than the key
-# (a document open action that only turns to page 1 is not worth telling the GP about).
+# Keys removed wherever they appear, besides the forbidden names below. None: report what
+# the value held rather than the key (an open action that only turns to page 1 is not worth
+# telling the GP about).
 _DROPPED_KEYS: dict[str, str | None] = {
-    "/JS": "JavaScript",
-    "/JavaScript": "JavaScript",
     "/AA": None,
     "/OpenAction": None,
-    "/EmbeddedFiles": "embedded file",
     "/EF": "embedded file",
     "/AF": "embedded file",
     "/Collection": "embedded file",
@@ -91,8 +89,6 @@ def strip_active_content(pdf: pikepdf.Pdf) -> set[str]:
     removed = set(doomed.values())
     for obj in [*objects, pdf.trailer]:
         _clean(obj, doomed, removed)
-    for objgen in doomed:
-        _empty(pdf.get_object(objgen))
     return removed
 
 
@@ -186,15 +182,6 @@ def _reference_label(value: Object, doomed: dict[tuple[int, int], str]) -> str |
     if value.is_indirect:
         return doomed.get(value.objgen)
     return _doomed_label(value)
-
-
-def _empty(obj: Object) -> None:
-    if isinstance(obj, Stream):
-        obj.write(b"")
-    if isinstance(obj, Dictionary | Stream):
-        for key in list(obj.keys()):
-            if key != "/Length":
-                del obj[key]
 
 
 def _name(value: Object | None) -> str | None:

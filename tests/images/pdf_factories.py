@@ -75,7 +75,8 @@ def link(action: pikepdf.Object) -> Dictionary:
 
 
 def file_spec(pdf: pikepdf.Pdf) -> Dictionary:
-    stream = pdf.make_stream(PAYLOAD, Type=Name.EmbeddedFile)
+    # Without /Type /EmbeddedFile, which the specification requires and not every writer adds.
+    stream = pdf.make_stream(PAYLOAD)
     return Dictionary(Type=Name.Filespec, F=String("evil.exe"), EF=Dictionary(F=stream))
 
 

@@ -223,6 +223,20 @@ def _under_an_odd_key(pdf: pikepdf.Pdf) -> None:
     pdf.docinfo.Extra = Dictionary(Nested=Array([Dictionary(S=Name.Launch, F=String("calc"))]))
 
 
+def _bare_keys(pdf: pikepdf.Pdf) -> None:
+    page = pdf.pages[2].obj
+    page.JS = String(f.SCRIPT)
+    page.Launch = String("calc.exe")
+
+
+def _file_under_an_odd_key(pdf: pikepdf.Pdf) -> None:
+    pdf.docinfo.Attached = f.file_spec(pdf)
+
+
+def _file_stream_under_an_odd_key(pdf: pikepdf.Pdf) -> None:
+    pdf.docinfo.Blob = pdf.make_stream(f.PAYLOAD, Type=Name.EmbeddedFile)
+
+
 def _in_the_trailer(pdf: pikepdf.Pdf) -> None:
     pdf.trailer.Extra = Dictionary(S=Name.JavaScript, JS=String(f.SCRIPT))
 
@@ -257,6 +271,10 @@ def _xfa(pdf: pikepdf.Pdf) -> None:
         (_launch, "launch action"),
         (_under_an_odd_key, "launch action"),
         (_in_the_trailer, "JavaScript"),
+        (_bare_keys, "JavaScript"),
+        (_bare_keys, "launch action"),
+        (_file_under_an_odd_key, "embedded file"),
+        (_file_stream_under_an_odd_key, "embedded file"),
         (_embedded_file, "embedded file"),
         (_file_attachment, "embedded file"),
         (_xfa, "XFA form"),
