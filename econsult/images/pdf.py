@@ -25,7 +25,7 @@ Decisions:
   decode cross-reference and object streams, some of them inside pikepdf.open before we
   see any object; its only bound for that is a process-wide limit, set on first use (see
   _bound_qpdf_decoders). qpdf has no such limit for LZW, so files naming the LZW filter
-  are refused; LZW has not been written by PDF software for two decades.
+  are refused; PDF writers moved from LZW to Flate in the late 1990s.
 """
 
 from __future__ import annotations
@@ -172,8 +172,9 @@ def _other_format(data: bytes, start: int) -> str | None:
 def _describe(data: bytes) -> str:
     for magic, name in _OTHER_FORMATS:
         if data.startswith(magic):
-            photo = " Photos go with the images, not the attachments." if "photo" in name else ""
-            return f"This file is {name}, not a PDF.{photo}"
+            picture = "photo" in name or "image" in name
+            hint = " Photos go with the images, not the attachments." if picture else ""
+            return f"This file is {name}, not a PDF.{hint}"
     head = data[:_HEADER_WINDOW].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return "This file is a web page or XML document, not a PDF."
@@ -232,9 +233,14 @@ def _open(data: bytes) -> pikepdf.Pdf:
 
 def _count_pages(pdf: pikepdf.Pdf, max_pages: int) -> int:
     tree = pdf.Root.get("/Pages")
-    declared = tree.get("/Count") if isinstance(tree, pikepdf.Dictionary) else None
-    if isinstance(declared, int) and declared > max_pages:
-        raise _too_many_pages(declared, max_pages)
+    if isinstance(tree, pikepdf.Dictionary):
+        try:
+            # int(): an int, or a pikepdf.Integer when explicit conversion mode is on.
+            declared = int(tree.get("/Count", 0))
+        except (TypeError, ValueError):
+            declared = 0  # missing or not a number: the walk below decides
+        if declared > max_pages:
+            raise _too_many_pages(declared, max_pages)
     # /Count may lie; the walk qpdf does here is bounded by the file size, and needed anyway.
     pages = len(pdf.pages)
     if pages > max_pages:
