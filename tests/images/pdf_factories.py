@@ -7,6 +7,7 @@ Most are built with pikepdf from the benign report; the ones pikepdf would norma
 from __future__ import annotations
 
 import io
+import re
 import warnings
 import zlib
 from collections.abc import Callable
@@ -171,6 +172,26 @@ def raw_pdf(objects: list[bytes], *, trailer: bytes = b"/Root 1 0 R") -> bytes:
         trailer,
         xref,
     )
+    return bytes(out)
+
+
+def incremental_update(base: bytes, replaced: dict[int, bytes]) -> bytes:
+    """`base` with an update appended that replaces objects, as editors save: the old
+    versions stay in the file, unreferenced."""
+    start = base.rindex(b"startxref") + len(b"startxref")
+    previous = int(base[start:].split()[0])
+    size = int(re.findall(rb"/Size (\d+)", base)[-1])
+    out = bytearray(base)
+    offsets = {}
+    for number, body in replaced.items():
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n"
+    for number, offset in sorted(offsets.items()):
+        out += b"%d 1\n%010d 00000 n \n" % (number, offset)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Prev %d >>\n" % (size, previous)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
 
 

@@ -335,6 +335,15 @@ def test_objects_nothing_refers_to_are_walked_and_dropped() -> None:
     assert sanitise(data).removed == ("JavaScript",)
 
 
+def test_old_revisions_left_by_an_incremental_update_are_not_kept() -> None:
+    scripted = b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (%s) >> >>"
+    base = f.raw_pdf([scripted % f.SCRIPT.encode(), f.PAGES, f.PAGE])
+    data = f.incremental_update(base, {1: f.CATALOG})
+    assert f.SCRIPT.encode() in data and data.count(b"startxref") == 2
+    result = sanitise(data)  # checks the script is not in the output, one xref section
+    assert result.removed == ()  # the current revision never had it
+
+
 def test_hex_escaped_names_are_recognised() -> None:
     data = f.hex_escaped_script()
     assert b"/J#61vaScript" in data and b"/JavaScript" not in data and b"/Launch" not in data
