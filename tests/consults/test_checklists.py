@@ -22,7 +22,7 @@ from econsult.consults.checklists import (
 )
 from econsult.consults.submit import DERMATOLOGY_FIELDS
 from econsult.errors import InvalidInput
-from econsult.schema import DEFAULT_SPECIALTIES
+from econsult.ops.migrate import DEFAULT_SPECIALTIES
 
 DEFAULTS = load_defaults()
 SPECIALTIES = ["dermatology", "cardiology", "endocrinology", "psychiatry", "neurology",
