@@ -21,7 +21,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from importlib import metadata
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageCms
@@ -31,6 +30,8 @@ from pydicom.filewriter import dcmwrite
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit
 
 from econsult.errors import InvalidInput
+from econsult.interop.body_sites import anatomic_site
+from econsult.interop.jpeg_frames import jpeg_frame
 
 VL_PHOTOGRAPHIC_IMAGE = "1.2.840.10008.5.1.4.1.1.77.1.4"
 DERMOSCOPIC_PHOTOGRAPHY_IMAGE = "1.2.840.10008.5.1.4.1.1.77.1.7"
@@ -73,85 +74,6 @@ class DicomPhoto:
     series_number: int
     instance_number: int
     timezone: ZoneInfo  # the program's zone, for local DA/TM values
-
-
-class Site(NamedTuple):
-    code: str  # SNOMED CT
-    meaning: str
-    paired: bool  # has a left and a right, so laterality is unknown unless typed
-
-
-# Free text -> a member of CID 4029 "Dermatology Anatomic Site" (DICOM PS3.16; codes and
-# meanings checked against the copy of PS3.16 that pydicom ships, pydicom.sr.codedict
-# Collection("CID4029"), which the tests check every entry against).
-# CID 4029 has no plain "skin of upper arm/forearm/thigh/lower leg/knee" (only their
-# surfaces), so those map to the enclosing limb, which is true, rather than to a surface,
-# which would be a guess. It has no whole-trunk concept either: "trunk" stays uncoded.
-_UPPER_LIMB = Site("371311000", "Skin of upper extremity", True)
-_LOWER_LIMB = Site("371304004", "Skin of lower extremity", True)
-_GENITALIA = Site("60944009", "Skin of external genitalia", False)
-ANATOMIC_SITES: dict[str, Site] = {
-    "scalp": Site("43067004", "Skin of scalp", False),
-    "head": Site("70762009", "Skin of head", False),
-    "face": Site("73897004", "Skin of face", False),
-    "forehead": Site("68698007", "Skin of forehead", False),
-    "cheek": Site("36141000", "Skin of cheek", True),
-    "nose": Site("113179006", "Skin of nose", False),
-    "lip": Site("88089004", "Skin of lip", False),
-    "chin": Site("23747009", "Skin of chin", False),
-    "ear": Site("1902009", "Skin of ear", True),
-    "neck": Site("43081002", "Skin of neck", False),
-    "chest": Site("244106003", "Skin of anterior surface of thorax", False),
-    "back": Site("66643007", "Skin of back", False),
-    "lower back": Site("113182001", "Skin of lower back", False),
-    "abdomen": Site("75093004", "Skin of abdomen", False),
-    "axilla": Site("76261009", "Skin of axilla", True),
-    "armpit": Site("76261009", "Skin of axilla", True),
-    "groin": Site("39687006", "Skin of inguinal region", True),
-    "buttock": Site("22180002", "Skin of buttock", True),
-    **dict.fromkeys(("genitals", "genital", "genitalia"), _GENITALIA),
-    "scrotum": Site("81992007", "Skin of scrotum", False),
-    "penis": Site("35900000", "Skin of penis", False),
-    "perineum": Site("48014002", "Skin of perineum", False),
-    **dict.fromkeys(("arm", "upper arm", "forearm"), _UPPER_LIMB),
-    "hand": Site("33712006", "Skin of hand", True),
-    "palm": Site("70887009", "Skin of palm of hand", True),
-    "back of hand": Site("281642007", "Skin of part of dorsal surface of hand", True),
-    "finger": Site("244169007", "Skin of digit of hand", True),
-    "fingernail": Site("770809003", "Nail unit of finger", True),
-    **dict.fromkeys(("leg", "thigh", "knee", "lower leg"), _LOWER_LIMB),
-    "shin": Site("25763004", "Skin of anterior surface of lower leg", True),
-    "calf": Site("47224004", "Skin of posterior surface of lower leg", True),
-    "foot": Site("60496002", "Skin of foot", True),
-    "heel": Site("84607009", "Skin of heel", True),
-    "toe": Site("52034004", "Skin of toe", True),
-    "toenail": Site("770805009", "Nail unit of toe", True),
-}
-_LATERALITY_WORDS = {"left": "L", "lt": "L", "l": "L", "right": "R", "rt": "R", "r": "R",
-                     "both": "B", "bilateral": "B"}
-_FILLER_WORDS = {"the", "skin", "of", "and"}  # only dropped from the start
-_IRREGULAR_PLURALS = {"feet": "foot", "calves": "calf"}
-
-
-def anatomic_site(body_site: str) -> tuple[Site | None, str | None]:
-    """(site, image laterality) read from the GP's text; None where it does not say.
-
-    Laterality words (left/right/both) are taken out first; what remains must then be
-    exactly a key of ANATOMIC_SITES or its plural, so "mole on back" or "back and arms"
-    is not coded: a wrong code is worse than none.
-    """
-    words = re.sub(r"[^a-z]+", " ", body_site.lower()).split()
-    sides = {_LATERALITY_WORDS[w] for w in words if w in _LATERALITY_WORDS}
-    rest = [w for w in words if w not in _LATERALITY_WORDS]
-    while rest and rest[0] in _FILLER_WORDS:  # "skin of the left cheek", "left and right"
-        rest.pop(0)
-    phrase = " ".join(rest)
-    singular = _IRREGULAR_PLURALS.get(phrase, phrase.removesuffix("s"))
-    site = ANATOMIC_SITES.get(phrase) or ANATOMIC_SITES.get(singular)
-    laterality = "B" if {"L", "R"} <= sides else (sides.pop() if len(sides) == 1 else None)
-    if laterality is None and site is not None and not site.paired:
-        laterality = "U"  # DICOM's "unpaired": the site has no left or right
-    return site, laterality
 
 
 def study_uid(consult_id: str) -> str:
@@ -309,7 +231,7 @@ def _check(photo: DicomPhoto) -> None:
 def _pixels(ds: Dataset, photo: DicomPhoto) -> None:
     """Image Pixel, VL Image and ICC Profile attributes, from the image itself."""
     if photo.content_type == "image/jpeg":
-        jpeg = _jpeg_header(photo.image)
+        jpeg = jpeg_frame(photo.image)
         im = _open(photo.image, "JPEG")
         samples, rows, columns = jpeg.components, jpeg.height, jpeg.width
         # PS3.3 C.8.12.1.1.2 allows only YBR_FULL_422 for lossy JPEG colour in VL
@@ -348,52 +270,6 @@ def _pixels(ds: Dataset, photo: DicomPhoto) -> None:
         ds.ICCProfile = icc
         if "srgb" in description.lower().replace(" ", ""):
             ds.ColorSpace = "SRGB"  # Display P3 has no Defined Term; the profile says it
-
-
-class _Jpeg(NamedTuple):
-    width: int
-    height: int
-    components: int
-
-
-def _jpeg_header(data: bytes) -> _Jpeg:
-    """Read the frame header; refuse what JPEG Baseline (Process 1) cannot carry."""
-    if not data.startswith(b"\xff\xd8\xff"):
-        raise InvalidInput("The photo is not a JPEG.", field="image")
-    if not data.endswith(b"\xff\xd9"):  # what we serve ends at its End Of Image marker
-        raise InvalidInput("The JPEG is truncated.", field="image")
-    pos, sof, adobe_transform = 2, b"", None
-    while True:  # walk the header segments up to the start of scan
-        if pos + 4 > len(data) or data[pos] != 0xFF:
-            raise InvalidInput("The JPEG is damaged.", field="image")
-        marker = data[pos + 1]
-        if marker == 0xDA:
-            break
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        segment = data[pos + 4:pos + 2 + length]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if marker != 0xC0 or segment[:1] != b"\x08":
-                raise InvalidInput("Only baseline 8-bit JPEGs can be exported to DICOM.",
-                                   field="image")
-            sof = segment
-        elif marker == 0xEE and segment.startswith(b"Adobe") and len(segment) >= 12:
-            adobe_transform = segment[11]
-        pos += 2 + max(length, 2)
-    components = sof[5] if len(sof) >= 6 else 0
-    if len(sof) < 6 + 3 * components:
-        raise InvalidInput("The JPEG is damaged.", field="image")
-    ids = bytes(sof[6 + 3 * i] for i in range(components))
-    if components == 3 and (adobe_transform == 0 or (adobe_transform is None and ids == b"RGB")):
-        # RGB-coded JPEG: a VL image may only be YBR_FULL_422 here, and we do not re-encode.
-        raise InvalidInput("This JPEG stores RGB, not YCbCr; DICOM VL photos need YCbCr.",
-                           field="image")
-    if components not in (1, 3):
-        raise InvalidInput("Only greyscale or colour JPEGs can be exported (not CMYK).",
-                           field="image")
-    return _Jpeg(int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big"), components)
 
 
 def _open(data: bytes, kind: str) -> Image.Image:

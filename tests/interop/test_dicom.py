@@ -22,13 +22,11 @@ from pydicom.sr.codedict import Collection
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
 
 from econsult.errors import InvalidInput
+from econsult.interop.body_sites import ANATOMIC_SITES, Site, anatomic_site
 from econsult.interop.dicom import (
-    ANATOMIC_SITES,
     DERMOSCOPIC_PHOTOGRAPHY_IMAGE,
     VL_PHOTOGRAPHIC_IMAGE,
     DicomPhoto,
-    Site,
-    anatomic_site,
     export_dicom,
     person_name,
     series_uid,
