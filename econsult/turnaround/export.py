@@ -50,8 +50,20 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
 HEADER = tuple(name for name, _ in COLUMNS)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): =HYPERLINK(...) in a name would run when staff open the export.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """Text a spreadsheet shows as text: a leading formula character is escaped with a
+    single quote, as OWASP recommends."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def cell(value: object) -> object:
-    """CSV text of one value: ISO 8601 UTC times, true/false, floats that round-trip."""
+    """CSV text of one value: ISO 8601 UTC times, true/false, floats that round-trip,
+    and text that cannot be run as a formula (numbers stay numbers, negative ones too)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -60,7 +72,9 @@ def cell(value: object) -> object:
         return value.isoformat()
     if isinstance(value, float):
         return repr(value)
-    return value
+    if isinstance(value, int):
+        return value
+    return safe_text(str(value))
 
 
 def csv_text(rows: Iterable[Sequence[object]]) -> str:

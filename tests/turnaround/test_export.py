@@ -6,10 +6,14 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
 from starlette.applications import Starlette
 
 from econsult.demo.history import generate
 from econsult.http.state import AppState, app_state
+from econsult.models import User
 from econsult.turnaround import export
 from econsult.turnaround.filters import Filters
 from tests.conftest import T0, ClientFor
@@ -71,3 +75,24 @@ def test_cells() -> None:
     assert export.cell(None) == "" and export.cell(True) == "true"
     assert export.cell(0.1 + 0.2) == "0.30000000000000004"  # round-trips exactly
     assert export.cell(T0) == "2026-03-02T17:00:00+00:00"
+
+
+@pytest.mark.parametrize("hostile", ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3",
+                                     "@SUM(A1)", "\tcmd", "\rcmd"])
+def test_text_cells_cannot_run_as_formulas(hostile: str) -> None:
+    [row] = list(csv.reader(io.StringIO(export.csv_text([[hostile, -5, 2.5, "Dr Ok"]]))))
+    assert row == ["'" + hostile, "-5", "2.5", "Dr Ok"]
+
+
+async def test_specialist_export_neutralises_a_hostile_name(
+    app: Starlette, personas: Personas, client_for: ClientFor
+) -> None:
+    async with app_state(app).db.write() as session:
+        await session.execute(update(User).where(col(User.id) == personas.derm.id)
+                              .values(name='=HYPERLINK("http://evil.example","Dr")'))
+    staff = await client_for(personas.staff)
+    r = await staff.get("/api/v1/turnaround/specialists.csv")
+    assert r.status_code == 200
+    names = [row[1] for row in csv.reader(io.StringIO(r.text))]
+    assert "'=HYPERLINK(\"http://evil.example\",\"Dr\")" in names
+    assert not any(n.startswith("=") for n in names)
