@@ -28,7 +28,13 @@ from econsult.http.state import app_state
 from econsult.models import User
 from econsult.ops.migrate import seed_catalogue
 from econsult.security.keyring import new_key
-from tests.factories import CHEAP_PASSWORDS, Personas, make_personas, session_for
+from tests.factories import (
+    CHEAP_PASSWORDS,
+    Personas,
+    dermatology_on_call,
+    make_personas,
+    session_for,
+)
 
 TEST_MASTER_KEY = base64.b64encode(new_key()).decode()
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")
@@ -129,6 +135,12 @@ async def db(app: Starlette) -> Database:
 @pytest.fixture
 async def personas(app: Starlette) -> Personas:
     return await make_personas(app_state(app).db, app_state(app).clock)
+
+
+@pytest.fixture
+async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
+    """Dermatology on call for the coming week (tests.factories.dermatology_on_call)."""
+    await dermatology_on_call(db, personas, clock.now())
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.applications import Starlette
 
-from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.http.state import app_state
@@ -26,16 +25,10 @@ from econsult.ops import integrity, rekey
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import Kek, Keyring, new_key
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, on_call, submit
-from tests.factories import Personas
+from tests.factories import Personas, ok, submit
 from tests.images.image_factories import encode, skin_texture
 
 HOURS_AGO_2 = time.time() - 2 * 3600
-
-
-@pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now())
 
 
 async def submit_with_photo(client_for: ClientFor, personas: Personas) -> dict[str, Any]:

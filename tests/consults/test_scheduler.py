@@ -17,8 +17,7 @@ from econsult.consults.scheduler import DeadlineScheduler
 from econsult.db import Database
 from econsult.http.state import AppState, app_state
 from econsult.models import ConsultEvent, Specialty
-from tests.consults.helpers import ok, on_call, submit
-from tests.factories import CHEAP_PASSWORDS, make_personas, session_for
+from tests.factories import CHEAP_PASSWORDS, make_personas, ok, put_on_call, session_for, submit
 
 
 async def _short_ack(db: Database, seconds: int) -> None:
@@ -46,8 +45,8 @@ async def test_scheduler_escalates_within_seconds_of_the_deadline(settings: Sett
         ctx = app_state(app)
         people = await make_personas(ctx.db, ctx.clock)
         now = datetime.now(UTC)
-        await on_call(ctx.db, people.derm, "dermatology", now, tier="primary")
-        await on_call(ctx.db, people.derm2, "dermatology", now, tier="backup")
+        await put_on_call(ctx.db, people.derm, "dermatology", now, tier="primary")
+        await put_on_call(ctx.db, people.derm2, "dermatology", now, tier="backup")
         await _short_ack(ctx.db, 1)
         token, csrf = await session_for(ctx.db, people.gp, ctx.clock, ctx.settings)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -73,8 +72,8 @@ async def test_a_restart_misses_no_deadline(settings: Settings) -> None:
     async with app.router.lifespan_context(app):
         ctx = app_state(app)
         people = await make_personas(ctx.db, clock)
-        await on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
-        await on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
+        await put_on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
+        await put_on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
         svc: AppState = ctx
         from econsult.consults.submit import SubmitInput
         from econsult.consults.submit import submit as submit_consult
@@ -100,8 +99,8 @@ async def test_two_processes_escalate_exactly_once(settings: Settings) -> None:
     async with app.router.lifespan_context(app):
         ctx = app_state(app)
         people = await make_personas(ctx.db, clock)
-        await on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
-        await on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
+        await put_on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
+        await put_on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
         svc: AppState = ctx
         from econsult.consults.submit import SubmitInput
         from econsult.consults.submit import submit as submit_consult

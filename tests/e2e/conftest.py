@@ -27,8 +27,7 @@ from econsult.app import create_app
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
-from tests.consults.helpers import on_call
-from tests.factories import Personas, make_personas
+from tests.factories import Personas, dermatology_on_call, make_personas
 
 CHROMIUM = os.environ.get("ECONSULT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -92,7 +91,7 @@ async def _seed(settings: Settings) -> Personas:
     try:
         clock = SystemClock()
         personas = await make_personas(db, clock)
-        await on_call(db, personas.derm, "dermatology", datetime.now(UTC), hours=24)
+        await dermatology_on_call(db, personas, datetime.now(UTC), hours=24)
         return personas
     finally:
         await db.dispose()

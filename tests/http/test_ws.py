@@ -22,8 +22,7 @@ from econsult.realtime.replay import bus_event_from_row
 from econsult.security import sessions
 from econsult.security.policy import audience
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, on_call, submit
-from tests.factories import Personas, session_for
+from tests.factories import Personas, ok, session_for, submit
 
 SITE = "http://testserver"
 
@@ -109,12 +108,6 @@ async def connect(app: Starlette) -> AsyncIterator[Connect]:
     yield make
     for client in opened:
         await client.close()
-
-
-@pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now(), tier="primary")
-    await on_call(db, personas.derm2, "dermatology", clock.now(), tier="backup")
 
 
 async def test_refused_without_a_session(connect: Connect) -> None:

@@ -23,8 +23,7 @@ from econsult.images.store import FilesystemBlobStore
 from econsult.models import AuditEvent, Consult, ConsultImage
 from econsult.ops import integrity
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, on_call
-from tests.factories import CHEAP_PASSWORDS, Personas
+from tests.factories import CHEAP_PASSWORDS, Personas, ok
 from tests.images.image_factories import (
     assert_no_metadata,
     asymmetric_pattern,
@@ -76,11 +75,6 @@ async def image_views(db: Database, image_id: str) -> list[tuple[str, str, str]]
 
 
 @pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now())
-
-
-@pytest.fixture
 async def consult(rota: None, personas: Personas, client_for: ClientFor) -> dict[str, Any]:
     gp = await client_for(personas.gp)
     files = [("images", ("IMG_0001.JPG", phone_photo(), "image/jpeg")),
@@ -91,7 +85,7 @@ async def consult(rota: None, personas: Personas, client_for: ClientFor) -> dict
 
 
 def _form() -> dict[str, Any]:
-    from tests.consults.helpers import FORM
+    from tests.factories import FORM
 
     return dict(FORM)
 

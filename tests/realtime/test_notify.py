@@ -20,8 +20,7 @@ from econsult.db import Database
 from econsult.http.state import app_state
 from econsult.realtime.notify import Notifier
 from tests.conftest import ClientFor
-from tests.consults.helpers import FORM, ok, on_call, submit
-from tests.factories import Personas
+from tests.factories import FORM, Personas, ok, put_on_call, submit
 
 
 class Inbox:
@@ -90,7 +89,7 @@ async def test_assignee_and_gp_are_emailed_without_patient_data(
     notifier: Notifier, smtp: tuple[Inbox, int],
 ) -> None:
     inbox, _ = smtp
-    await on_call(db, personas.derm, "dermatology", clock.now())
+    await put_on_call(db, personas.derm, "dermatology", clock.now())
     gp, derm = await client_for(personas.gp), await client_for(personas.derm)
     cid = ok(await submit(gp), 201)["id"]
     await _wait_for(inbox, 1)
@@ -126,8 +125,8 @@ async def test_escalation_and_at_risk_email_the_new_assignee(
     clock: ManualClock, notifier: Notifier, smtp: tuple[Inbox, int],
 ) -> None:
     inbox, _ = smtp
-    await on_call(db, personas.derm, "dermatology", clock.now(), tier="primary")
-    await on_call(db, personas.derm2, "dermatology", clock.now(), tier="backup")
+    await put_on_call(db, personas.derm, "dermatology", clock.now(), tier="primary")
+    await put_on_call(db, personas.derm2, "dermatology", clock.now(), tier="backup")
     gp = await client_for(personas.gp)
     ok(await submit(gp, urgency="urgent"), 201)
     await _wait_for(inbox, 1)
@@ -150,7 +149,7 @@ async def test_unreachable_server_is_retried_without_blocking_requests(
     app: Starlette, db: Database, personas: Personas, client_for: ClientFor,
     clock: ManualClock,
 ) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now())
+    await put_on_call(db, personas.derm, "dermatology", clock.now())
     port = _free_port()  # nothing listens here yet
     notifier = await _notifier(app, port, backoff=0.2, retries=5)
     try:
@@ -175,7 +174,7 @@ async def test_without_smtp_url_nothing_is_sent_and_it_is_logged(
     app: Starlette, db: Database, personas: Personas, client_for: ClientFor,
     clock: ManualClock, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now())
+    await put_on_call(db, personas.derm, "dermatology", clock.now())
     ctx = app_state(app)
     notifier = Notifier(ctx.settings.with_(smtp_url=None), ctx.db, ctx.bus)
     await notifier.start()

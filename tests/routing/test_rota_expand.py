@@ -11,8 +11,7 @@ from econsult.routing.rota import (
     expand,
     on_call_at,
 )
-
-from .factories import VANCOUVER, hm, local, utc
+from tests.factories import VANCOUVER, hm, local, utc
 
 MONDAY, TUESDAY, FRIDAY = 0, 1, 4
 WEEK_START, WEEK_END = local(2026, 6, 1), local(2026, 6, 8)  # Monday to Monday

@@ -23,8 +23,7 @@ from econsult.turnaround.aggregates import GROUP_KEYS
 from econsult.turnaround.filters import Filters
 from econsult.turnaround.stats import summarise
 from tests.conftest import T0, ClientFor
-from tests.consults.helpers import ok
-from tests.factories import Personas
+from tests.factories import Personas, ok
 
 OPEN = {"assigned", "pooled", "in_review", "awaiting_gp"}
 
