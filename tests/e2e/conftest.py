@@ -35,7 +35,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 T = TypeVar("T")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -73,7 +73,7 @@ class Server:
             self._server = self._thread = None
 
 
-def _in_thread(fn: Callable[[], T]) -> T:
+def in_thread(fn: Callable[[], T]) -> T:
     """Run fn in a fresh thread: Playwright's sync API keeps a loop running in this one."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(fn).result()
@@ -86,7 +86,7 @@ class Site:
     personas: Personas
 
 
-async def _seed(settings: Settings) -> Personas:
+async def seed_site(settings: Settings) -> Personas:
     db = Database.from_settings(settings)
     try:
         clock = SystemClock()
@@ -100,8 +100,8 @@ async def _seed(settings: Settings) -> Personas:
 @pytest.fixture
 def site(settings: Settings) -> Iterator[Site]:
     # The shared fixture: a migrated, seeded database (SQLite file or PostgreSQL).
-    personas = _in_thread(lambda: asyncio.run(_seed(settings)))
-    server = Server(settings, _free_port())
+    personas = in_thread(lambda: asyncio.run(seed_site(settings)))
+    server = Server(settings, free_port())
     server.start()
     yield Site(server, settings, personas)
     server.stop()

@@ -67,7 +67,9 @@ def test_gp_and_specialist_work_a_dermatology_consult_live(
     expect(gp.locator("#sent-to")).to_contain_text(p.derm.name)
     expect(gp.locator("#sent-due")).to_contain_text("Answer due by")
     gp.screenshot(path=str(artifacts / "consult-sent.png"), full_page=True)
-    cid = gp.locator("#sent-link").get_attribute("href").rsplit("/", 1)[1]  # type: ignore[union-attr]
+    link = gp.locator("#sent-link").get_attribute("href")
+    assert link is not None
+    cid = link.rsplit("/", 1)[1]
 
     # The specialist's open queue shows it without a reload, within 2 s of sending.
     row = derm.locator(f'li.qrow[data-id="{cid}"]')

@@ -170,6 +170,7 @@ async def on_call_derm1_then_derm2(staff: httpx.AsyncClient) -> None:
 
 
 def specialist_ids(server: LiveServer) -> tuple[int, int]:
-    rows = dict(query(server.data_dir, "SELECT email, id FROM users WHERE email IN (?, ?)",
-                      "derm1@demo.econsult.org", "derm2@demo.econsult.org"))
-    return int(str(rows["derm1@demo.econsult.org"])), int(str(rows["derm2@demo.econsult.org"]))
+    rows = query(server.data_dir, "SELECT email, id FROM users WHERE email IN (?, ?)",
+                 "derm1@demo.econsult.org", "derm2@demo.econsult.org")
+    ids = {str(email): int(str(user_id)) for email, user_id in rows}
+    return ids["derm1@demo.econsult.org"], ids["derm2@demo.econsult.org"]

@@ -48,7 +48,8 @@ class Work:
 async def add_users(server: LiveServer, gps: int, specialists: int) -> tuple[list[str], list[str]]:
     settings = Settings.from_env({"ECONSULT_DATA_DIR": str(server.data_dir)})
     db = Database.from_settings(settings)
-    people = [(f"loadgp{i}@load.test", "gp", []) for i in range(gps)] + [
+    people: list[tuple[str, str, list[str]]] = [
+        (f"loadgp{i}@load.test", "gp", []) for i in range(gps)] + [
         (f"loadspec{i}@load.test", "specialist", [SPECIALTIES[i % len(SPECIALTIES)]])
         for i in range(specialists)]
     try:

@@ -4,14 +4,16 @@ from econsult.routing.decision import (
     Decision,
     DecisionKind,
     RoutingRequest,
+    SpecialistState,
     decide,
 )
 from econsult.routing.rota import Tier
+from econsult.routing.targets import Urgency
 from tests.factories import interval, local, state
 
 NOW = local(2026, 6, 2, 10)
 SHIFT_START = local(2026, 6, 2, 8)
-DERM = RoutingRequest("dermatology", "routine")  # type: ignore[arg-type]
+DERM = RoutingRequest("dermatology", Urgency.ROUTINE)
 
 
 def test_assigns_the_only_primary() -> None:
@@ -73,14 +75,15 @@ def test_full_tie_goes_to_lowest_id() -> None:
         (state(1, active=False), DERM, "every on-call specialist for dermatology is inactive"),
         (
             state(1),
-            RoutingRequest("dermatology", "urgent", frozenset({1})),  # type: ignore[arg-type]
+            RoutingRequest("dermatology", Urgency.URGENT, frozenset({1})),
             "every on-call specialist for dermatology was already tried or excluded",
         ),
         (state(1, open_load=3, cap=3), DERM, "all on-call specialists for dermatology at cap"),
     ],
 )
-def test_pool_with_the_reason(person: object, request_: RoutingRequest, reason: str) -> None:
-    decision = decide(request_, [interval(1, Tier.PRIMARY, SHIFT_START)], {1: person}, NOW)  # type: ignore[dict-item]
+def test_pool_with_the_reason(person: SpecialistState, request_: RoutingRequest,
+                              reason: str) -> None:
+    decision = decide(request_, [interval(1, Tier.PRIMARY, SHIFT_START)], {1: person}, NOW)
     assert decision == Decision.pool(reason)
     assert decision.kind == "pool"
 
@@ -113,7 +116,7 @@ def test_decision_invariants() -> None:
     with pytest.raises(ValueError):
         Decision(DecisionKind.POOL, 1, Tier.PRIMARY, "x")
     with pytest.raises(ValueError):
-        RoutingRequest("dermatology", "whenever")  # type: ignore[arg-type]
+        RoutingRequest("dermatology", "whenever")  # type: ignore[arg-type]  # on purpose
 
 
 def test_naive_now_is_refused() -> None:

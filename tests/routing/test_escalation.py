@@ -1,10 +1,11 @@
 from econsult.routing.decision import Decision, RoutingRequest, next_escalation
 from econsult.routing.rota import Tier
+from econsult.routing.targets import Urgency
 from tests.factories import interval, local, state
 
 NOW = local(2026, 6, 2, 10)
 START = local(2026, 6, 2, 8)
-URGENT = RoutingRequest("dermatology", "urgent")  # type: ignore[arg-type]
+URGENT = RoutingRequest("dermatology", Urgency.URGENT)
 
 
 def test_goes_to_the_backup_first() -> None:
@@ -58,7 +59,7 @@ def test_pool_when_the_rest_are_unavailable() -> None:
 
 def test_request_exclusions_still_apply() -> None:
     rota = [interval(1, Tier.PRIMARY, START), interval(2, Tier.BACKUP, START)]
-    request = RoutingRequest("dermatology", "urgent", frozenset({2}))  # type: ignore[arg-type]
+    request = RoutingRequest("dermatology", Urgency.URGENT, frozenset({2}))
     decision = next_escalation(request, None, frozenset(), rota, {1: state(1), 2: state(2)}, NOW)
     assert decision.specialist_id == 1
 
