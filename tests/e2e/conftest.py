@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,18 +26,13 @@ from econsult.app import create_app
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
+from tests.conftest import free_port
 from tests.factories import Personas, dermatology_on_call, make_personas
 
 CHROMIUM = os.environ.get("ECONSULT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

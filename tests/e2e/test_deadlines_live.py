@@ -18,7 +18,8 @@ from sqlmodel import col
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.models import Specialty
-from tests.e2e.conftest import Server, Site, free_port, in_thread, seed_site
+from tests.conftest import free_port
+from tests.e2e.conftest import Server, Site, in_thread, seed_site
 from tests.e2e.test_consult_flow import live, login
 from tests.factories import PASSWORD
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from email import message_from_bytes
@@ -18,7 +17,7 @@ from econsult.clock import ManualClock
 from econsult.consults.escalation import process_due
 from econsult.http.state import app_state
 from econsult.realtime.notify import Notifier
-from tests.conftest import ClientFor
+from tests.conftest import ClientFor, free_port
 from tests.factories import FORM, Personas, ok, submit
 
 
@@ -31,16 +30,10 @@ class Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port
@@ -157,7 +150,7 @@ async def test_unreachable_server_is_retried_without_blocking_requests(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("WARNING", logger="econsult.realtime.notify")
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     notifier = await _notifier(app, port, backoff=0.2, retries=5)
     try:
         r = await submit(await client_for(personas.gp))

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.demo.seed import DEMO_PASSWORD, seed_users
 from econsult.security.keyring import new_key
+from tests.conftest import free_port
 
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")
 START_TIMEOUT = 90.0
@@ -136,7 +136,7 @@ def start_server(server_env: dict[str, str], tmp_path: Path) -> Iterator[StartSe
     servers: list[Server] = []
 
     async def start(workers: int = 1) -> Server:
-        port = _free_port()
+        port = free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -242,12 +242,6 @@ async def event_counts(database_url: str, consult_ids: list[str]) -> dict[str, d
     for row in rows:
         counts[row["consult_id"]][row["type"]] = row["n"]
     return counts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _descendants(pid: int) -> set[int]:
