@@ -115,6 +115,26 @@ async def dermatology_on_call(db: Database, personas: Personas, start: datetime,
     await put_on_call(db, personas.derm2, "dermatology", start, hours, tier=Tier.BACKUP)
 
 
+async def post_shift(client: httpx.AsyncClient, specialty: str, email: str, tier: Tier,
+                     starts_at: datetime, ends_at: datetime, *, api: str = "/api/v1") -> None:
+    """A one-off shift through the rota API, for a server in another process (`api`:
+    the path prefix the client's base URL does not already carry)."""
+    response = await client.post(f"{api}/rota/{specialty}/shifts", json={
+        "specialist": email, "tier": tier, "starts_at": starts_at.isoformat(),
+        "ends_at": ends_at.isoformat()})
+    assert response.status_code == 201, response.text
+
+
+async def put_urgent_targets(client: httpx.AsyncClient, specialty: str, *,
+                             acknowledge_within: str, respond_within: str = "PT2H",
+                             api: str = "/api/v1") -> None:
+    """Short urgent windows through the targets API (ISO 8601 durations), in real time."""
+    response = await client.put(f"{api}/specialties/{specialty}/targets", json={
+        "urgent": {"acknowledge_within": acknowledge_within, "respond_within": respond_within,
+                   "business_time": False}})
+    assert response.status_code == 200, response.text
+
+
 # --- a consult --------------------------------------------------------------------------
 
 class ConsultForm(TypedDict, total=False):

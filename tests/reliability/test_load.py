@@ -20,8 +20,9 @@ from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.demo.seed import DEMO_PASSWORD
+from econsult.routing.rota import Tier
 from econsult.security.audit import Actor
-from tests.factories import CHEAP_PASSWORDS
+from tests.factories import CHEAP_PASSWORDS, post_shift
 from tests.reliability.conftest import MakeServer
 from tests.reliability.live import LiveServer, logged_in, login
 from tests.reliability.workload import Tally, gp_loop, percentiles, query
@@ -69,11 +70,8 @@ async def put_on_call(staff: httpx.AsyncClient, specialists: list[str]) -> None:
         specialty = SPECIALTIES[i % len(SPECIALTIES)]
         if specialty == POOL_ONLY:
             continue
-        made = await staff.post(f"/rota/{specialty}/shifts", json={
-            "specialist": email, "tier": "primary",
-            "starts_at": (now - timedelta(minutes=5)).isoformat(),
-            "ends_at": (now + timedelta(hours=2)).isoformat()})
-        assert made.status_code == 201, made.text
+        await post_shift(staff, specialty, email, Tier.PRIMARY, now - timedelta(minutes=5),
+                         now + timedelta(hours=2), api="")
 
 
 async def specialist_loop(client: httpx.AsyncClient, tally: Tally, work: Work,

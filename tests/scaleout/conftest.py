@@ -30,8 +30,10 @@ import pytest
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.demo.seed import DEMO_PASSWORD, seed_users
+from econsult.routing.rota import Tier
 from econsult.security.keyring import new_key
 from tests.conftest import free_port
+from tests.factories import FORM, post_shift, put_urgent_targets
 
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")
 START_TIMEOUT = 90.0
@@ -193,25 +195,10 @@ async def on_call(server: Server, staff: Login, *, ack_within: str | None = None
     now = datetime.now(UTC)
     async with staff.client(server) as client:
         if ack_within is not None:
-            response = await client.put("/api/v1/specialties/dermatology/targets", json={
-                "urgent": {"acknowledge_within": ack_within, "respond_within": "PT2H",
-                           "business_time": False}})
-            assert response.status_code == 200, response.text
-        for email, tier in ((DERM1, "primary"), (DERM2, "backup")):
-            response = await client.post("/api/v1/rota/dermatology/shifts", json={
-                "specialist": email, "tier": tier,
-                "starts_at": (now - timedelta(hours=1)).isoformat(),
-                "ends_at": (now + timedelta(hours=3)).isoformat()})
-            assert response.status_code == 201, response.text
-
-
-FORM = {
-    "specialty": "dermatology",
-    "question": "Rapidly growing ulcerated nodule on the scalp; same-week biopsy?",
-    "patient_name": "Jane Example",
-    "patient_dob": "1958-02-11",
-    "patient_health_number": "9876 543 210",
-}
+            await put_urgent_targets(client, "dermatology", acknowledge_within=ack_within)
+        for email, tier in ((DERM1, Tier.PRIMARY), (DERM2, Tier.BACKUP)):
+            await post_shift(client, "dermatology", email, tier, now - timedelta(hours=1),
+                             now + timedelta(hours=3))
 
 
 async def submit(client: httpx.AsyncClient, urgency: str = "urgent") -> httpx.Response:
