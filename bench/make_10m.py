@@ -26,6 +26,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from sqlalchemy import inspect
+
 from econsult.models import Consult
 from econsult.models.types import UTCDateTime
 
@@ -33,7 +35,7 @@ from econsult.models.types import UTCDateTime
 def _select_copy(k: int, days: int) -> str:
     """SELECT list producing copy k of every consult."""
     parts = []
-    for column in Consult.__table__.columns:  # type: ignore[attr-defined]
+    for column in inspect(Consult).columns:
         name = column.name
         if name == "id":
             # 'g'..'o' never starts a hex UUID: no copy can meet an original.
@@ -65,7 +67,7 @@ def build(source: Path, dest: Path, copies: int) -> None:
     days = int(db.execute("SELECT julianday(?) - julianday(?)", (last, first)).fetchone()[0]) + 1
     indexes = db.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND "
                          "tbl_name='consults' AND sql IS NOT NULL").fetchall()
-    columns = ", ".join(c.name for c in Consult.__table__.columns)  # type: ignore[attr-defined]
+    columns = ", ".join(c.name for c in inspect(Consult).columns)
     start = time.perf_counter()
     for name, _ in indexes:
         db.execute(f'DROP INDEX "{name}"')

@@ -23,7 +23,7 @@ import asyncio
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import Manager, get_context
 from typing import Any
 
@@ -145,7 +145,8 @@ def _event_like(consult_id: str, n: int) -> str:
 # -- the driver -----------------------------------------------------------------------
 
 def _start_clients(pool: ProcessPoolExecutor, manager: Any, url: str,
-                   headers: list[dict[str, str]], origin: str, n: int) -> tuple[Any, Any, dict]:
+                   headers: list[dict[str, str]], origin: str, n: int
+                   ) -> tuple[Future[dict[str, Any]], Any, dict[str, Any]]:
     control = manager.Queue()
     future = pool.submit(clients, url, headers, origin, n, control)
     ready = None

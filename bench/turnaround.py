@@ -21,11 +21,12 @@ import asyncio
 import base64
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from econsult.config import Settings
 from econsult.db import Database
@@ -47,7 +48,8 @@ async def _timed(fn: Callable[[], Awaitable[object]], repeat: int) -> float:
 
 
 def _where_sql(f: Filters, dialect: str) -> tuple[str, dict[str, object]]:
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, object] = {}
     for name, op, value in (("start", ">=", f.start), ("end", "<", f.end)):
         if value is not None:
             clauses.append(f"submitted_at {op} :{name}")
@@ -119,7 +121,8 @@ async def _bench(settings: Settings, n: int, repeat: int, indexes: bool) -> None
                 async with db.read() as s:
                     return await aggregates.summarise(s, f)
 
-            async def scan(where: str = where, params: dict[str, object] = params) -> object:
+            async def scan(where: str = where, params: dict[str, object] = params
+                           ) -> Sequence[Row[Any]]:
                 async with db.read() as s:
                     return (await s.execute(text(
                         f"SELECT count(*), sum(seconds_to_answer) FROM consults{where}"),
@@ -132,7 +135,7 @@ async def _bench(settings: Settings, n: int, repeat: int, indexes: bool) -> None
                         f"OVER (ORDER BY seconds_to_answer) rn FROM consults{where}) t"),
                         params)).all()
 
-            rows = (await scan())[0][0]  # type: ignore[index]
+            rows = (await scan())[0][0]
             a, s1, s2 = (await _timed(agg, repeat), await _timed(scan, repeat),
                          await _timed(sort, repeat))
             print(f"{label:<14} {rows:>9,} {a * 1000:>8.0f}ms {s1 * 1000:>6.0f}ms "
@@ -156,7 +159,7 @@ def main() -> None:
     env_settings = Settings.from_env()
     url = env_settings.database_url if not env_settings.is_sqlite else None
     settings = Settings(data_dir=args.data_dir, master_key=key_file.read_text().strip(),
-                        **({"database_url": url} if url else {}))
+                        database_url=url or "")  # "": SQLite in the data directory
     asyncio.run(_bench(settings, args.consults, args.repeat, args.indexes))
 
 

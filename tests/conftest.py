@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -28,12 +29,25 @@ from econsult.http.state import app_state
 from econsult.models import User
 from econsult.ops.migrate import seed_catalogue
 from econsult.security.keyring import new_key
-from tests.factories import CHEAP_PASSWORDS, Personas, make_personas, session_for
+from tests.factories import (
+    CHEAP_PASSWORDS,
+    Personas,
+    dermatology_on_call,
+    make_personas,
+    session_for,
+)
 
 TEST_MASTER_KEY = base64.b64encode(new_key()).decode()
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")
 # Monday 2026-03-02 09:00 in Vancouver: inside business hours, a week before DST.
 T0 = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _pg_admin_url(url: str) -> str:
@@ -129,6 +143,12 @@ async def db(app: Starlette) -> Database:
 @pytest.fixture
 async def personas(app: Starlette) -> Personas:
     return await make_personas(app_state(app).db, app_state(app).clock)
+
+
+@pytest.fixture
+async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
+    """Dermatology on call for the coming week (tests.factories.dermatology_on_call)."""
+    await dermatology_on_call(db, personas, clock.now())
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ def test_master_key_never_shows_in_repr() -> None:
 def test_settings_are_immutable_and_with_makes_a_copy() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
-        s.cookie_secure = True  # type: ignore[misc]
+        s.cookie_secure = True  # type: ignore[misc]  # frozen: the point of the test
     t = s.with_(max_image_mb=5)
     assert t.max_image_mb == 5 and s.max_image_mb == 25
 

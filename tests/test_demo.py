@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from econsult.config import Settings
@@ -11,10 +13,7 @@ from econsult.models import RotaWeekly, User
 from econsult.security.passwords import Passwords
 
 
-async def test_demo_seeds_accounts_and_rota_and_is_rerunnable(tmp_path: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
+async def test_demo_seeds_accounts_and_rota_and_is_rerunnable(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "demo")
     lines = await prepare(settings, consults=0)
     assert any(DEMO_PASSWORD in line for line in lines)

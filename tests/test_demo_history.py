@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import col
 from starlette.applications import Starlette
 
@@ -21,6 +21,8 @@ from tests.conftest import T0
 from tests.factories import Personas
 
 N = 300
+_TIMES = select(col(Consult.id), col(Consult.submitted_at), col(Consult.answered_at)).order_by(
+    col(Consult.id))
 
 
 def _svc(app: Starlette) -> AppState:
@@ -70,6 +72,7 @@ async def test_columns_agree_with_the_event_timeline(app: Starlette,
         if c.answered_at is None:
             assert c.seconds_to_answer is None and c.within_target is None
         else:
+            assert c.seconds_to_answer is not None
             assert c.seconds_to_answer == pytest.approx(clocks.specialist_seconds_to_answer,
                                                         abs=1e-3)
             assert c.within_target == (c.seconds_to_answer <= (c.target_seconds or 0))
@@ -91,9 +94,10 @@ async def test_columns_agree_with_the_event_timeline(app: Starlette,
 async def test_distributions_are_plausible(app: Starlette, personas: Personas) -> None:
     await _generate(app, personas, n=600)
     async with _svc(app).db.read() as db:
-        rows = (await db.execute(select(Consult.state, Consult.urgency, Consult.outcome,
-                                        Consult.usefulness, Consult.within_target,
-                                        Consult.escalations, Consult.paused_seconds))).all()
+        rows = (await db.execute(select(
+            col(Consult.state), col(Consult.urgency), col(Consult.outcome),
+            col(Consult.usefulness), col(Consult.within_target), col(Consult.escalations),
+            col(Consult.paused_seconds)))).all()
     states = Counter(r[0] for r in rows)
     assert states["closed"] > 400 and sum(states[s] for s in OPEN_STATES) > 0
     outcomes = Counter(r[2] for r in rows if r[2])
@@ -109,13 +113,11 @@ async def test_distributions_are_plausible(app: Starlette, personas: Personas) -
 async def test_same_seed_same_history(app: Starlette, personas: Personas) -> None:
     await _generate(app, personas, n=20, seed=3)
     async with _svc(app).db.write() as db:
-        first = (await db.execute(select(Consult.id, Consult.submitted_at, Consult.answered_at)
-                                  .order_by(Consult.id))).all()
-        await db.execute(ConsultEvent.__table__.delete())  # type: ignore[attr-defined]
-        await db.execute(Consult.__table__.delete())  # type: ignore[attr-defined]
+        first = (await db.execute(_TIMES)).all()
+        await db.execute(delete(ConsultEvent))
+        await db.execute(delete(Consult))
     await _generate(app, personas, n=20, seed=3)
     async with _svc(app).db.read() as db:
-        again = (await db.execute(select(Consult.id, Consult.submitted_at, Consult.answered_at)
-                                  .order_by(Consult.id))).all()
+        again = (await db.execute(_TIMES)).all()
         assert (await db.execute(select(func.count()).select_from(Consult))).scalar() == 20
     assert first == again

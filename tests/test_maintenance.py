@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.applications import Starlette
 
-from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.http.state import app_state
@@ -26,22 +25,17 @@ from econsult.ops import integrity, rekey
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import Kek, Keyring, new_key
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, on_call, submit
-from tests.factories import Personas
+from tests.factories import Personas, ok, submit
 from tests.images.image_factories import encode, skin_texture
 
 HOURS_AGO_2 = time.time() - 2 * 3600
 
 
-@pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now())
-
-
 async def submit_with_photo(client_for: ClientFor, personas: Personas) -> dict[str, Any]:
     gp = await client_for(personas.gp)
     photo = ("p.jpg", encode(skin_texture(1000, 1000), "JPEG"), "image/jpeg")
-    return ok(await submit(gp, files=[("images", photo)]), 201)
+    created: dict[str, Any] = ok(await submit(gp, files=[("images", photo)]), 201)
+    return created
 
 
 def age(store: FilesystemBlobStore, key: str) -> None:
@@ -113,18 +107,20 @@ async def test_startup_gc_cleans_up_and_never_raises(
     app: Starlette, caplog: pytest.LogCaptureFixture,
 ) -> None:
     svc = app_state(app)
+    blobs = svc.blobs
+    assert isinstance(blobs, FilesystemBlobStore)  # no ECONSULT_BLOB_URL in the tests
     orphan = f"{uuid.uuid4()}.original"
-    await svc.blobs.put(orphan, b"sealed")
-    age(svc.blobs, orphan)
-    await integrity.startup_gc(svc.db, svc.blobs)
-    assert await svc.blobs.list_keys() == []
+    await blobs.put(orphan, b"sealed")
+    age(blobs, orphan)
+    await integrity.startup_gc(svc.db, blobs)
+    assert await blobs.list_keys() == []
 
     class Broken(FilesystemBlobStore):
         async def list_keys(self) -> list[str]:
             raise OSError("disk gone")
 
     with caplog.at_level(logging.ERROR):
-        await integrity.startup_gc(svc.db, Broken(svc.blobs.root))
+        await integrity.startup_gc(svc.db, Broken(blobs.root))
     assert "start-up blob garbage collection failed" in caplog.text
 
 

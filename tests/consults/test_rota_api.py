@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,13 +13,9 @@ from sqlmodel import col
 from econsult.db import Database
 from econsult.models import AuditEvent, RotaAbsence, RotaShift, RotaWeekly
 from tests.conftest import ClientFor
-from tests.factories import Personas
+from tests.factories import Personas, utc
 
 ROTA = "/api/v1/rota/dermatology"
-
-
-def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
-    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 async def counts(db: Database) -> tuple[int, int, int, int]:
@@ -62,7 +58,7 @@ def stretches(body: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 
 async def test_weekly_pattern_is_added_expanded_and_deleted(
-    staff: httpx.AsyncClient, db: Database
+    staff: httpx.AsyncClient, db: Database, personas: Personas
 ) -> None:
     r = await staff.post(
         f"{ROTA}/weekly",
@@ -84,7 +80,7 @@ async def test_weekly_pattern_is_added_expanded_and_deleted(
     ]  # fmt: skip
     shift = body["shifts"][0]
     assert shift["name"] == "Dr Dana Ermine" and shift["shift_ids"] == []
-    assert isinstance(shift["specialist_id"], int)
+    assert shift["specialist_id"] == personas.derm.id
     assert body["weekly"][0]["id"] == created["id"]
     assert body["weekly"][0]["specialist"] == "derm1@example.org"
 

@@ -1,130 +1,206 @@
-"""The deadline scheduler: real sleeping, restart, and two processes racing."""
+"""The deadline scheduler, stepped on a manual clock: how long it plans to sleep, what
+it does when a deadline passes, that its running loop acts when woken, that a restart
+misses nothing, and that two processes racing escalate once."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
+from starlette.applications import Starlette
 
 from econsult.app import create_app
-from econsult.clock import ManualClock, SystemClock
+from econsult.clock import ManualClock
 from econsult.config import Settings
+from econsult.consults.deps import ConsultDeps
 from econsult.consults.escalation import next_deadline, process_due
 from econsult.consults.scheduler import DeadlineScheduler
+from econsult.consults.submit import SubmitInput
+from econsult.consults.submit import submit as submit_consult
 from econsult.db import Database
 from econsult.http.state import AppState, app_state
-from econsult.models import ConsultEvent, Specialty
-from tests.consults.helpers import ok, on_call, submit
-from tests.factories import CHEAP_PASSWORDS, make_personas, session_for
+from econsult.models import ConsultEvent, Role
+from econsult.security.policy import Principal
+from tests.conftest import ClientFor
+from tests.factories import (
+    CHEAP_PASSWORDS,
+    Personas,
+    dermatology_on_call,
+    make_personas,
+    ok,
+    submit,
+)
 
-
-async def _short_ack(db: Database, seconds: int) -> None:
-    async with db.write() as session:
-        spec = await session.get(Specialty, "dermatology")
-        assert spec is not None
-        targets = json.loads(spec.targets)
-        targets["urgent"]["acknowledge_within"] = f"PT{seconds}S"
-        await session.execute(update(Specialty).where(Specialty.slug == "dermatology")
-                              .values(targets=json.dumps(targets)))
+ACK = timedelta(minutes=30)  # dermatology's default for urgent consults, in real time
 
 
 async def _escalations(db: Database, consult_id: str) -> int:
     async with db.read() as session:
         return int((await session.execute(select(func.count()).select_from(ConsultEvent).where(
-            ConsultEvent.consult_id == consult_id, ConsultEvent.type == "escalated"))).scalar()
-            or 0)
+            col(ConsultEvent.consult_id) == consult_id, col(ConsultEvent.type) == "escalated"))
+        ).scalar() or 0)
 
 
-async def test_scheduler_escalates_within_seconds_of_the_deadline(settings: Settings) -> None:
-    import httpx
-
-    app = create_app(settings.with_(scheduler_enabled=True), clock=SystemClock())
-    async with app.router.lifespan_context(app):
-        ctx = app_state(app)
-        people = await make_personas(ctx.db, ctx.clock)
-        now = datetime.now(UTC)
-        await on_call(ctx.db, people.derm, "dermatology", now, tier="primary")
-        await on_call(ctx.db, people.derm2, "dermatology", now, tier="backup")
-        await _short_ack(ctx.db, 1)
-        token, csrf = await session_for(ctx.db, people.gp, ctx.clock, ctx.settings)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://testserver") as gp:
-            gp.cookies.set(ctx.settings.session_cookie_name, token)
-            gp.headers["X-CSRF-Token"] = csrf
-            created = ok(await submit(gp, urgency="urgent"), 201)
-            assert created["assigned_to"] == people.derm.id
-            due = datetime.fromisoformat(created["ack_due_at"])
-            for _ in range(60):
-                if await _escalations(ctx.db, created["id"]):
-                    break
-                await asyncio.sleep(0.1)
-            escalated_at = datetime.now(UTC)
-            detail = ok(await gp.get(f"/api/v1/consults/{created['id']}"))
-    assert detail["assigned_to"] == people.derm2.id
-    assert escalated_at - due < timedelta(seconds=3)
+async def _submit_urgent(state: AppState, gp: Principal, question: str) -> str:
+    summary, _ = await submit_consult(state, gp, SubmitInput(
+        specialty="dermatology", urgency="urgent", question=question,
+        patient_name="A B", patient_dob="1990-01-01", patient_health_number="1234567890",
+    ), [])
+    return summary.id
 
 
-async def test_a_restart_misses_no_deadline(settings: Settings) -> None:
-    clock = ManualClock(datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
+def _gp(personas: Personas) -> Principal:
+    return Principal(personas.gp.id or 0, Role.gp, email=personas.gp.email)
+
+
+async def test_run_once_plans_to_wake_at_the_deadline_and_escalates_once_it_passes(
+    rota: None, app: Starlette, personas: Personas, client_for: ClientFor, clock: ManualClock,
+) -> None:
+    state = app_state(app)
+    # A cap far above the window, so the planned sleep is the deadline's own distance.
+    scheduler = DeadlineScheduler(max_sleep=24 * 3600)
+    assert await scheduler.run_once(state) == 24 * 3600  # nothing pending
+    created = ok(await submit(await client_for(personas.gp), urgency="urgent"), 201)
+    assert created["assigned_to"] == personas.derm.id
+    assert await scheduler.run_once(state) == ACK.total_seconds()
+
+    clock.advance(ACK - timedelta(seconds=1))
+    assert await scheduler.run_once(state) == 1.0
+    assert await _escalations(state.db, created["id"]) == 0
+
+    clock.advance(timedelta(seconds=1))
+    # Escalated; the next deadline is derm2's fresh acknowledge window.
+    assert await scheduler.run_once(state) == ACK.total_seconds()
+    assert await _escalations(state.db, created["id"]) == 1
+    detail = ok(await (await client_for(personas.gp)).get(f"/api/v1/consults/{created['id']}"))
+    assert detail["assigned_to"] == personas.derm2.id
+
+
+async def test_max_sleep_bounds_the_planned_sleep(
+    rota: None, app: Starlette, personas: Personas, client_for: ClientFor,
+) -> None:
+    # Deadlines made by other processes are noticed within max_sleep.
+    ok(await submit(await client_for(personas.gp), urgency="urgent"), 201)
+    assert await DeadlineScheduler(max_sleep=60).run_once(app_state(app)) == 60
+
+
+class _Observed(DeadlineScheduler):
+    """Counts finished passes and records each planned sleep, so a test waits for the
+    loop's passes rather than for time to go by."""
+
+    def __init__(self, *, max_sleep: float, fail_first: bool = False) -> None:
+        super().__init__(max_sleep=max_sleep)
+        self.planned: list[float] = []
+        self.finished = 0
+        self._fail_first = fail_first
+        self._pass_done = asyncio.Event()
+
+    async def run_once(self, deps: ConsultDeps) -> float:
+        try:
+            if self._fail_first and self.finished == 0:
+                raise OSError("database unavailable")
+            delay = await super().run_once(deps)
+            self.planned.append(delay)
+            return delay
+        finally:
+            self.finished += 1
+            self._pass_done.set()
+
+    async def wait_for_passes(self, count: int) -> None:
+        async with asyncio.timeout(10):
+            while self.finished < count:
+                self._pass_done.clear()
+                await self._pass_done.wait()
+
+
+async def test_the_loop_replans_when_an_earlier_deadline_arrives(
+    rota: None, app: Starlette, personas: Personas,
+) -> None:
+    scheduler = _Observed(max_sleep=3600)
+    deps = dataclasses.replace(app_state(app), scheduler=scheduler)
+    scheduler.start(deps)
+    try:
+        await scheduler.wait_for_passes(1)
+        assert scheduler.planned == [3600]  # nothing pending: sleep the whole cap
+        # Submitting tells the scheduler of the new deadline; it wakes and plans again.
+        await _submit_urgent(deps, _gp(personas), "Spreading rash with fever?")
+        await scheduler.wait_for_passes(2)
+        assert scheduler.planned == [3600, ACK.total_seconds()]
+    finally:
+        await scheduler.stop()
+
+
+async def test_the_loop_escalates_a_passed_deadline_on_its_next_pass(
+    rota: None, app: Starlette, personas: Personas, clock: ManualClock,
+) -> None:
+    # A tiny cap: the loop passes again and again, each pass reading the manual clock.
+    scheduler = _Observed(max_sleep=0.005)
+    deps = dataclasses.replace(app_state(app), scheduler=scheduler)
+    consult_id = await _submit_urgent(deps, _gp(personas), "Spreading rash with fever?")
+    scheduler.start(deps)
+    try:
+        await scheduler.wait_for_passes(2)
+        assert await _escalations(deps.db, consult_id) == 0
+        clock.advance(ACK)
+        # Two more finished passes: at least one of them started after the clock moved.
+        await scheduler.wait_for_passes(scheduler.finished + 2)
+        assert await _escalations(deps.db, consult_id) == 1
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_failing_pass_does_not_stop_the_loop(
+    app: Starlette, clock: ManualClock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    scheduler = _Observed(max_sleep=3600, fail_first=True)
+    scheduler.start(app_state(app))
+    try:
+        await scheduler.wait_for_passes(1)
+        assert "deadline scheduler pass failed" in caplog.text
+        assert scheduler.planned == []
+        scheduler.wake(clock.now())  # instead of waiting out the retry pause
+        await scheduler.wait_for_passes(2)
+        assert scheduler.planned == [3600]
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_restart_misses_no_deadline(settings: Settings, clock: ManualClock) -> None:
     app = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with app.router.lifespan_context(app):
-        ctx = app_state(app)
-        people = await make_personas(ctx.db, clock)
-        await on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
-        await on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
-        svc: AppState = ctx
-        from econsult.consults.submit import SubmitInput
-        from econsult.consults.submit import submit as submit_consult
-        from econsult.security.policy import Principal
-
-        gp = Principal(people.gp.id or 0, "gp", email="gp@example.org")
-        summary, _ = await submit_consult(svc, gp, SubmitInput(
-            specialty="dermatology", urgency="urgent", question="Spreading rash with fever?",
-            patient_name="A B", patient_dob="1990-01-01", patient_health_number="1234567890",
-        ), [])
+        state = app_state(app)
+        personas = await make_personas(state.db, clock)
+        await dermatology_on_call(state.db, personas, clock.now())
+        consult_id = await _submit_urgent(state, _gp(personas), "Spreading rash with fever?")
     # The server is down while the acknowledge window passes.
     clock.advance(timedelta(hours=1))
     app = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
     async with app.router.lifespan_context(app):
-        scheduler: DeadlineScheduler = app_state(app).scheduler
-        await scheduler.run_once(app_state(app))
-        assert await _escalations(app_state(app).db, summary.id) == 1
+        state = app_state(app)
+        await state.scheduler.run_once(state)
+        assert await _escalations(state.db, consult_id) == 1
 
 
-async def test_two_processes_escalate_exactly_once(settings: Settings) -> None:
-    clock = ManualClock(datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
-    app = create_app(settings, clock=clock, passwords=CHEAP_PASSWORDS)
-    async with app.router.lifespan_context(app):
-        ctx = app_state(app)
-        people = await make_personas(ctx.db, clock)
-        await on_call(ctx.db, people.derm, "dermatology", clock.now(), tier="primary")
-        await on_call(ctx.db, people.derm2, "dermatology", clock.now(), tier="backup")
-        svc: AppState = ctx
-        from econsult.consults.submit import SubmitInput
-        from econsult.consults.submit import submit as submit_consult
-        from econsult.security.policy import Principal
-
-        gp = Principal(people.gp.id or 0, "gp", email="gp@example.org")
-        ids = []
-        for i in range(5):
-            summary, _ = await submit_consult(svc, gp, SubmitInput(
-                specialty="dermatology", urgency="urgent", question=f"Question number {i} here",
-                patient_name="A B", patient_dob="1990-01-01", patient_health_number="1234567890",
-            ), [])
-            ids.append(summary.id)
-        clock.advance(timedelta(minutes=31))
-        # A second "process": its own engines on the same database file.
-        other_db = Database(settings.database_url)
-        other = dataclasses.replace(svc, db=other_db)
-        try:
-            results = await asyncio.gather(process_due(svc), process_due(other),
-                                           process_due(svc), process_due(other))
-        finally:
-            await other_db.dispose()
-        assert sum(results) == 5
-        for consult_id in ids:
-            assert await _escalations(ctx.db, consult_id) == 1
-        assert await next_deadline(svc) is not None  # derm2's new acknowledge window
+async def test_two_processes_escalate_exactly_once(
+    rota: None, app: Starlette, settings: Settings, personas: Personas, clock: ManualClock,
+) -> None:
+    state = app_state(app)
+    ids = [await _submit_urgent(state, _gp(personas), f"Question number {i} here")
+           for i in range(5)]
+    clock.advance(ACK + timedelta(minutes=1))
+    # A second "process": its own engines on the same database.
+    other_db = Database(settings.database_url)
+    other = dataclasses.replace(state, db=other_db)
+    try:
+        results = await asyncio.gather(process_due(state), process_due(other),
+                                       process_due(state), process_due(other))
+    finally:
+        await other_db.dispose()
+    assert sum(results) == 5
+    for consult_id in ids:
+        assert await _escalations(state.db, consult_id) == 1
+    assert await next_deadline(state) is not None  # derm2's new acknowledge window

@@ -12,13 +12,15 @@ from sqlalchemy.dialects import sqlite
 from econsult.consults.views import iso_utc
 from econsult.models.types import UTCDateTime
 
-_store = UTCDateTime().dialect_impl(sqlite.dialect())
+_SQLITE = sqlite.dialect()
+# The column type's whole bind step on SQLite: UTCDateTime's own, then DATETIME's.
+_to_text = UTCDateTime().dialect_impl(_SQLITE).bind_processor(_SQLITE)
 
 
 def _stored_text(value: datetime) -> str:
     """What SQLAlchemy writes to SQLite for this value through a UTCDateTime column."""
-    naive = _store.process_bind_param(value, sqlite.dialect())
-    text = sqlite.DATETIME().bind_processor(sqlite.dialect())(naive)  # type: ignore[misc]
+    assert _to_text is not None
+    text = _to_text(value)
     assert isinstance(text, str)
     return text
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,19 +26,13 @@ from econsult.app import create_app
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
-from tests.consults.helpers import on_call
-from tests.factories import Personas, make_personas
+from tests.conftest import free_port
+from tests.factories import Personas, dermatology_on_call, make_personas
 
 CHROMIUM = os.environ.get("ECONSULT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -74,7 +67,7 @@ class Server:
             self._server = self._thread = None
 
 
-def _in_thread(fn: Callable[[], T]) -> T:
+def in_thread(fn: Callable[[], T]) -> T:
     """Run fn in a fresh thread: Playwright's sync API keeps a loop running in this one."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(fn).result()
@@ -87,12 +80,12 @@ class Site:
     personas: Personas
 
 
-async def _seed(settings: Settings) -> Personas:
+async def seed_site(settings: Settings) -> Personas:
     db = Database.from_settings(settings)
     try:
         clock = SystemClock()
         personas = await make_personas(db, clock)
-        await on_call(db, personas.derm, "dermatology", datetime.now(UTC), hours=24)
+        await dermatology_on_call(db, personas, datetime.now(UTC), hours=24)
         return personas
     finally:
         await db.dispose()
@@ -101,8 +94,8 @@ async def _seed(settings: Settings) -> Personas:
 @pytest.fixture
 def site(settings: Settings) -> Iterator[Site]:
     # The shared fixture: a migrated, seeded database (SQLite file or PostgreSQL).
-    personas = _in_thread(lambda: asyncio.run(_seed(settings)))
-    server = Server(settings, _free_port())
+    personas = in_thread(lambda: asyncio.run(seed_site(settings)))
+    server = Server(settings, free_port())
     server.start()
     yield Site(server, settings, personas)
     server.stop()

@@ -13,11 +13,13 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import update
+from sqlmodel import col
 
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.models import Specialty
-from tests.e2e.conftest import Server, Site, _free_port, _in_thread, _seed
+from tests.conftest import free_port
+from tests.e2e.conftest import Server, Site, in_thread, seed_site
 from tests.e2e.test_consult_flow import live, login
 from tests.factories import PASSWORD
 
@@ -35,7 +37,7 @@ async def _short_windows(settings: Settings) -> None:
             targets["urgent"] = {"acknowledge_within": f"PT{RESPOND_SECONDS}S",
                                  "respond_within": f"PT{RESPOND_SECONDS}S",
                                  "business_time": False}
-            await session.execute(update(Specialty).where(Specialty.slug == "dermatology")
+            await session.execute(update(Specialty).where(col(Specialty.slug) == "dermatology")
                                   .values(targets=json.dumps(targets)))
     finally:
         await db.dispose()
@@ -44,9 +46,9 @@ async def _short_windows(settings: Settings) -> None:
 @pytest.fixture
 def scheduled_site(settings: Settings) -> Iterator[Site]:
     live_settings = settings.with_(scheduler_enabled=True)
-    personas = _in_thread(lambda: asyncio.run(_seed(live_settings)))
-    _in_thread(lambda: asyncio.run(_short_windows(live_settings)))
-    server = Server(live_settings, _free_port())
+    personas = in_thread(lambda: asyncio.run(seed_site(live_settings)))
+    in_thread(lambda: asyncio.run(_short_windows(live_settings)))
+    server = Server(live_settings, free_port())
     server.start()
     yield Site(server, live_settings, personas)
     server.stop()

@@ -10,20 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from econsult.clock import ManualClock
 from econsult.db import Database
 from econsult.models import AuditEvent
 from tests.conftest import ClientFor
-from tests.consults.helpers import FORM, ok, on_call, submit
-from tests.factories import Personas
+from tests.factories import FORM, Personas, ok, submit
 
 QUESTION = FORM["question"]
 PATIENT = FORM["patient_name"]
-
-
-@pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now(), tier="primary")
 
 
 def _scripts(html: str) -> list[str]:

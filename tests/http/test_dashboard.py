@@ -16,8 +16,7 @@ from econsult.demo.history import generate
 from econsult.http.state import AppState, app_state
 from econsult.models import Consult
 from tests.conftest import T0, ClientFor
-from tests.consults.helpers import FORM, ok, on_call, submit
-from tests.factories import Personas
+from tests.factories import FORM, Personas, ok, submit
 
 SECRET_QUESTION = "Zanzibar-quokka lesion question that must never reach staff pages"
 SECRET_NAME = "Quentin Privatepatient"
@@ -37,7 +36,6 @@ async def _seed(app: Starlette, personas: Personas, client_for: ClientFor) -> li
                    specialists={"dermatology": [personas.derm.id or 0, personas.derm2.id or 0],
                                 "cardiology": [personas.cardio.id or 0]},
                    seed=3, span=timedelta(days=60))
-    await on_call(svc.db, personas.derm, "dermatology", T0)
     ok(await submit(await client_for(personas.gp), question=SECRET_QUESTION,
                     patient_name=SECRET_NAME), 201)
     async with svc.db.read() as db:
@@ -50,7 +48,7 @@ async def _seed(app: Starlette, personas: Personas, client_for: ClientFor) -> li
 
 
 async def test_dashboard_shows_charts_and_tables_without_clinical_text(
-        app: Starlette, personas: Personas, client_for: ClientFor) -> None:
+        rota: None, app: Starlette, personas: Personas, client_for: ClientFor) -> None:
     secrets = await _seed(app, personas, client_for)
     staff = await client_for(personas.staff)
     page = await staff.get("/dashboard")
@@ -77,7 +75,8 @@ async def test_dashboard_shows_charts_and_tables_without_clinical_text(
             assert secret not in text
 
 
-async def test_specialist_report_beside_the_program(app: Starlette, personas: Personas,
+async def test_specialist_report_beside_the_program(rota: None, app: Starlette,
+                                                    personas: Personas,
                                                     client_for: ClientFor) -> None:
     await _seed(app, personas, client_for)
     staff = await client_for(personas.staff)
@@ -103,9 +102,9 @@ async def test_staff_only(personas: Personas, client_for: ClientFor,
 
 
 async def test_an_unanswered_consult_goes_at_risk_then_breached(
-        app: Starlette, personas: Personas, client_for: ClientFor, clock: ManualClock) -> None:
+        rota: None, app: Starlette, personas: Personas, client_for: ClientFor,
+        clock: ManualClock) -> None:
     svc = _svc(app)
-    await on_call(svc.db, personas.derm, "dermatology", T0)
     ok(await submit(await client_for(personas.gp), urgency="urgent"), 201)
 
     async def counts() -> dict[str, int]:

@@ -12,18 +12,20 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 from starlette.applications import Starlette
+from starlette.types import Message, Scope
 
+from econsult.accounts.login import session_policy
 from econsult.clock import ManualClock
 from econsult.db import Database
 from econsult.http import ws
 from econsult.http.state import app_state
 from econsult.models import ConsultEvent, User
+from econsult.realtime.bus import InMemoryBus
 from econsult.realtime.replay import bus_event_from_row
 from econsult.security import sessions
-from econsult.security.policy import audience
+from econsult.security.policy import Principal, audience
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, on_call, submit
-from tests.factories import Personas, session_for
+from tests.factories import Personas, ok, session_for, submit
 
 SITE = "http://testserver"
 
@@ -39,24 +41,24 @@ class WSClient:
             headers.append((b"origin", origin.encode()))
         if cookie is not None:
             headers.append((b"cookie", cookie.encode()))
-        self.scope: dict[str, Any] = {
+        self.scope: Scope = {
             "type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "scheme": "ws", "server": ("testserver", 80), "client": ("127.0.0.1", 50000),
             "root_path": "", "path": "/ws", "raw_path": b"/ws",
             "query_string": query.encode(), "headers": headers, "subprotocols": [],
         }
-        self.to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self.from_app: asyncio.Queue[Message] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self.refusal: Message = {}  # the handshake's answer when it was not an accept
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> Message:
         """The server's answer to the handshake: websocket.accept or websocket.close."""
-        self.task = asyncio.create_task(
-            self.app(self.scope, self.to_app.get, self.from_app.put))  # type: ignore[arg-type]
+        self.task = asyncio.create_task(self.app(self.scope, self.to_app.get, self.from_app.put))
         await self.to_app.put({"type": "websocket.connect"})
         return await self.next_message()
 
-    async def next_message(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def next_message(self, timeout: float = 5.0) -> Message:
         return await asyncio.wait_for(self.from_app.get(), timeout)
 
     async def receive_json(self, timeout: float = 5.0) -> dict[str, Any]:
@@ -66,7 +68,7 @@ class WSClient:
         return data
 
     async def events(self, count: int) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         while len(out) < count:
             data = await self.receive_json()
             if data["type"] != "ping":
@@ -103,7 +105,7 @@ async def connect(app: Starlette) -> AsyncIterator[Connect]:
         if expect_accept:
             assert answer["type"] == "websocket.accept", answer
         else:
-            client.refusal = answer  # type: ignore[attr-defined]
+            client.refusal = answer
         return client
 
     yield make
@@ -111,20 +113,14 @@ async def connect(app: Starlette) -> AsyncIterator[Connect]:
         await client.close()
 
 
-@pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now(), tier="primary")
-    await on_call(db, personas.derm2, "dermatology", clock.now(), tier="backup")
-
-
 async def test_refused_without_a_session(connect: Connect) -> None:
     client = await connect(None, expect_accept=False)
-    assert client.refusal == {"type": "websocket.close", "code": 1008, "reason": ""}  # type: ignore[attr-defined]
+    assert client.refusal == {"type": "websocket.close", "code": 1008, "reason": ""}
 
 
 async def test_refused_with_an_unknown_session(connect: Connect) -> None:
     client = await connect(None, token="not-a-session", expect_accept=False)
-    assert client.refusal["type"] == "websocket.close"  # type: ignore[attr-defined]
+    assert client.refusal["type"] == "websocket.close"
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", None])
@@ -132,13 +128,13 @@ async def test_refused_from_a_foreign_or_missing_origin(
     connect: Connect, personas: Personas, origin: str | None
 ) -> None:
     client = await connect(personas.derm, origin=origin, expect_accept=False)
-    assert client.refusal["type"] == "websocket.close"  # type: ignore[attr-defined]
-    assert client.refusal["code"] == 1008  # type: ignore[attr-defined]
+    assert client.refusal["type"] == "websocket.close"
+    assert client.refusal["code"] == 1008
 
 
 async def test_refused_with_a_malformed_after(connect: Connect, personas: Personas) -> None:
     client = await connect(personas.gp, query="after=-1", expect_accept=False)
-    assert client.refusal["type"] == "websocket.close"  # type: ignore[attr-defined]
+    assert client.refusal["type"] == "websocket.close"
 
 
 async def test_events_reach_the_assignee_and_the_gp_but_not_another_gp(
@@ -230,11 +226,11 @@ async def test_after_replays_exactly_what_the_caller_may_see(
         await socket.close()
 
 
-async def _principal(app: Starlette, user: User) -> Any:
+async def _principal(app: Starlette, user: User) -> Principal:
     ctx = app_state(app)
     token, _ = await session_for(ctx.db, user, ctx.clock, ctx.settings)
     auth = await sessions.resolve(ctx.db, token, now=ctx.clock.now(),
-                                  policy=_policy(ctx.settings))
+                                  policy=session_policy(ctx.settings))
     assert auth is not None
     return auth.principal
 
@@ -262,7 +258,7 @@ async def test_revoked_session_closes_the_socket(
     socket = await connect(None, token=token)
     assert (await socket.receive_json()) == {"type": "ping"}
     auth = await sessions.resolve(ctx.db, token, now=ctx.clock.now(),
-                                  policy=_policy(ctx.settings))
+                                  policy=session_policy(ctx.settings))
     assert auth is not None
     async with ctx.db.write() as session:
         await sessions.revoke(session, auth.session_id, now=ctx.clock.now())
@@ -282,17 +278,13 @@ async def test_expired_session_closes_the_socket(
     assert message == {"type": "websocket.close", "code": 4401, "reason": ""}
 
 
-def _policy(settings: Any) -> Any:
-    from econsult.accounts.login import session_policy
-
-    return session_policy(settings)
-
-
 async def test_a_lagging_socket_is_told_to_resync(
     app: Starlette, connect: Connect, personas: Personas
 ) -> None:
     socket = await connect(personas.derm)
-    app_state(app).bus.mark_resync_needed()
+    bus = app_state(app).bus
+    assert isinstance(bus, InMemoryBus)  # one process: the in-memory bus
+    bus.mark_resync_needed()
     assert await socket.receive_json() == {"type": "resync"}
     assert await socket.next_message() == {"type": "websocket.close", "code": 4000,
                                            "reason": ""}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +15,19 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.applications import Starlette
 
+from econsult.app import create_app
 from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.consults import image_access
 from econsult.db import Database
 from econsult.http.state import app_state
+from econsult.images.envelope import Kind, open_image
 from econsult.images.store import FilesystemBlobStore
 from econsult.models import AuditEvent, Consult, ConsultImage
 from econsult.ops import integrity
+from econsult.security.keyring import Keyring
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, on_call
-from tests.factories import CHEAP_PASSWORDS, Personas
+from tests.factories import CHEAP_PASSWORDS, FORM, Personas, make_personas, ok, session_for
 from tests.images.image_factories import (
     assert_no_metadata,
     asymmetric_pattern,
@@ -76,24 +79,14 @@ async def image_views(db: Database, image_id: str) -> list[tuple[str, str, str]]
 
 
 @pytest.fixture
-async def rota(db: Database, personas: Personas, clock: ManualClock) -> None:
-    await on_call(db, personas.derm, "dermatology", clock.now())
-
-
-@pytest.fixture
 async def consult(rota: None, personas: Personas, client_for: ClientFor) -> dict[str, Any]:
     gp = await client_for(personas.gp)
     files = [("images", ("IMG_0001.JPG", phone_photo(), "image/jpeg")),
              ("images", ("lesion.png", encode(skin_texture(1200, 1000), "PNG"), "image/png"))]
     response = await gp.post("/api/v1/consults", files=files, data={
-        **_form(), "image_labels": ["overview", "close_up"]})
-    return ok(response, 201)
-
-
-def _form() -> dict[str, Any]:
-    from tests.consults.helpers import FORM
-
-    return dict(FORM)
+        **FORM, "image_labels": ["overview", "close_up"]})
+    created: dict[str, Any] = ok(response, 201)
+    return created
 
 
 async def test_phone_photo_is_served_upright_without_metadata_and_never_stored_in_clear(
@@ -151,11 +144,10 @@ async def test_only_people_who_may_view_the_consult_get_the_image(
 ) -> None:
     image_id = consult["images"][0]["id"]
     opened: list[str] = []
-    real_open = image_access.open_image
 
-    def counting_open(keyring: Any, iid: Any, kind: Any, blob: bytes) -> bytes:
+    def counting_open(keyring: Keyring, iid: uuid.UUID, kind: Kind, blob: bytes) -> bytes:
         opened.append(str(iid))
-        return real_open(keyring, iid, kind, blob)
+        return open_image(keyring, iid, kind, blob)
 
     monkeypatch.setattr(image_access, "open_image", counting_open)
     for who in ("other_gp", "derm2", "cardio", "staff", "admin"):
@@ -220,7 +212,7 @@ async def test_hostile_uploads_are_refused_and_leave_nothing_behind(
     gp = await client_for(personas.gp)
     good = ("images", ("good.jpg", encode(skin_texture(1200, 1000), "JPEG"), "image/jpeg"))
     before_rows, before_files = await counts(db), all_files(settings.data_dir)
-    r = await gp.post("/api/v1/consults", data=_form(),
+    r = await gp.post("/api/v1/consults", data=FORM,
                       files=[good, ("images", (name, data, "application/octet-stream"))])
     assert 400 <= r.status_code < 500, r.text
     error = r.json()["error"]
@@ -279,9 +271,6 @@ async def test_check_names_the_refused_photo_and_enforces_limits(
 async def test_check_refuses_a_photo_over_the_per_file_cap_early(
     settings: Settings, clock: ManualClock,
 ) -> None:
-    from econsult.app import create_app
-    from tests.factories import make_personas, session_for
-
     small = settings.with_(max_image_mb=1)
     application = create_app(small, clock=clock, passwords=CHEAP_PASSWORDS)
     async with application.router.lifespan_context(application):

@@ -83,7 +83,7 @@ def test_swapped_kind_fails(keyring: Keyring) -> None:
 
 def test_unknown_kind_is_a_programming_error(keyring: Keyring) -> None:
     with pytest.raises(ValueError):
-        seal_image(keyring, uuid.uuid4(), "preview", JPEG)  # type: ignore[arg-type]
+        seal_image(keyring, uuid.uuid4(), "preview", JPEG)  # type: ignore[arg-type]  # on purpose
 
 
 @pytest.mark.parametrize("where", ["wrapped_key", "nonce", "body", "tag"])

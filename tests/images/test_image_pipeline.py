@@ -196,4 +196,4 @@ def test_large_photo_output_shape_and_thumbnail() -> None:
 def test_result_is_frozen() -> None:
     result = process_image(encode(asymmetric_pattern(), "PNG"))
     with pytest.raises(AttributeError):
-        result.width = 1  # type: ignore[misc]
+        result.width = 1  # type: ignore[misc]  # frozen: the point of the test

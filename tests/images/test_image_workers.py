@@ -10,13 +10,14 @@ import pytest
 
 from econsult.images import ImageRejected, ImageWorkers
 from econsult.images import pipeline as pipeline_module
+from econsult.images.workers import PoolKind
 from tests.images.image_factories import asymmetric_pattern, encode
 
 
 @pytest.mark.parametrize("kind", ["thread", "process"])
-async def test_process_and_check_in_the_pool(kind: str) -> None:
+async def test_process_and_check_in_the_pool(kind: PoolKind) -> None:
     data = encode(asymmetric_pattern(), "PNG")
-    async with ImageWorkers(kind=kind, size=2) as workers:  # type: ignore[arg-type]
+    async with ImageWorkers(kind=kind, size=2) as workers:
         results = await asyncio.gather(*(workers.process(data) for _ in range(4)))
         assert {(r.width, r.height) for r in results} == {(60, 40)}
         checked = await workers.check(data)
@@ -56,7 +57,7 @@ async def test_max_pixels_is_passed_through() -> None:
 
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ValueError):
-        ImageWorkers(kind="fibers")  # type: ignore[arg-type]
+        ImageWorkers(kind="fibers")  # type: ignore[arg-type]  # the wrong kind on purpose
     with pytest.raises(ValueError):
         ImageWorkers(max_pixels=0)
 

@@ -38,8 +38,15 @@ from econsult.security.keyring import (
     save_key_file,
     token_kek_id,
 )
-from tests.consults.helpers import FORM, ok, on_call
-from tests.factories import CHEAP_PASSWORDS, Personas, make_personas, session_for
+from tests.factories import (
+    CHEAP_PASSWORDS,
+    FORM,
+    Personas,
+    dermatology_on_call,
+    make_personas,
+    ok,
+    session_for,
+)
 from tests.images.image_factories import encode, skin_texture
 
 
@@ -68,7 +75,7 @@ def photo(seed: int) -> tuple[str, bytes, str]:
 async def seed_consult(app: Starlette, clock: ManualClock) -> tuple[Personas, str]:
     """A consult with two photos, acknowledged, plus a specialist message with a third."""
     personas = await make_personas(app_state(app).db, clock)
-    await on_call(app_state(app).db, personas.derm, "dermatology", clock.now())
+    await dermatology_on_call(app_state(app).db, personas, clock.now())
     async with login(app, personas.gp) as gp:
         created = ok(await gp.post("/api/v1/consults", data={
             **FORM, "image_labels": ["overview", "close_up"]},

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Scope
 
 from econsult.http.uploads import BadUpload, UploadTooLarge, parse_multipart
 
@@ -181,15 +182,15 @@ async def _raw(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)
     ]
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
+    scope: Scope = {
         "type": "http",
         "method": "POST",
         "path": "/upload",
@@ -201,7 +202,7 @@ async def _raw(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple
         "client": ("127.0.0.1", 1234),
         "root_path": "",
     }
-    await APP(scope, receive, send)  # type: ignore[arg-type]
+    await APP(scope, receive, send)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], json.loads(body)
 

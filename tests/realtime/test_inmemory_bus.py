@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from econsult.realtime.bus import EventBus, InMemoryBus, SubscriberLagged, Subscription
+from econsult.realtime.bus import InMemoryBus, SubscriberLagged, Subscription
 from econsult.realtime.events import BusEvent
 
 MakeEvent = Callable[..., BusEvent]
@@ -37,10 +37,12 @@ MARKER = 10**9
 EVERY_GROUP = (GP, SPECIALIST, OTHER_SPECIALIST, DERM_POOL, CARDIO_POOL, "staff")
 
 
-async def test_in_memory_bus_satisfies_the_protocol() -> None:
-    bus: EventBus = InMemoryBus()
+async def test_a_closed_bus_cannot_be_started_again() -> None:
+    bus = InMemoryBus()
     await bus.start()
     await bus.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await bus.start()
 
 
 async def test_events_reach_exactly_the_matching_groups(event: MakeEvent) -> None:

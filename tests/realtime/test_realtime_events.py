@@ -35,7 +35,7 @@ def test_group_helpers_name_groups() -> None:
 @pytest.mark.parametrize("bad", [0, -1, True, "7"])
 def test_user_group_rejects_non_ids(bad: object) -> None:
     with pytest.raises(ValueError):
-        user_group(bad)  # type: ignore[arg-type]
+        user_group(bad)  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 @pytest.mark.parametrize("bad", ["", "Derm", "derm:x", "-derm", "a" * 64, "pool:x"])
@@ -102,7 +102,7 @@ def test_envelope_is_validated(changes: dict[str, object]) -> None:
         "at": datetime(2026, 3, 1, tzinfo=UTC), "groups": frozenset({"staff"}),
     }
     with pytest.raises(ValueError):
-        BusEvent(**{**fields, **changes})  # type: ignore[arg-type]
+        BusEvent(**{**fields, **changes})  # type: ignore[arg-type]  # bad values on purpose
 
 
 def test_event_is_immutable_and_detached_from_caller_data(event: MakeEvent) -> None:
@@ -111,9 +111,9 @@ def test_event_is_immutable_and_detached_from_caller_data(event: MakeEvent) -> N
     data["state"] = "closed"
     assert ev.data["state"] == "assigned"
     with pytest.raises(TypeError):
-        ev.data["state"] = "closed"  # type: ignore[index]
+        ev.data["state"] = "closed"  # type: ignore[index]  # read-only: the point
     with pytest.raises(AttributeError):
-        ev.id = 4  # type: ignore[misc]
+        ev.id = 4  # type: ignore[misc]  # frozen: the point
     assert hash(ev) == hash(event(3, "staff", **data))
 
 

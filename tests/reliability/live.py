@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ from pathlib import Path
 import httpx
 
 from econsult.demo.seed import DEMO_PASSWORD
+from tests.conftest import free_port
 
 ECONSULT = [sys.executable, "-m", "econsult"]
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def econsult_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

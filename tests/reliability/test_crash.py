@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from econsult.routing.rota import Tier
+from tests.factories import post_shift, put_urgent_targets
 from tests.reliability.conftest import MakeServer
 from tests.reliability.live import LiveServer, logged_in, login, run_cli
 from tests.reliability.workload import (
@@ -153,23 +155,20 @@ async def test_escalation_due_during_downtime_fires_after_restart(
 async def on_call_derm1_then_derm2(staff: httpx.AsyncClient) -> None:
     """Urgent dermatology must be acknowledged within 2 s; derm1 primary, derm2 backup,
     and nothing else on the dermatology rota."""
-    ok = await staff.put("/specialties/dermatology/targets", json={
-        "urgent": {"acknowledge_within": "PT2S", "respond_within": "PT2H"}})
-    assert ok.status_code == 200, ok.text
+    await put_urgent_targets(staff, "dermatology", acknowledge_within="PT2S", api="")
     rota = (await staff.get("/rota/dermatology")).json()
     for weekly in rota["weekly"]:
         gone = await staff.delete(f"/rota/dermatology/weekly/{weekly['id']}")
         assert gone.status_code in (200, 204), gone.text
     now = datetime.now(UTC)
-    for email, tier in (("derm1@demo.econsult.org", "primary"),
-                        ("derm2@demo.econsult.org", "backup")):
-        made = await staff.post("/rota/dermatology/shifts", json={
-            "specialist": email, "tier": tier, "starts_at": (now - timedelta(minutes=5))
-            .isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat()})
-        assert made.status_code == 201, made.text
+    for email, tier in (("derm1@demo.econsult.org", Tier.PRIMARY),
+                        ("derm2@demo.econsult.org", Tier.BACKUP)):
+        await post_shift(staff, "dermatology", email, tier, now - timedelta(minutes=5),
+                         now + timedelta(hours=2), api="")
 
 
 def specialist_ids(server: LiveServer) -> tuple[int, int]:
-    rows = dict(query(server.data_dir, "SELECT email, id FROM users WHERE email IN (?, ?)",
-                      "derm1@demo.econsult.org", "derm2@demo.econsult.org"))
-    return int(str(rows["derm1@demo.econsult.org"])), int(str(rows["derm2@demo.econsult.org"]))
+    rows = query(server.data_dir, "SELECT email, id FROM users WHERE email IN (?, ?)",
+                 "derm1@demo.econsult.org", "derm2@demo.econsult.org")
+    ids = {str(email): int(str(user_id)) for email, user_id in rows}
+    return ids["derm1@demo.econsult.org"], ids["derm2@demo.econsult.org"]

@@ -20,8 +20,9 @@ from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.demo.seed import DEMO_PASSWORD
+from econsult.routing.rota import Tier
 from econsult.security.audit import Actor
-from tests.factories import CHEAP_PASSWORDS
+from tests.factories import CHEAP_PASSWORDS, post_shift
 from tests.reliability.conftest import MakeServer
 from tests.reliability.live import LiveServer, logged_in, login
 from tests.reliability.workload import Tally, gp_loop, percentiles, query
@@ -48,7 +49,8 @@ class Work:
 async def add_users(server: LiveServer, gps: int, specialists: int) -> tuple[list[str], list[str]]:
     settings = Settings.from_env({"ECONSULT_DATA_DIR": str(server.data_dir)})
     db = Database.from_settings(settings)
-    people = [(f"loadgp{i}@load.test", "gp", []) for i in range(gps)] + [
+    people: list[tuple[str, str, list[str]]] = [
+        (f"loadgp{i}@load.test", "gp", []) for i in range(gps)] + [
         (f"loadspec{i}@load.test", "specialist", [SPECIALTIES[i % len(SPECIALTIES)]])
         for i in range(specialists)]
     try:
@@ -68,11 +70,8 @@ async def put_on_call(staff: httpx.AsyncClient, specialists: list[str]) -> None:
         specialty = SPECIALTIES[i % len(SPECIALTIES)]
         if specialty == POOL_ONLY:
             continue
-        made = await staff.post(f"/rota/{specialty}/shifts", json={
-            "specialist": email, "tier": "primary",
-            "starts_at": (now - timedelta(minutes=5)).isoformat(),
-            "ends_at": (now + timedelta(hours=2)).isoformat()})
-        assert made.status_code == 201, made.text
+        await post_shift(staff, specialty, email, Tier.PRIMARY, now - timedelta(minutes=5),
+                         now + timedelta(hours=2), api="")
 
 
 async def specialist_loop(client: httpx.AsyncClient, tally: Tally, work: Work,

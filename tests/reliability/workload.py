@@ -21,7 +21,7 @@ from PIL import Image
 from econsult.images.envelope import KINDS, Kind, open_image
 from econsult.images.store import FilesystemBlobStore
 from econsult.security.keyring import Keyring, load_keyring
-from tests.consults.helpers import FORM
+from tests.factories import FORM
 from tests.images.image_factories import skin_texture
 
 

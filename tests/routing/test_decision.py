@@ -4,38 +4,39 @@ from econsult.routing.decision import (
     Decision,
     DecisionKind,
     RoutingRequest,
+    SpecialistState,
     decide,
 )
 from econsult.routing.rota import Tier
-
-from .factories import local, on_call, state
+from econsult.routing.targets import Urgency
+from tests.factories import interval, local, state
 
 NOW = local(2026, 6, 2, 10)
 SHIFT_START = local(2026, 6, 2, 8)
-DERM = RoutingRequest("dermatology", "routine")  # type: ignore[arg-type]
+DERM = RoutingRequest("dermatology", Urgency.ROUTINE)
 
 
 def test_assigns_the_only_primary() -> None:
-    decision = decide(DERM, [on_call(1, Tier.PRIMARY, SHIFT_START)], {1: state(1)}, NOW)
+    decision = decide(DERM, [interval(1, Tier.PRIMARY, SHIFT_START)], {1: state(1)}, NOW)
     assert decision == Decision(DecisionKind.ASSIGN, 1, Tier.PRIMARY,
                                 "on call (primary), only eligible, open load 0")
 
 
 def test_primary_beats_backup_even_with_more_load() -> None:
-    rota = [on_call(1, Tier.BACKUP, SHIFT_START), on_call(2, Tier.PRIMARY, SHIFT_START)]
+    rota = [interval(1, Tier.BACKUP, SHIFT_START), interval(2, Tier.PRIMARY, SHIFT_START)]
     decision = decide(DERM, rota, {1: state(1), 2: state(2, open_load=9)}, NOW)
     assert (decision.specialist_id, decision.tier) == (2, Tier.PRIMARY)
 
 
 def test_backup_when_no_primary_is_eligible() -> None:
-    rota = [on_call(1, Tier.BACKUP, SHIFT_START), on_call(2, Tier.PRIMARY, SHIFT_START)]
+    rota = [interval(1, Tier.BACKUP, SHIFT_START), interval(2, Tier.PRIMARY, SHIFT_START)]
     decision = decide(DERM, rota, {1: state(1), 2: state(2, active=False)}, NOW)
     assert (decision.specialist_id, decision.tier) == (1, Tier.BACKUP)
     assert decision.reason == "on call (backup), only eligible, open load 0"
 
 
 def test_least_open_load_wins() -> None:
-    rota = [on_call(sid, Tier.PRIMARY, SHIFT_START) for sid in (1, 2, 3)]
+    rota = [interval(sid, Tier.PRIMARY, SHIFT_START) for sid in (1, 2, 3)]
     people = {1: state(1, open_load=4), 2: state(2, open_load=2), 3: state(3, open_load=3)}
     decision = decide(DERM, rota, people, NOW)
     assert decision.specialist_id == 2
@@ -43,7 +44,7 @@ def test_least_open_load_wins() -> None:
 
 
 def test_ties_go_to_whoever_has_been_idle_longest() -> None:
-    rota = [on_call(sid, Tier.PRIMARY, SHIFT_START) for sid in (1, 2, 3)]
+    rota = [interval(sid, Tier.PRIMARY, SHIFT_START) for sid in (1, 2, 3)]
     people = {
         1: state(1, open_load=1, last_assigned_at=local(2026, 6, 2, 9)),
         2: state(2, open_load=1, last_assigned_at=local(2026, 6, 1, 9)),
@@ -55,13 +56,13 @@ def test_ties_go_to_whoever_has_been_idle_longest() -> None:
 
 
 def test_never_assigned_counts_as_idle_forever() -> None:
-    rota = [on_call(sid, Tier.PRIMARY, SHIFT_START) for sid in (1, 2)]
+    rota = [interval(sid, Tier.PRIMARY, SHIFT_START) for sid in (1, 2)]
     people = {1: state(1, last_assigned_at=local(2020, 1, 1)), 2: state(2)}
     assert decide(DERM, rota, people, NOW).specialist_id == 2
 
 
 def test_full_tie_goes_to_lowest_id() -> None:
-    rota = [on_call(sid, Tier.PRIMARY, SHIFT_START) for sid in (9, 4, 6)]
+    rota = [interval(sid, Tier.PRIMARY, SHIFT_START) for sid in (9, 4, 6)]
     decision = decide(DERM, rota, {sid: state(sid) for sid in (9, 4, 6)}, NOW)
     assert decision.specialist_id == 4
     assert decision.reason.endswith("lowest id")
@@ -74,37 +75,38 @@ def test_full_tie_goes_to_lowest_id() -> None:
         (state(1, active=False), DERM, "every on-call specialist for dermatology is inactive"),
         (
             state(1),
-            RoutingRequest("dermatology", "urgent", frozenset({1})),  # type: ignore[arg-type]
+            RoutingRequest("dermatology", Urgency.URGENT, frozenset({1})),
             "every on-call specialist for dermatology was already tried or excluded",
         ),
         (state(1, open_load=3, cap=3), DERM, "all on-call specialists for dermatology at cap"),
     ],
 )
-def test_pool_with_the_reason(person: object, request_: RoutingRequest, reason: str) -> None:
-    decision = decide(request_, [on_call(1, Tier.PRIMARY, SHIFT_START)], {1: person}, NOW)  # type: ignore[dict-item]
+def test_pool_with_the_reason(person: SpecialistState, request_: RoutingRequest,
+                              reason: str) -> None:
+    decision = decide(request_, [interval(1, Tier.PRIMARY, SHIFT_START)], {1: person}, NOW)
     assert decision == Decision.pool(reason)
     assert decision.kind == "pool"
 
 
 def test_below_cap_is_eligible() -> None:
-    rota = [on_call(1, Tier.PRIMARY, SHIFT_START)]
+    rota = [interval(1, Tier.PRIMARY, SHIFT_START)]
     assert decide(DERM, rota, {1: state(1, open_load=2, cap=3)}, NOW).specialist_id == 1
 
 
 def test_off_shift_specialist_is_not_assigned() -> None:
-    rota = [on_call(1, Tier.PRIMARY, SHIFT_START, hours=1)]  # ended at 09:00
+    rota = [interval(1, Tier.PRIMARY, SHIFT_START, hours=1)]  # ended at 09:00
     assert decide(DERM, rota, {1: state(1)}, NOW) == Decision.pool(
         "nobody on call for dermatology"
     )
 
 
 def test_specialist_missing_from_candidates_is_skipped() -> None:
-    rota = [on_call(1, Tier.PRIMARY, SHIFT_START), on_call(2, Tier.BACKUP, SHIFT_START)]
+    rota = [interval(1, Tier.PRIMARY, SHIFT_START), interval(2, Tier.BACKUP, SHIFT_START)]
     assert decide(DERM, rota, {2: state(2)}, NOW).specialist_id == 2
 
 
 def test_on_call_as_both_tiers_counts_as_primary() -> None:
-    rota = [on_call(1, Tier.BACKUP, SHIFT_START), on_call(1, Tier.PRIMARY, SHIFT_START)]
+    rota = [interval(1, Tier.BACKUP, SHIFT_START), interval(1, Tier.PRIMARY, SHIFT_START)]
     assert decide(DERM, rota, {1: state(1)}, NOW).tier is Tier.PRIMARY
 
 
@@ -114,7 +116,7 @@ def test_decision_invariants() -> None:
     with pytest.raises(ValueError):
         Decision(DecisionKind.POOL, 1, Tier.PRIMARY, "x")
     with pytest.raises(ValueError):
-        RoutingRequest("dermatology", "whenever")  # type: ignore[arg-type]
+        RoutingRequest("dermatology", "whenever")  # type: ignore[arg-type]  # on purpose
 
 
 def test_naive_now_is_refused() -> None:

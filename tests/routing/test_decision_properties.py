@@ -1,5 +1,6 @@
 """Property tests: routing only ever picks someone eligible, and the right someone."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from econsult.routing.decision import (
     next_escalation,
 )
 from econsult.routing.rota import OnCallInterval, Source, Tier
+from econsult.routing.targets import Urgency
 
 NOW = datetime(2026, 3, 8, 10, 30, tzinfo=UTC)
 IDS = st.integers(min_value=1, max_value=6)
@@ -22,6 +24,8 @@ SPECIALTIES = ["dermatology", "cardiology"]
 HOLDINGS = st.sampled_from(
     [{"dermatology"}, {"dermatology"}, {"dermatology", "cardiology"}, {"cardiology"}, set()]
 )
+Candidates = dict[int, SpecialistState]
+Scenario = tuple[RoutingRequest, list[OnCallInterval], Candidates]
 
 
 @st.composite
@@ -56,7 +60,7 @@ def specialist(draw: st.DrawFn, specialist_id: int) -> SpecialistState:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple:
+def scenarios(draw: st.DrawFn) -> Scenario:
     ids = sorted(draw(st.sets(IDS, min_size=1, max_size=6)))
     candidates = {sid: draw(specialist(sid)) for sid in ids}
     # One id may be on the rota without a state row; it must never be chosen.
@@ -65,7 +69,7 @@ def scenarios(draw: st.DrawFn) -> tuple:
     on_call = draw(st.permutations([iv for entry in entries for iv in entry]))
     request = RoutingRequest(
         draw(st.sampled_from(["dermatology", "dermatology", "cardiology"])),
-        draw(st.sampled_from(["urgent", "routine"])),  # type: ignore[arg-type]
+        draw(st.sampled_from([Urgency.URGENT, Urgency.ROUTINE])),
         frozenset(draw(st.sets(IDS, max_size=2))),
     )
     return request, on_call, candidates
@@ -79,7 +83,8 @@ def _tiers_now(on_call: list[OnCallInterval], sid: int) -> set[Tier]:
     }
 
 
-def _eligible(request: RoutingRequest, on_call: list, candidates: dict, sid: int) -> bool:
+def _eligible(request: RoutingRequest, on_call: list[OnCallInterval], candidates: Candidates,
+              sid: int) -> bool:
     s = candidates.get(sid)
     return (
         s is not None
@@ -91,7 +96,7 @@ def _eligible(request: RoutingRequest, on_call: list, candidates: dict, sid: int
     )
 
 
-def _rank(s: SpecialistState) -> tuple:
+def _rank(s: SpecialistState) -> tuple[int, bool, datetime, int]:
     idle = s.last_assigned_at or datetime.min.replace(tzinfo=UTC)
     return (s.open_load, s.last_assigned_at is not None, idle, s.specialist_id)
 
@@ -107,7 +112,7 @@ def _assert_well_formed(decision: Decision) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
-def test_decide_picks_the_best_eligible_or_pools(scenario: tuple) -> None:
+def test_decide_picks_the_best_eligible_or_pools(scenario: Scenario) -> None:
     request, on_call, candidates = scenario
     decision = decide(request, on_call, candidates, NOW)
     _assert_well_formed(decision)
@@ -118,7 +123,7 @@ def test_decide_picks_the_best_eligible_or_pools(scenario: tuple) -> None:
     assert decision.kind is DecisionKind.ASSIGN
     chosen = decision.specialist_id
     assert chosen in eligible  # never off shift, absent, at cap, inactive, excluded, unqualified
-    assert decision.tier in _tiers_now(on_call, chosen)  # type: ignore[arg-type]
+    assert decision.tier in _tiers_now(on_call, chosen)
     primaries = [sid for sid in eligible if Tier.PRIMARY in _tiers_now(on_call, sid)]
     if primaries:
         assert decision.tier is Tier.PRIMARY
@@ -131,10 +136,10 @@ def test_decide_picks_the_best_eligible_or_pools(scenario: tuple) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
-def test_decide_ignores_input_order(scenario: tuple, rnd: object) -> None:
+def test_decide_ignores_input_order(scenario: Scenario, rnd: random.Random) -> None:
     request, on_call, candidates = scenario
     shuffled = list(on_call)
-    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    rnd.shuffle(shuffled)
     reordered = dict(sorted(candidates.items(), reverse=True))
     assert decide(request, shuffled, reordered, NOW) == decide(request, on_call, candidates, NOW)
 
@@ -142,7 +147,7 @@ def test_decide_ignores_input_order(scenario: tuple, rnd: object) -> None:
 @settings(max_examples=300, deadline=None)
 @given(scenarios(), IDS, st.sets(IDS, max_size=2))
 def test_escalation_never_repeats_and_prefers_backup(
-    scenario: tuple, current: int, tried: set[int]
+    scenario: Scenario, current: int, tried: set[int]
 ) -> None:
     request, on_call, candidates = scenario
     decision = next_escalation(request, current, frozenset(tried), on_call, candidates, NOW)

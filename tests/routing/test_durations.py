@@ -46,7 +46,7 @@ def test_refuses_empty_and_non_text() -> None:
     with pytest.raises(InvalidDuration, match="required"):
         parse_duration("  ")
     with pytest.raises(InvalidDuration, match="must be text"):
-        parse_duration(30)  # type: ignore[arg-type]
+        parse_duration(30)  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_invalid_duration_is_a_value_error() -> None:

@@ -3,8 +3,7 @@
 from datetime import timedelta
 
 from econsult.routing.rota import OnCallInterval, Tier, WeeklyPattern, expand
-
-from .factories import VANCOUVER, hm, local, utc
+from tests.factories import VANCOUVER, hm, local, utc
 
 SUNDAY, SATURDAY = 6, 5
 

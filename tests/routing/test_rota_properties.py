@@ -1,6 +1,7 @@
 """Property tests: expansion covers exactly the rota minus absences, without overlaps."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -32,10 +33,29 @@ WALL_TIMES = st.builds(
     hour=st.integers(0, 23),
     minute=st.sampled_from([0, 10, 15, 30, 45, 59]),
 )
+Span = tuple[datetime, datetime]
+Key = tuple[int, Tier]  # (specialist, tier)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    patterns: list[WeeklyPattern]
+    shifts: list[Shift]
+    absences: list[Absence]
+    window: Span
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """Source spans per (specialist, tier) and absences per specialist, built naively."""
+
+    sources: defaultdict[Key, list[Span]]
+    away: defaultdict[int, list[Span]]
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> dict:
+def scenarios(draw: st.DrawFn) -> Scenario:
     anchor = draw(st.sampled_from(ANCHORS))
     minutes = st.integers(min_value=-2 * 24 * 60, max_value=12 * 24 * 60)
 
@@ -57,16 +77,11 @@ def scenarios(draw: st.DrawFn) -> dict:
     absences = [Absence(draw(SPECIALISTS), *period()) for _ in range(draw(st.integers(0, 4)))]
     window_start = instant()
     window_end = window_start + timedelta(minutes=draw(st.integers(0, 10 * 24 * 60)))
-    return {
-        "patterns": patterns,
-        "shifts": shifts,
-        "absences": absences,
-        "window": (window_start, window_end),
-        "tz": draw(st.sampled_from(ZONES)),
-    }
+    return Scenario(patterns, shifts, absences, (window_start, window_end),
+                    draw(st.sampled_from(ZONES)))
 
 
-def _pattern_spans(pattern: WeeklyPattern, first: date, last: date, tz: ZoneInfo) -> list:
+def _pattern_spans(pattern: WeeklyPattern, first: date, last: date, tz: ZoneInfo) -> list[Span]:
     spans = []
     day = first
     while day <= last:
@@ -77,40 +92,40 @@ def _pattern_spans(pattern: WeeklyPattern, first: date, last: date, tz: ZoneInfo
     return spans
 
 
-def _oracle(s: dict) -> dict:
-    """Source spans per (specialist, tier) and absences per specialist, built naively."""
-    tz, (ws, we) = s["tz"], s["window"]
+def _oracle(s: Scenario) -> Oracle:
+    tz, (ws, we) = s.tz, s.window
     first = ws.astimezone(tz).date() - timedelta(days=2)
     last = we.astimezone(tz).date() + timedelta(days=1)
-    sources: dict = defaultdict(list)
-    for p in s["patterns"]:
-        sources[(p.specialist_id, p.tier)] += _pattern_spans(p, first, last, tz)
-    for sh in s["shifts"]:
-        sources[(sh.specialist_id, sh.tier)].append((sh.starts_at, sh.ends_at))
-    away: dict = defaultdict(list)
-    for a in s["absences"]:
-        away[a.specialist_id].append((a.starts_at, a.ends_at))
-    return {"sources": sources, "away": away}
+    oracle = Oracle(defaultdict(list), defaultdict(list))
+    for p in s.patterns:
+        oracle.sources[(p.specialist_id, p.tier)] += _pattern_spans(p, first, last, tz)
+    for sh in s.shifts:
+        oracle.sources[(sh.specialist_id, sh.tier)].append((sh.starts_at, sh.ends_at))
+    for a in s.absences:
+        oracle.away[a.specialist_id].append((a.starts_at, a.ends_at))
+    return oracle
 
 
-def _should_cover(oracle: dict, window: tuple, key: tuple, t: datetime) -> bool:
-    inside = lambda spans: any(start <= t < end for start, end in spans)  # noqa: E731
+def _should_cover(oracle: Oracle, window: Span, key: Key, t: datetime) -> bool:
+    def inside(spans: list[Span]) -> bool:
+        return any(start <= t < end for start, end in spans)
+
     return (
         window[0] <= t < window[1]
-        and inside(oracle["sources"][key])
-        and not inside(oracle["away"][key[0]])
+        and inside(oracle.sources[key])
+        and not inside(oracle.away[key[0]])
     )
 
 
-def _run(s: dict) -> list[OnCallInterval]:
-    start, end = s["window"]
-    return expand(s["patterns"], s["shifts"], s["absences"], start, end, s["tz"])
+def _run(s: Scenario) -> list[OnCallInterval]:
+    start, end = s.window
+    return expand(s.patterns, s.shifts, s.absences, start, end, s.tz)
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
-def test_no_overlap_for_one_specialist_and_tier(s: dict) -> None:
-    by_key: dict = defaultdict(list)
+def test_no_overlap_for_one_specialist_and_tier(s: Scenario) -> None:
+    by_key: defaultdict[Key, list[OnCallInterval]] = defaultdict(list)
     for interval in _run(s):
         assert interval.starts_at_utc < interval.ends_at_utc
         by_key[(interval.specialist_id, interval.tier)].append(interval)
@@ -121,13 +136,13 @@ def test_no_overlap_for_one_specialist_and_tier(s: dict) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
-def test_covers_exactly_the_rota_inside_the_window_minus_absences(s: dict) -> None:
+def test_covers_exactly_the_rota_inside_the_window_minus_absences(s: Scenario) -> None:
     intervals = _run(s)
     oracle = _oracle(s)
     # Coverage only changes at a boundary, so checking every boundary and every
     # midpoint between neighbouring boundaries checks every instant.
-    points = {s["window"][0], s["window"][1]}
-    for spans in [*oracle["sources"].values(), *oracle["away"].values()]:
+    points = {s.window[0], s.window[1]}
+    for spans in [*oracle.sources.values(), *oracle.away.values()]:
         for start, end in spans:
             points |= {start.astimezone(UTC), end.astimezone(UTC)}
     for iv in intervals:
@@ -140,12 +155,12 @@ def test_covers_exactly_the_rota_inside_the_window_minus_absences(s: dict) -> No
             got = any(
                 iv.covers(t) for iv in intervals if (iv.specialist_id, iv.tier) == key
             )
-            assert got == _should_cover(oracle, s["window"], key, t), (key, t)
+            assert got == _should_cover(oracle, s.window, key, t), (key, t)
 
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
-def test_sorted_and_in_utc(s: dict) -> None:
+def test_sorted_and_in_utc(s: Scenario) -> None:
     intervals = _run(s)
     starts = [iv.starts_at_utc for iv in intervals]
     assert starts == sorted(starts)

@@ -3,8 +3,7 @@ from datetime import date, time
 import pytest
 
 from econsult.routing.wallclock import require_aware, to_instant
-
-from .factories import VANCOUVER, utc
+from tests.factories import VANCOUVER, utc
 
 
 def test_ordinary_time() -> None:

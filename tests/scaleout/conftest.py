@@ -13,7 +13,6 @@ import base64
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,10 @@ import pytest
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.demo.seed import DEMO_PASSWORD, seed_users
+from econsult.routing.rota import Tier
 from econsult.security.keyring import new_key
+from tests.conftest import free_port
+from tests.factories import FORM, post_shift, put_urgent_targets
 
 PG_URL = os.environ.get("ECONSULT_TEST_DATABASE_URL", "")
 START_TIMEOUT = 90.0
@@ -136,7 +138,7 @@ def start_server(server_env: dict[str, str], tmp_path: Path) -> Iterator[StartSe
     servers: list[Server] = []
 
     async def start(workers: int = 1) -> Server:
-        port = _free_port()
+        port = free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -193,25 +195,10 @@ async def on_call(server: Server, staff: Login, *, ack_within: str | None = None
     now = datetime.now(UTC)
     async with staff.client(server) as client:
         if ack_within is not None:
-            response = await client.put("/api/v1/specialties/dermatology/targets", json={
-                "urgent": {"acknowledge_within": ack_within, "respond_within": "PT2H",
-                           "business_time": False}})
-            assert response.status_code == 200, response.text
-        for email, tier in ((DERM1, "primary"), (DERM2, "backup")):
-            response = await client.post("/api/v1/rota/dermatology/shifts", json={
-                "specialist": email, "tier": tier,
-                "starts_at": (now - timedelta(hours=1)).isoformat(),
-                "ends_at": (now + timedelta(hours=3)).isoformat()})
-            assert response.status_code == 201, response.text
-
-
-FORM = {
-    "specialty": "dermatology",
-    "question": "Rapidly growing ulcerated nodule on the scalp; same-week biopsy?",
-    "patient_name": "Jane Example",
-    "patient_dob": "1958-02-11",
-    "patient_health_number": "9876 543 210",
-}
+            await put_urgent_targets(client, "dermatology", acknowledge_within=ack_within)
+        for email, tier in ((DERM1, Tier.PRIMARY), (DERM2, Tier.BACKUP)):
+            await post_shift(client, "dermatology", email, tier, now - timedelta(hours=1),
+                             now + timedelta(hours=3))
 
 
 async def submit(client: httpx.AsyncClient, urgency: str = "urgent") -> httpx.Response:
@@ -242,12 +229,6 @@ async def event_counts(database_url: str, consult_ids: list[str]) -> dict[str, d
     for row in rows:
         counts[row["consult_id"]][row["type"]] = row["n"]
     return counts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _descendants(pid: int) -> set[int]:

@@ -317,18 +317,22 @@ def test_utc_datetime_reads_sqlite_text_as_utc() -> None:
         read("yesterday")
 
 
+# SQLAlchemy leaves the PostgreSQL dialect's constructor untyped.
+PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
 def test_utc_datetime_bind_per_dialect() -> None:
     col = UTCDateTime()
     aware = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     assert col.process_bind_param(aware, sqlite.dialect()) == datetime(2026, 1, 1, 10)
-    pg = col.process_bind_param(aware, postgresql.dialect())
+    pg = col.process_bind_param(aware, PG)
     assert pg is not None and pg.tzinfo is UTC and pg.hour == 10
     assert col.process_bind_param(None, sqlite.dialect()) is None
     back = col.process_result_value(datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))),
-                                    postgresql.dialect())
+                                    PG)
     assert back is not None and back.tzinfo is UTC and back.hour == 10
     with pytest.raises(ValueError, match="naive"):
-        col.process_bind_param(datetime(2026, 1, 1), postgresql.dialect())
+        col.process_bind_param(datetime(2026, 1, 1), PG)
 
 
 def test_ensure_key_file_never_replaces_a_key_made_meanwhile(

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 import pytest
 
+from econsult.models import Role
 from econsult.security.policy import CONSULT_ACTIONS, Action, Principal, may
 
 GP, OTHER_GP, DERM, DERM2, CARDIO, STAFF, ADMIN = (
-    Principal(1, "gp"),
-    Principal(2, "gp"),
-    Principal(3, "specialist", specialties=frozenset({"dermatology"})),
-    Principal(4, "specialist", specialties=frozenset({"dermatology"})),
-    Principal(5, "specialist", specialties=frozenset({"cardiology"})),
-    Principal(6, "staff"),
-    Principal(7, "admin"),
+    Principal(1, Role.gp),
+    Principal(2, Role.gp),
+    Principal(3, Role.specialist, specialties=frozenset({"dermatology"})),
+    Principal(4, Role.specialist, specialties=frozenset({"dermatology"})),
+    Principal(5, Role.specialist, specialties=frozenset({"cardiology"})),
+    Principal(6, Role.staff),
+    Principal(7, Role.admin),
 )
 
 
@@ -64,11 +65,11 @@ def test_consult_matrix(who: str, user: Principal, consult: C, allowed: set[Acti
 
 
 GLOBAL = {
-    "gp": {A.submit_consult, A.check_images},
-    "specialist": {A.work_queue, A.check_images},
-    "staff": {A.manage_rota, A.manage_targets, A.view_turnaround, A.export_turnaround,
+    Role.gp: {A.submit_consult, A.check_images},
+    Role.specialist: {A.work_queue, A.check_images},
+    Role.staff: {A.manage_rota, A.manage_targets, A.view_turnaround, A.export_turnaround,
               A.review_audit},
-    "admin": {A.manage_users, A.manage_keys, A.review_audit},
+    Role.admin: {A.manage_users, A.manage_keys, A.review_audit},
 }
 
 
@@ -80,9 +81,9 @@ def test_global_matrix(user: Principal, action: Action) -> None:
 
 @pytest.mark.parametrize("action", sorted(Action))
 def test_disabled_users_may_do_nothing(action: Action) -> None:
-    disabled = Principal(1, "gp", active=False)
+    disabled = Principal(1, Role.gp, active=False)
     assert not may(disabled, action, ASSIGNED_TO_DERM)
-    assert not may(Principal(7, "admin", active=False), action)
+    assert not may(Principal(7, Role.admin, active=False), action)
 
 
 def test_consult_actions_need_a_consult() -> None:
@@ -92,4 +93,4 @@ def test_consult_actions_need_a_consult() -> None:
 
 def test_an_unknown_role_cannot_even_be_a_principal() -> None:
     with pytest.raises(ValueError):
-        Principal(9, "auditor")  # type: ignore[arg-type]
+        Principal(9, "auditor")  # type: ignore[arg-type]  # the wrong type on purpose

@@ -20,11 +20,10 @@ from econsult.http.state import AppState, app_state
 from econsult.models import AuditEvent, Consult
 from econsult.turnaround import aggregates
 from econsult.turnaround.aggregates import GROUP_KEYS
-from econsult.turnaround.filters import Filters
+from econsult.turnaround.filters import Filters, where_of
 from econsult.turnaround.stats import summarise
 from tests.conftest import T0, ClientFor
-from tests.consults.helpers import ok
-from tests.factories import Personas
+from tests.factories import Personas, ok
 
 OPEN = {"assigned", "pooled", "in_review", "awaiting_gp"}
 
@@ -44,15 +43,16 @@ async def _history(app: Starlette, personas: Personas, n: int = 300) -> None:
                                 "cardiology": [personas.cardio.id or 0]},
                    seed=11, span=timedelta(days=90))
     async with svc.db.write() as db:
-        rows = (await db.execute(select(Consult.id, Consult.seconds_to_answer,
-                                        Consult.target_seconds)
+        rows = (await db.execute(select(col(Consult.id), col(Consult.seconds_to_answer),
+                                        col(Consult.target_seconds))
                                  .where(col(Consult.urgency) == "routine",
                                         col(Consult.seconds_to_answer).is_not(None)))).all()
         for cid, seconds, target in rows:
+            assert seconds is not None and target is not None  # answered consults have both
             tied = float(round(seconds / 3600) * 3600)
             await db.execute(update(Consult).where(col(Consult.id) == cid).values(
                 seconds_to_answer=tied, within_target=tied <= target))
-        some = (await db.execute(select(Consult.id).limit(4))).scalars().all()
+        some = (await db.execute(select(col(Consult.id)).limit(4))).scalars().all()
         await db.execute(update(Consult).where(col(Consult.id).in_(some)).values(
             specialty="neurology", urgency="urgent", state="in_review", answered_at=None,
             seconds_to_answer=None, within_target=None, closed_at=None, outcome=None,
@@ -170,7 +170,7 @@ async def test_windowed_percentiles_agree_with_the_seek(app: Starlette,
 async def test_counting_by_flags_equals_counting_by_columns(
         app: Starlette, personas: Personas, filters: Filters, by_flags: bool) -> None:
     await _history(app, personas, n=200)
-    where = aggregates.where_of(filters)
+    where = where_of(filters)
     async with _svc(app).db.read() as db:
         plan, flags_chosen = await aggregates._plan(db, filters, snapshot=True)
         assert flags_chosen is by_flags

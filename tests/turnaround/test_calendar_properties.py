@@ -8,16 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from econsult.turnaround.calendar import BusinessCalendar
+from tests.factories import VANCOUVER
 
-VAN = ZoneInfo("America/Vancouver")
 CALENDARS = [
-    BusinessCalendar(VAN),
+    BusinessCalendar(VANCOUVER),
     BusinessCalendar(ZoneInfo("America/Toronto"), time(9), time(17, 30), region="CA-ON"),
     # Open across the 02:00 DST change, every day: day lengths of 11, 12 and 13 h.
-    BusinessCalendar(VAN, time(0), time(12), workdays=range(7), region=None),
+    BusinessCalendar(VANCOUVER, time(0), time(12), workdays=range(7), region=None),
     BusinessCalendar(ZoneInfo("UTC"), time(7), time(19), workdays=range(6), region="CA"),
 ]
-ZONES = [UTC, VAN, ZoneInfo("America/Toronto"), ZoneInfo("Asia/Kolkata")]
+ZONES = [UTC, VANCOUVER, ZoneInfo("America/Toronto"), ZoneInfo("Asia/Kolkata")]
 
 calendars = st.sampled_from(CALENDARS)
 instants = st.builds(

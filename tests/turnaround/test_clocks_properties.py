@@ -1,7 +1,6 @@
 """Properties of response deadlines and clocks over generated timelines."""
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,8 +13,9 @@ from econsult.turnaround.clocks import (
     compute_clocks,
     respond_deadline,
 )
+from tests.factories import VANCOUVER
 
-BC = BusinessCalendar(ZoneInfo("America/Vancouver"))
+BC = BusinessCalendar(VANCOUVER)
 submissions = st.datetimes(
     min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
 )

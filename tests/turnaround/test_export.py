@@ -17,8 +17,7 @@ from econsult.models import User
 from econsult.turnaround import export
 from econsult.turnaround.filters import Filters
 from tests.conftest import T0, ClientFor
-from tests.consults.helpers import FORM, ok, on_call, submit
-from tests.factories import Personas
+from tests.factories import FORM, Personas, ok, submit
 
 CONTRACT = ("consult_id", "specialty", "urgency", "submitted_at", "acknowledged_at",
             "first_response_at", "answered_at", "closed_at", "seconds_to_answer",
@@ -37,9 +36,9 @@ async def _seed(app: Starlette, personas: Personas, n: int) -> None:
                    seed=5, span=timedelta(days=30))
 
 
-async def test_columns_headers_and_no_patient_data(app: Starlette, personas: Personas,
+async def test_columns_headers_and_no_patient_data(rota: None, app: Starlette,
+                                                   personas: Personas,
                                                    client_for: ClientFor) -> None:
-    await on_call(_svc(app).db, personas.derm, "dermatology", T0)
     gp = await client_for(personas.gp)
     made = ok(await submit(gp), 201)
     await _seed(app, personas, 40)
