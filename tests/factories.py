@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from typing import Any, TypedDict, Unpack, cast
-from zoneinfo import ZoneInfo
 
 import httpx
 from argon2 import PasswordHasher
 
 from econsult.accounts.login import session_policy
-from econsult.clock import Clock
+from econsult.clock import Clock, zone
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.models import Role, RotaShift, User, UserSpecialty
@@ -27,7 +26,7 @@ PASSWORD = "test-password-for-personas"
 # argon2 at production cost is ~0.1 s a hash; tests log in hundreds of times. The
 # parameters differ, the code path is the same (test_passwords covers the real ones).
 CHEAP_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-VANCOUVER = ZoneInfo("America/Vancouver")
+VANCOUVER = zone("America/Vancouver")
 
 
 # --- users and personas -----------------------------------------------------------------

@@ -470,8 +470,10 @@ def test_qpdf_decoders_are_capped_once_sanitising_has_run() -> None:
     assert limits["flate_max_memory"] == MAX_DECODED_STREAM_BYTES
 
 
+# VmHWM, not getrusage: Linux carries ru_maxrss across exec, so a child of a large
+# pytest process would report its parent's peak.
 _PEAK_MEMORY = """
-import json, resource, sys
+import json, sys
 from econsult.images.pdf import PdfRejected, sanitise_pdf
 from tests.images import pdf_factories
 outcomes = {}
@@ -480,7 +482,8 @@ for name in sys.argv[1:]:
         outcomes[name] = sanitise_pdf(getattr(pdf_factories, name)(), max_bytes=10**8).pages
     except PdfRejected as exc:
         outcomes[name] = exc.code
-outcomes["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+outcomes["peak_mib"] = int(hwm.split()[1]) // 1024
 print(json.dumps(outcomes))
 """
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pillow_heif
@@ -21,6 +20,7 @@ from pydicom.encaps import generate_frames
 from pydicom.sr.codedict import Collection
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
 
+from econsult.clock import zone
 from econsult.errors import InvalidInput
 from econsult.interop.body_sites import ANATOMIC_SITES, Site, anatomic_site
 from econsult.interop.dicom import (
@@ -37,7 +37,7 @@ from tests.images.image_factories import TESTDATA
 
 CONSULT_ID = "6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e"
 IMAGE_ID = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
-TZ = ZoneInfo("America/Vancouver")
+TZ = zone("America/Vancouver")
 SUBMITTED = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 09:00 PST
 UPLOADED = datetime(2026, 3, 2, 17, 4, 30, tzinfo=UTC)
 

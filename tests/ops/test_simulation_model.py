@@ -9,10 +9,10 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from econsult.clock import zone
 from econsult.ops.simulation.arrivals import (
     DEFAULT_MIX,
     Arrival,
@@ -38,7 +38,7 @@ from econsult.routing import (
     decide,
 )
 
-TZ = ZoneInfo("America/Vancouver")
+TZ = zone("America/Vancouver")
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday 00:00 in Vancouver
 U, S, R = Urgency.URGENT, Urgency.SEMI_URGENT, Urgency.ROUTINE
 

@@ -9,11 +9,11 @@ import math
 import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import matplotlib.pyplot as plt
 import pytest
 
+from econsult.clock import zone
 from econsult.ops.simulation.plots import write_plots
 from econsult.ops.simulation.progress import Progress
 from econsult.ops.simulation.report import (
@@ -91,7 +91,7 @@ def test_table_is_aligned_and_names_every_group() -> None:
 
 
 def test_consults_csv_headers_iso_utc_times_numbers_and_empties(tmp_path: Path) -> None:
-    vancouver = datetime(2026, 3, 3, 10, tzinfo=ZoneInfo("America/Vancouver"))
+    vancouver = datetime(2026, 3, 3, 10, tzinfo=zone("America/Vancouver"))
     row = Outcome(Arm.BASELINE, Urgency.ROUTINE, "nephrology", vancouver, None, None, None,
                   None, 0, None, 604800.0, None)
     written = write_outputs([*ROWS, row], tmp_path)

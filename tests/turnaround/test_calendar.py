@@ -1,14 +1,14 @@
 """Hand-computed business-time cases: weekends, BC statutory holidays, DST, edges."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from econsult.clock import zone
 from econsult.turnaround.calendar import BusinessCalendar
 from tests.factories import VANCOUVER, local
 
-TOR = ZoneInfo("America/Toronto")
+TOR = zone("America/Toronto")
 H = 3600.0
 
 BC = BusinessCalendar(VANCOUVER)
@@ -112,17 +112,23 @@ def test_dst_does_not_shift_business_hours() -> None:
     a, b = local(2026, 3, 6, 16), local(2026, 3, 9, 10)
     assert b.astimezone(UTC) - a.astimezone(UTC) == timedelta(hours=65)
     assert BC.business_seconds_between(a, b) == 3 * H
-    # Fall back Sun 2026-11-01: 67 h apart, still 3 business hours.
+    # IANA 2026: British Columbia stays on UTC-7 from then on; Sun 2026-11-01 changes
+    # nothing, so Fri 16:00 -> Mon 10:00 is 66 h apart (the OS's older data said 67).
     a, b = local(2026, 10, 30, 16), local(2026, 11, 2, 10)
-    assert b.astimezone(UTC) - a.astimezone(UTC) == timedelta(hours=67)
+    assert b.astimezone(UTC) - a.astimezone(UTC) == timedelta(hours=66)
+    assert a.utcoffset() == b.utcoffset() == timedelta(hours=-7)
     assert BC.business_seconds_between(a, b) == 3 * H
+    # Ontario still falls back that night: 67 h apart, still 3 business hours.
+    a, b = tor(2026, 10, 30, 16), tor(2026, 11, 2, 10)
+    assert b.astimezone(UTC) - a.astimezone(UTC) == timedelta(hours=67)
+    assert ON.business_seconds_between(a, b) == 3 * H
     assert BC.add_business_time(local(2026, 3, 6, 16), timedelta(hours=3)) == local(2026, 3, 9, 10)
 
 
 def test_open_period_spanning_the_dst_change_has_its_real_length() -> None:
-    # 00:00 PST to 12:00 PDT is 11 real hours; 00:00 PDT to 12:00 PST is 13.
+    # 00:00 PST to 12:00 PDT is 11 real hours; 2026-11-01 no longer changes BC's clocks.
     assert MORNINGS.business_seconds_between(local(2026, 3, 8), local(2026, 3, 9)) == 11 * H
-    assert MORNINGS.business_seconds_between(local(2026, 11, 1), local(2026, 11, 2)) == 13 * H
+    assert MORNINGS.business_seconds_between(local(2026, 11, 1), local(2026, 11, 2)) == 12 * H
     assert MORNINGS.business_seconds_between(local(2026, 3, 7), local(2026, 3, 8)) == 12 * H
     # Sat 06:00-12:00 is 6 h; the other 6 h run from 00:00 PST Sunday (08:00 UTC) to
     # 14:00 UTC, which the wall clock shows as 07:00 PDT.

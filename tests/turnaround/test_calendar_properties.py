@@ -1,23 +1,23 @@
 """Properties of business time, checked against a slow day-by-day reference."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import holidays
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from econsult.clock import zone
 from econsult.turnaround.calendar import BusinessCalendar
 from tests.factories import VANCOUVER
 
 CALENDARS = [
     BusinessCalendar(VANCOUVER),
-    BusinessCalendar(ZoneInfo("America/Toronto"), time(9), time(17, 30), region="CA-ON"),
+    BusinessCalendar(zone("America/Toronto"), time(9), time(17, 30), region="CA-ON"),
     # Open across the 02:00 DST change, every day: day lengths of 11, 12 and 13 h.
     BusinessCalendar(VANCOUVER, time(0), time(12), workdays=range(7), region=None),
-    BusinessCalendar(ZoneInfo("UTC"), time(7), time(19), workdays=range(6), region="CA"),
+    BusinessCalendar(zone("UTC"), time(7), time(19), workdays=range(6), region="CA"),
 ]
-ZONES = [UTC, VANCOUVER, ZoneInfo("America/Toronto"), ZoneInfo("Asia/Kolkata")]
+ZONES = [UTC, VANCOUVER, zone("America/Toronto"), zone("Asia/Kolkata")]
 
 calendars = st.sampled_from(CALENDARS)
 instants = st.builds(
