@@ -11,7 +11,7 @@ from econsult.accounts.login import session_policy
 from econsult.clock import Clock
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.models import Role, User, UserSpecialty
+from econsult.models import DelegateLink, Role, User, UserSpecialty
 from econsult.security import sessions
 from econsult.security.passwords import Passwords
 
@@ -38,6 +38,18 @@ async def make_user(
         await session.flush()
         for slug in specialties:
             session.add(UserSpecialty(user_id=user.id or 0, specialty=slug))
+    return user
+
+
+async def make_delegate(db: Database, clock: Clock, *, email: str, name: str,
+                        gps: tuple[User, ...], active: bool = True) -> User:
+    """Clinic staff linked to `gps` (as an admin would link them)."""
+    user = await make_user(db, clock, email=email, name=name, role=Role.delegate,
+                           active=active)
+    async with db.write() as session:
+        for gp in gps:
+            session.add(DelegateLink(delegate_id=user.id or 0, gp_id=gp.id or 0,
+                                     created_at=clock.now()))
     return user
 
 
