@@ -4,6 +4,7 @@ theirs; another GP's delegate gets the 404 page."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +36,8 @@ def _delegates(site: Site) -> tuple[User, User]:
     return _in_thread(lambda: asyncio.run(make()))
 
 
-def test_a_delegate_sends_for_their_gp_who_sees_it_as_theirs(browser: Any, site: Site) -> None:
+def test_a_delegate_sends_for_their_gp_who_sees_it_as_theirs(browser: Any, site: Site,
+                                                             artifacts: Path) -> None:
     p = site.personas
     dee, olly = _delegates(site)
     page = login(browser, site, dee.email)
@@ -51,6 +53,7 @@ def test_a_delegate_sends_for_their_gp_who_sees_it_as_theirs(browser: Any, site:
     expect(page.locator("#err-gp")).to_have_text("Choose the GP this consult is for.")
     expect(page.locator("#patient_name")).to_have_value("Pat Relayed")
     page.select_option("#gp", p.gp.email)
+    page.screenshot(path=str(artifacts / "delegate-form.png"))
     page.click("#submit-consult")
     expect(page.locator("#consult-sent")).to_be_visible(timeout=10_000)
     expect(page.locator("#sent-to")).to_contain_text(f"Sent for {p.gp.name} to {p.derm.name}")
@@ -61,6 +64,9 @@ def test_a_delegate_sends_for_their_gp_who_sees_it_as_theirs(browser: Any, site:
     row = gp.locator(f'tr[data-id="{cid}"]')
     expect(row).to_contain_text("Pat Relayed")
     expect(row.locator(".sent-by")).to_have_text("by Dee Lewis")
+    page.goto(f"{site.server.url}/consults")
+    expect(page.locator(f'tr[data-id="{cid}"] .gp')).to_have_text(p.gp.name)
+    page.screenshot(path=str(artifacts / "delegate-consults.png"), full_page=True)
     row.locator("a").click()
     expect(gp.locator("#sent-by")).to_contain_text("Dee Lewis")
     expect(gp.locator("#cancel-form")).to_be_visible()  # the GP's consult: theirs to withdraw
