@@ -16,7 +16,7 @@ from econsult.accounts.login import session_policy
 from econsult.clock import Clock, zone
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.models import Role, RotaShift, User, UserSpecialty
+from econsult.models import DelegateLink, Role, RotaShift, User, UserSpecialty
 from econsult.routing.decision import SpecialistState
 from econsult.routing.rota import OnCallInterval, Source, Tier
 from econsult.security import sessions
@@ -48,6 +48,18 @@ async def make_user(
         await session.flush()
         for slug in specialties:
             session.add(UserSpecialty(user_id=user.id or 0, specialty=slug))
+    return user
+
+
+async def make_delegate(db: Database, clock: Clock, *, email: str, name: str,
+                        gps: tuple[User, ...], active: bool = True) -> User:
+    """Clinic staff linked to `gps` (as an admin would link them)."""
+    user = await make_user(db, clock, email=email, name=name, role=Role.delegate,
+                           active=active)
+    async with db.write() as session:
+        for gp in gps:
+            session.add(DelegateLink(delegate_id=user.id or 0, gp_id=gp.id or 0,
+                                     created_at=clock.now()))
     return user
 
 
@@ -146,6 +158,8 @@ class ConsultForm(TypedDict, total=False):
     patient_dob: str | None
     patient_health_number: str | None
     body_site: str | None
+    gp: str | None  # the GP a delegate sends for
+    image_labels: str | None
 
 
 FORM: dict[str, str] = {

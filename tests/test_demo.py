@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.demo.seed import DEMO_PASSWORD, DEMO_USERS, prepare
-from econsult.models import RotaWeekly, User
+from econsult.models import DelegateLink, RotaWeekly, User
 from econsult.security.passwords import Passwords
 
 
@@ -26,6 +26,10 @@ async def test_demo_seeds_accounts_and_rota_and_is_rerunnable(tmp_path: Path) ->
         assert set(users) == {u.email for u in DEMO_USERS}
         assert Passwords().verify(users["gp@demo.econsult.org"].password_hash, DEMO_PASSWORD)
         assert rota and rota > 0
+        async with db.read() as session:  # the demo's delegate works for the demo GP
+            links = (await session.execute(select(DelegateLink))).scalars().all()
+        assert [(link.delegate_id, link.gp_id) for link in links] == [
+            (users["clinic@demo.econsult.org"].id, users["gp@demo.econsult.org"].id)]
         again = await prepare(settings, consults=0)  # a second run keeps everything
         assert not any("rota" in line for line in again)
         async with db.read() as session:

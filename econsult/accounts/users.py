@@ -4,12 +4,14 @@ and writes its audit row inside it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.accounts import delegates
 from econsult.clock import Clock
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput, NotFound
@@ -42,10 +44,10 @@ def public_from_principal(p: Principal) -> UserPublic:
 async def create_user(
     database: Database, *, email: str, name: str, role: str, password: str,
     specialties: list[str], actor: Actor, clock: Clock, passwords: Passwords,
-    by: Principal | None,
+    by: Principal | None, delegate_for: Sequence[str] = (),
 ) -> UserPublic:
     """`by` is the admin acting on a page, or None for the command line (whoever runs
-    it owns the machine)."""
+    it owns the machine). `delegate_for`: the emails of the GPs a delegate works for."""
     if by is not None:
         require(by, Action.manage_users)
     try:
@@ -68,6 +70,7 @@ async def create_user(
         raise InvalidInput("A specialist needs at least one specialty.", field="specialties")
     if role_value is not Role.specialist and specialties:
         raise InvalidInput("Only specialists hold specialties.", field="specialties")
+    delegates.check_role(role_value, delegate_for)
     # argon2 is deliberately slow (~0.1 s of CPU): outside the transaction, off the loop.
     password_hash = await asyncio.to_thread(passwords.hash, password)
     now = clock.now()
@@ -90,6 +93,9 @@ async def create_user(
                 db.add(UserSpecialty(user_id=user.id or 0, specialty=slug))
             await audit.append(db, actor=actor, action="user.create", at=now,
                                object_type="user", object_id=str(user.id), detail=f"role={role}")
+            if delegate_for:
+                await delegates.link_new_delegate(db, delegate=user, gp_emails=delegate_for,
+                                                  actor=actor, now=now)
     except IntegrityError:
         # Two concurrent creations of one email: the unique index decides (PostgreSQL
         # lets both pass the check above; SQLite serialises writers).

@@ -28,11 +28,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             user = await users.create_user(
                 db, email=args.email, name=args.name, role=args.role, password=password,
                 specialties=args.specialty or [], actor=Actor(None, "cli"), clock=SystemClock(),
-                passwords=Passwords(), by=None,
+                passwords=Passwords(), by=None, delegate_for=args.delegate_for or [],
             )
         finally:
             await db.dispose()
         extra = f" [{', '.join(user.specialties)}]" if user.specialties else ""
+        if args.delegate_for:
+            extra += f" for {', '.join(sorted({e.strip().lower() for e in args.delegate_for}))}"
         print(f"added {user.role} {user.email} (id {user.id}){extra}")
 
     asyncio.run(run())
@@ -47,5 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--specialty", action="append", metavar="SLUG")
+    add.add_argument("--delegate-for", action="extend", nargs="+", metavar="GP_EMAIL",
+                     help="a delegate's GPs (repeatable; at least one for --role delegate)")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_user_add)

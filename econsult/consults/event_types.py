@@ -38,9 +38,14 @@ class NoPayload(TypedDict):
     pass
 
 
-class Submitted(TypedDict):
+class _SubmittedBase(TypedDict):
     urgency: str
     specialty: str
+
+
+class Submitted(_SubmittedBase, total=False):
+    # The GP the consult is for, when a delegate sent it (the event's actor).
+    on_behalf_of: int
 
 
 class Routed(TypedDict):

@@ -20,6 +20,7 @@ from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
 from econsult.consults.stored_images import public_image
 from econsult.consults.views import (
+    LIST_PEOPLE_COLUMNS,
     SUMMARY_COLUMNS,
     Clinical,
     ClinicalListItem,
@@ -62,7 +63,8 @@ LIST_LIMIT = 500
 @functools.cache
 def _list_statement(role: Role, clinical: bool, by_state: bool) -> Any:
     """The list query for a role, built once (it runs on every queue refresh)."""
-    columns = (*SUMMARY_COLUMNS, col(Consult.patient_name)) if clinical else SUMMARY_COLUMNS
+    columns = ((*SUMMARY_COLUMNS, *LIST_PEOPLE_COLUMNS, col(Consult.patient_name)) if clinical
+               else SUMMARY_COLUMNS)
     query = select(*columns).where(consult_filter(role))
     if by_state:
         query = query.where(col(Consult.state) == bindparam("state"))
@@ -80,9 +82,10 @@ def _list_statement(role: Role, clinical: bool, by_state: bool) -> Any:
 
 async def list_for(deps: ConsultDeps, user: Principal, *, state: str | None = None,
                    client_addr: str = "") -> list[ConsultSummary] | list[ClinicalListItem]:
-    """The caller's consults, newest first (a GP's own; everything, for staff), or for
-    a specialist their open queue by due time; `state` narrows to one state.
-    At most LIST_LIMIT; patient names for the GP and specialist (audited)."""
+    """The caller's consults, newest first (a GP's own, a delegate's GPs'; everything,
+    for staff), or for a specialist their open queue by due time; `state` narrows to
+    one state. At most LIST_LIMIT; patient names for the clinicians and delegates
+    (audited)."""
     if state is not None and state not in ConsultState.__members__:
         raise InvalidInput(f"Unknown state {state!r}.", field="state")
     if not user.active:
@@ -141,7 +144,8 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
         images = list((await db.execute(select(ConsultImage).where(
             col(ConsultImage.consult_id) == consult_id).order_by(col(ConsultImage.created_at))
         )).scalars()) if clinical else []
-        people_ids = {consult.gp_id, consult.assigned_to, *(e.actor_id for e in events),
+        people_ids = {consult.gp_id, consult.assigned_to, consult.submitted_by,
+                      *(e.actor_id for e in events),
                       *(m.author_id for m in messages)} - {None}
         people = {u.id: u for u in (await db.execute(
             select(User).where(col(User.id).in_(people_ids)))).scalars()}
@@ -158,6 +162,10 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
                               e.at.isoformat(), _safe_data(e.data)) for e in events],
         actions=actions.available(user, consult),
         side=side(user, consult),
+        submitted_by=consult.submitted_by,
+        sent_by=(PersonRef(consult.submitted_by, _name(people, consult.submitted_by))
+                 if consult.submitted_by is not None
+                 and consult.submitted_by != consult.gp_id else None),
     )
     if clinical:
         out.clinical = _clinical(deps, consult, messages, images, people)

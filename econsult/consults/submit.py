@@ -8,6 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -18,10 +19,11 @@ from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder
 from econsult.consults.image_intake import Upload
+from econsult.consults.on_behalf import responsible_gp
 from econsult.consults.routing_io import load_specialty, route, targets_of
 from econsult.consults.stored_images import StoredImage, add_image_rows
 from econsult.consults.views import SubmittedConsult, submitted_of
-from econsult.errors import InvalidInput, NotFound
+from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import Consult, ConsultState, IdempotentRequest, ImageLabel, User
 from econsult.routing.decision import DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
@@ -51,6 +53,7 @@ class SubmitInput:
     patient_health_number: str
     details: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
+    gp: str = ""  # email of the GP the consult is for (required from a delegate)
 
 
 def validate(data: SubmitInput, today: date) -> None:
@@ -102,6 +105,11 @@ def validate(data: SubmitInput, today: date) -> None:
         raise InvalidInput("Idempotency-Key must be 8 to 128 characters.", field="idempotency_key")
 
 
+def _on_behalf(gp_id: int, user: Principal) -> dict[str, Any]:
+    """The submitted event's note of the GP, when someone else (a delegate) sent it."""
+    return {"on_behalf_of": gp_id} if gp_id != user.id else {}
+
+
 async def existing_for_key(deps: ConsultDeps, user: Principal, key: str | None) -> str | None:
     if not key:
         return None
@@ -145,9 +153,11 @@ async def submit(
                 db, specialty=specialty, urgency=data.urgency, now=now, tz=deps.settings.timezone
             )
             assigned = decision.kind is DecisionKind.ASSIGN
+            gp_id = await responsible_gp(db, user, data.gp)
             consult = Consult(
                 id=consult_id,
-                gp_id=user.id,
+                gp_id=gp_id,
+                submitted_by=user.id,
                 specialty=specialty.slug,
                 urgency=data.urgency,
                 state=ConsultState.assigned if assigned else ConsultState.pooled,
@@ -193,6 +203,7 @@ async def submit(
                 at=now,
                 urgency=data.urgency,
                 specialty=specialty.slug,
+                **_on_behalf(gp_id, user),
             )
             if assigned:
                 await db.execute(
@@ -216,11 +227,16 @@ async def submit(
                 at=now,
                 object_type="consult",
                 object_id=consult_id,
-                detail=f"images={len(images)}",
+                detail=f"images={len(images)}"
+                + (f" on_behalf_of={gp_id}" if gp_id != user.id else ""),
             )
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its consult.
         earlier = await existing_for_key(deps, user, data.idempotency_key)
+        if earlier is None and data.idempotency_key:
+            # The GP or another of their delegates sent a consult with this key.
+            raise Conflict("This Idempotency-Key was already used for another consult "
+                           "of this GP; send a new key.", code="idempotency_key_reused") from None
         if earlier is None:
             raise
         return await _replay(deps, user, earlier), False
@@ -239,6 +255,8 @@ async def submit_with_photos(
     require(user, Action.submit_consult)
     validate(data, deps.clock.now().astimezone(deps.settings.timezone).date())
     image_intake.check_uploads(uploads)
+    async with deps.db.read() as db:  # for whom, before any photo is processed
+        await responsible_gp(db, user, data.gp)
     if await existing_for_key(deps, user, data.idempotency_key):
         return await submit(deps, user, data, [], client_addr=client_addr)
     stored = await image_intake.ingest(deps, uploads)

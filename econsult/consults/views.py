@@ -49,9 +49,12 @@ class ConsultSummary:
 
 @dataclass(slots=True)
 class ClinicalListItem(ConsultSummary):
-    """A list row for the clinicians on the consult: the summary and the patient's name."""
+    """A list row for the clinicians on the consult: the summary and the patient's name,
+    the responsible GP and who sent it (a delegate, or the GP; None before delegates)."""
 
     patient_name: str = ""
+    gp_id: int = 0
+    submitted_by: int | None = None
 
 
 @dataclass(slots=True)
@@ -125,6 +128,8 @@ class ConsultDetail:
     actions: list[str]  # what the caller may do now (econsult.consults.actions)
     side: str | None  # the caller's side of the thread (econsult.security.policy.side)
     clinical: Clinical | None = None
+    submitted_by: int | None = None  # who sent it (as in list rows; None before delegates)
+    sent_by: PersonRef | None = None  # the delegate who sent it for the GP, by name
 
     def to_json(self) -> dict[str, Any]:
         """The contract's flat shape: summary fields, then the rest; clinical keys only
@@ -137,7 +142,8 @@ class ConsultDetail:
                    events=[{"id": e.id, "type": e.type, "actor": e.actor,
                             "actor_name": e.actor_name, "at": e.at, **e.data}
                            for e in self.events],
-                   actions=self.actions, side=self.side)
+                   actions=self.actions, side=self.side, gp_id=self.gp.id,
+                   submitted_by=self.submitted_by, sent_by=self.sent_by)
         if self.clinical is not None:
             c = self.clinical
             out.update(patient=c.patient, question=c.question, details=c.details,
@@ -248,5 +254,9 @@ def summary_of_row(row: Sequence[Any]) -> ConsultSummary:
     return ConsultSummary(*_fields(row))
 
 
+# After SUMMARY_COLUMNS in a clinician's list row (then the sealed patient name).
+LIST_PEOPLE_COLUMNS: tuple[Any, ...] = (col(Consult.gp_id), col(Consult.submitted_by))
+
+
 def list_item_of_row(row: Sequence[Any], patient_name: str) -> ClinicalListItem:
-    return ClinicalListItem(*_fields(row), patient_name)
+    return ClinicalListItem(*_fields(row), patient_name, row[_N], row[_N + 1])

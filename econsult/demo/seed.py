@@ -33,12 +33,16 @@ class DemoUser:
     name: str
     role: str
     specialties: tuple[str, ...] = ()
+    delegate_for: tuple[str, ...] = ()  # a delegate's GPs (listed above them)
 
 
 DEMO_USERS = (
     DemoUser("gp@demo.econsult.org", "Dr Gail Parker", "gp"),
     DemoUser("gp2@demo.econsult.org", "Dr Omar Grant", "gp"),
     DemoUser("gp3@demo.econsult.org", "Dr Priya Nair", "gp"),
+    # Clinic staff at Dr Parker's practice: sends and follows up consults for her.
+    DemoUser("clinic@demo.econsult.org", "Dee Lewis", "delegate",
+             delegate_for=("gp@demo.econsult.org",)),
     DemoUser("derm1@demo.econsult.org", "Dr Dana Ermine", "specialist", ("dermatology",)),
     DemoUser("derm2@demo.econsult.org", "Dr Derek Moss", "specialist", ("dermatology",)),
     DemoUser("cardio1@demo.econsult.org", "Dr Carla Dio", "specialist", ("cardiology",)),
@@ -63,7 +67,8 @@ async def seed_users(db: Database, passwords: Passwords | None = None) -> dict[s
             created = await accounts.create_user(
                 db, email=person.email, name=person.name, role=person.role,
                 password=DEMO_PASSWORD, specialties=list(person.specialties),
-                actor=Actor(None, "demo"), clock=clock, passwords=passwords, by=None)
+                actor=Actor(None, "demo"), clock=clock, passwords=passwords, by=None,
+                delegate_for=person.delegate_for)
             existing[person.email] = created.id
     return {k: v for k, v in existing.items() if v is not None}
 
@@ -135,5 +140,6 @@ async def prepare(settings: Settings, *, consults: int) -> list[str]:
     lines.append(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for person in DEMO_USERS:
         extra = f" [{', '.join(person.specialties)}]" if person.specialties else ""
+        extra += f" (for {', '.join(person.delegate_for)})" if person.delegate_for else ""
         lines.append(f"  {person.role:<10} {person.email}{extra}")
     return lines

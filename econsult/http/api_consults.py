@@ -59,6 +59,7 @@ async def create_consult(request: Request) -> Response:
         patient_health_number=form.first("patient_health_number") or "",
         details={k: form.first(k) or "" for k in DERMATOLOGY_FIELDS if form.first(k)},
         idempotency_key=request.headers.get("idempotency-key"),
+        gp=form.first("gp") or "",
     )
     summary, created = await submit_with_photos(svc, user, data, _uploads(form),
                                                 client_addr=client_addr(request))

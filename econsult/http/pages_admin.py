@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from econsult.accounts import delegates
 from econsult.accounts import users as accounts
 from econsult.errors import DomainError
 from econsult.http.auth import current_user
@@ -23,15 +24,21 @@ async def _page(request: Request, *, error: str = "", form: dict[str, object] | 
     return render(request, "admin_users.html", {
         "users": users, "roles": [r.value for r in Role],
         "specialties": await list_specialties(db), "error": error, "form": form or {},
-        "notice": notice,
+        "notice": notice, "delegates": await delegates.links_for_admin(db, current_user(request)),
     }, status_code=status_code)
+
+
+async def page_with_error(request: Request, exc: DomainError) -> Response:
+    """The users page again, with what went wrong (for handlers of its other forms)."""
+    return await _page(request, error=exc.message, status_code=status_for(exc))
 
 
 async def users_page(request: Request) -> Response:
     return await _page(request, notice=await _notice(request))
 
 
-_DONE = {"added": "Added", "disabled": "Disabled", "enabled": "Enabled"}
+_DONE = {"added": "Added", "disabled": "Disabled", "enabled": "Enabled",
+         "linked": "Saved the GPs of"}
 
 
 async def _notice(request: Request) -> str:
@@ -52,15 +59,18 @@ async def add_user(request: Request) -> Response:
     form = await request.form()
     fields = {k: str(form.get(k) or "") for k in ("email", "name", "role")}
     specialties = [str(s) for s in form.getlist("specialties")]
+    delegate_for = [str(e) for e in form.getlist("delegate_for")]
     try:
         user = await accounts.create_user(
             state.db, email=fields["email"], name=fields["name"], role=fields["role"],
             password=str(form.get("password") or ""), specialties=specialties,
             actor=actor_of(request), clock=state.clock, passwords=state.passwords, by=by,
+            delegate_for=delegate_for,
         )
     except DomainError as exc:
         return await _page(request, error=exc.message,
-                           form={**fields, "specialties": specialties},
+                           form={**fields, "specialties": specialties,
+                                 "delegate_for": delegate_for},
                            status_code=status_for(exc))
     return RedirectResponse(f"/admin/users?done=added&user={user.id}", status_code=303)
 

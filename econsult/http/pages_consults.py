@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from econsult.accounts import delegates
 from econsult.consults import queries
 from econsult.consults.submit import DERMATOLOGY_FIELDS
 from econsult.http.auth import current_user
@@ -64,6 +65,8 @@ async def new_consult(request: Request) -> Response:
         "photo_slots": PHOTO_SLOTS,
         "fitzpatrick": ("I", "II", "III", "IV", "V", "VI"),
         "max_image_mb": svc.settings.max_image_mb,
+        # A delegate chooses the GP the consult is for (empty for a GP).
+        "acting_for": [g for g in await delegates.gps_of(svc.db, user) if g.active],
     })
 
 
@@ -71,11 +74,15 @@ async def my_consults(request: Request) -> Response:
     user = current_user(request)
     require(user, Action.submit_consult)
     svc = app_state(request)
+    last = await queries.last_event_id(svc)  # before the list: an event in between replays
     rows = await queries.list_for(svc, user, client_addr=client_addr(request))
-    names = await queries.names_of(svc, {r.assigned_to for r in rows})
+    people = {r.assigned_to for r in rows} | {getattr(r, "gp_id", None) for r in rows} | {
+        getattr(r, "submitted_by", None) for r in rows}
+    names = await queries.names_of(svc, people)
     return render(request, "consults.html", {
-        **_common(svc), "consults": rows, "names": names,
-        "last_event_id": await queries.last_event_id(svc),
+        **_common(svc), "consults": rows, "names": names, "last_event_id": last,
+        # A delegate's list covers several GPs: each row names its GP.
+        "acting_for": await delegates.gps_of(svc.db, user),
     })
 
 

@@ -140,15 +140,23 @@ class _Socket:
     async def _heartbeat(self) -> int:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            if not await self._session_alive():
+            current = await self._current_session()
+            if current is None:
                 return CLOSE_SESSION_ENDED
+            if audience(current.principal) != self.groups:
+                # What the user may hear changed (an admin unlinked a delegate's GP, a
+                # specialty was taken away): reconnect, and hear only what is theirs now.
+                await self._send({"type": "resync"})
+                return CLOSE_RESYNC
             await self._send({"type": "ping"})
 
-    async def _session_alive(self) -> bool:
+    async def _current_session(self) -> ActiveSession | None:
         token = self.ws.cookies.get(self.state.settings.session_cookie_name, "")
         current = await sessions.resolve(self.state.db, token, now=self.state.clock.now(),
                                          policy=session_policy(self.state.settings))
-        return current is not None and current.session_id == self.auth.session_id
+        if current is None or current.session_id != self.auth.session_id:
+            return None
+        return current
 
 
 def routes() -> list[BaseRoute]:

@@ -2,6 +2,7 @@
 
 from econsult.models.accounts import (
     AuthSession,
+    DelegateLink,
     LoginFailure,
     Role,
     Specialty,
@@ -41,6 +42,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "AuthSession",
+    "DelegateLink",
     "KekRecord",
     "LoginFailure",
     "Role",

@@ -17,6 +17,8 @@ class Role(StrEnum):
     specialist = "specialist"
     staff = "staff"
     admin = "admin"
+    # Clinic staff working for named GPs (DelegateLink): drafts, submissions, replies.
+    delegate = "delegate"
 
 
 class UserBase(SQLModel):
@@ -70,6 +72,19 @@ class UserSpecialty(SQLModel, table=True):
 
     user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
     specialty: str = Field(foreign_key="specialties.slug", primary_key=True, max_length=64)
+
+
+class DelegateLink(SQLModel, table=True):
+    """A delegate (clinic staff) works for this GP: sees and writes on the GP's consults,
+    submits on the GP's behalf. Set by an admin (`econsult user add --delegate-for`,
+    /admin/users); each change is audited."""
+
+    __tablename__ = "delegate_links"
+
+    delegate_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    gp_id: int = Field(foreign_key="users.id", primary_key=True, index=True,
+                       ondelete="CASCADE")
+    created_at: datetime = utc_field()
 
 
 class Specialty(SQLModel, table=True):

@@ -55,7 +55,9 @@ class Consult(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=36)
-    gp_id: int = Field(foreign_key="users.id", index=True)
+    gp_id: int = Field(foreign_key="users.id", index=True)  # the responsible clinician
+    # Who sent it: the GP, or a delegate on the GP's behalf (None: sent before delegates).
+    submitted_by: int | None = Field(default=None, foreign_key="users.id")
     specialty: str = Field(foreign_key="specialties.slug", max_length=64)
     urgency: str = Field(max_length=16)
     state: str = Field(max_length=16, index=True)

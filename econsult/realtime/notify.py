@@ -4,7 +4,8 @@ A ``Notifier`` listens to the bus (the ``staff`` group hears every consult event
 the bus only carries committed events), and emails the person a step concerns:
 
 - ``assigned``, ``escalated`` or ``rerouted`` to a specialist -> that specialist;
-- ``clarification_requested`` or ``answered`` -> the consult's GP;
+- ``clarification_requested`` or ``answered`` -> the consult's GP, and the delegate who
+  sent it for the GP while they still work for that GP (they relay the answers);
 - ``at_risk`` -> the assigned specialist.
 
 Emails name who, what kind and a link: never patient data (the bus has none, and
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from econsult.config import Settings
 from econsult.db import Database
-from econsult.models import Consult, User
+from econsult.models import Consult, DelegateLink, User
 from econsult.realtime.bus import EventBus, SubscriberLagged
 from econsult.realtime.events import STAFF_GROUP, BusEvent
 from econsult.realtime.replay import replay
@@ -136,24 +137,25 @@ class Notifier:
 
     async def _emails_for(self, event: BusEvent) -> list[Email]:
         data = event.data
-        target: int | None = None
+        targets: list[int] = []
         if event.type in ("assigned", "escalated", "rerouted", "at_risk"):
             assignee = data.get("assigned_to")
-            target = assignee if isinstance(assignee, int) else None
+            targets = [assignee] if isinstance(assignee, int) else []
         async with self.db.read() as db:
             consult = await db.get(Consult, event.consult_id)
             if consult is None:
                 return []
             if event.type in ("clarification_requested", "answered"):
-                target = consult.gp_id
-            if target is None:
-                return []
-            user = await db.get(User, target)
-            if user is None or not user.active:
-                return []
-            person = _Person(user.email, user.name)
+                targets = [consult.gp_id]
+                sender = consult.submitted_by
+                if sender is not None and sender != consult.gp_id and await db.get(
+                        DelegateLink, (sender, consult.gp_id)) is not None:
+                    targets.append(sender)
+            people = [user for user in [await db.get(User, t) for t in targets]
+                      if user is not None and user.active]
             due_at = consult.respond_due_at
-        return [compose(event, person, self._link(event.consult_id), due_at, self.settings)]
+        return [compose(event, _Person(user.email, user.name), self._link(event.consult_id),
+                        due_at, self.settings) for user in people]
 
     def _link(self, consult_id: str) -> str:
         return f"{self.settings.public_url or DEFAULT_PUBLIC_URL}/consults/{consult_id}"

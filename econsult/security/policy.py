@@ -27,8 +27,8 @@ from sqlalchemy import (
 from sqlmodel import col
 
 from econsult.errors import NotFound
-from econsult.models import Consult, ConsultState, Role, UserSpecialty
-from econsult.security.groups import STAFF_GROUP, pool_group, user_group
+from econsult.models import Consult, ConsultState, DelegateLink, Role, UserSpecialty
+from econsult.security.groups import STAFF_GROUP, delegates_group, pool_group, user_group
 
 
 class Action(StrEnum):
@@ -74,6 +74,9 @@ _SPECIALIST_ON_ROUTED = frozenset({Action.view, Action.view_meta, Action.acknowl
 # working it starts with acknowledging, which assigns it to them.
 _SPECIALIST_ON_POOLED = frozenset({Action.view, Action.view_meta, Action.acknowledge,
                                    Action.reroute})
+# Clinic staff read and reply on their GPs' consults; the clinical decisions (close with
+# the outcome survey, convert, withdraw) stay with the GP.
+_DELEGATE_ON_GPS = frozenset({Action.view, Action.view_meta, Action.message})
 
 _GLOBAL: dict[Role, frozenset[Action]] = {
     Role.gp: frozenset({Action.submit_consult, Action.check_images}),
@@ -81,6 +84,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
     Role.staff: frozenset({Action.manage_rota, Action.manage_targets, Action.view_turnaround,
                            Action.export_turnaround, Action.review_audit}),
     Role.admin: frozenset({Action.manage_users, Action.manage_keys, Action.review_audit}),
+    Role.delegate: frozenset({Action.submit_consult, Action.check_images}),
 }
 
 
@@ -97,7 +101,14 @@ class PolicyConsult(Protocol):
 
 @dataclass(frozen=True)
 class Principal:
-    """The user as policy sees them: id, role, and the specialties they hold."""
+    """The user as policy sees them: id, role, the specialties they hold, and the GPs
+    they act for.
+
+    `acts_for` is the ids of the GPs whose consults this principal works on behalf of:
+    a delegate's links (DelegateLink, loaded with the session). It is the one field for
+    "on behalf of a GP", meant to be reused by principals that are not users (an API
+    client bound to GPs); only roles whose rules read it (today `delegate`) are given
+    anything by it, so a stray value on a GP or a specialist grants nothing."""
 
     id: int
     role: Role
@@ -105,6 +116,7 @@ class Principal:
     specialties: frozenset[str] = frozenset()
     email: str = ""
     name: str = ""
+    acts_for: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         # Built from rows and tests alike: the role is always the enum, never a string.
@@ -129,13 +141,32 @@ def may(user: Principal, action: Action, consult: PolicyConsult | None = None) -
     if user.role is Role.staff:
         # Staff run the program from timestamps and codes; clinical text is never theirs.
         return action == Action.view_meta
+    if user.role is Role.delegate:
+        return consult.gp_id in user.acts_for and action in _DELEGATE_ON_GPS
+    return False
+
+
+def submits_for(user: Principal, gp_id: int) -> bool:
+    """Whether the user may send a consult whose responsible clinician is GP `gp_id`:
+    a GP for themselves, a delegate for the GPs they are linked to."""
+    if not may(user, Action.submit_consult):
+        return False
+    if user.role is Role.gp:
+        return gp_id == user.id
+    if user.role is Role.delegate:
+        return gp_id in user.acts_for
     return False
 
 
 def is_requester(user: Principal, consult: PolicyConsult) -> bool:
     """Whether the user writes on the requesting side of the consult's thread (the GP
-    who asked), as opposed to the specialist side."""
-    return user.active and user.role is Role.gp and consult.gp_id == user.id
+    who asked, or a delegate of that GP relaying for them), as opposed to the
+    specialist side."""
+    if not user.active:
+        return False
+    if user.role is Role.gp:
+        return consult.gp_id == user.id
+    return user.role is Role.delegate and consult.gp_id in user.acts_for
 
 
 def side(user: Principal, consult: PolicyConsult) -> str | None:
@@ -179,6 +210,10 @@ def consult_filter(role: Role, viewer_id: int | None = None) -> ColumnElement[bo
         )
     if role is Role.staff:
         return true()
+    if role is Role.delegate:
+        # The consults of the GPs the delegate is linked to (a subquery, as above).
+        return col(Consult.gp_id).in_(select(col(DelegateLink.gp_id))
+                                      .where(col(DelegateLink.delegate_id) == viewer))
     return false()
 
 
@@ -190,8 +225,9 @@ def visible_consults(user: Principal) -> ColumnElement[bool]:
 
 
 def sees_patient_names(user: Principal) -> bool:
-    """Lists show the patient's name only to the clinicians on the consult."""
-    return user.active and user.role in (Role.gp, Role.specialist)
+    """Lists show the patient's name only to the clinicians on the consult (and to the
+    clinic staff who sent it for the GP)."""
+    return user.active and user.role in (Role.gp, Role.specialist, Role.delegate)
 
 
 # --- live events --------------------------------------------------------------------
@@ -199,7 +235,9 @@ def sees_patient_names(user: Principal) -> bool:
 
 def audience(user: Principal) -> frozenset[str]:
     """The event groups a user's socket hears. Everyone hears their own user group;
-    specialists the pools of their specialties; staff every consult's codes and times.
+    specialists the pools of their specialties; staff every consult's codes and times;
+    delegates the consults of their GPs (not the GPs' own user groups: whatever else is
+    addressed to a GP personally is not theirs).
     Admins get only their user group, which no consult event names: their socket
     carries heartbeats and nothing clinical, by design."""
     groups = {user_group(user.id)}
@@ -207,6 +245,8 @@ def audience(user: Principal) -> frozenset[str]:
         groups.update(pool_group(slug) for slug in user.specialties)
     elif user.role is Role.staff:
         groups.add(STAFF_GROUP)
+    elif user.role is Role.delegate:
+        groups.update(delegates_group(gp_id) for gp_id in user.acts_for)
     return frozenset(groups)
 
 
@@ -216,6 +256,7 @@ def event_audience(consult: PolicyConsult, previous: PolicyConsult | None) -> fr
     groups = {STAFF_GROUP}
     for c in (consult, previous) if previous is not None else (consult,):
         groups.add(user_group(c.gp_id))
+        groups.add(delegates_group(c.gp_id))
         if c.assigned_to:
             groups.add(user_group(c.assigned_to))
         if c.state == ConsultState.pooled:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.db import Database
-from econsult.models import AuthSession, Role, User, UserSpecialty
+from econsult.models import AuthSession, DelegateLink, Role, User, UserSpecialty
 from econsult.security.policy import Principal
 
 # Refreshing last_seen_at is a database write; doing it at most once a minute keeps
@@ -73,9 +73,13 @@ _RESOLVE: Any = (
     select(col(AuthSession.id), col(AuthSession.csrf_token), col(AuthSession.last_seen_at),
            col(AuthSession.expires_at), col(AuthSession.revoked_at),
            col(User.id).label("user_id"), col(User.role), col(User.active), col(User.email),
-           col(User.name), col(UserSpecialty.specialty))
+           col(User.name), col(UserSpecialty.specialty),
+           col(DelegateLink.gp_id).label("acts_for"))
     .join(User, col(User.id) == col(AuthSession.user_id))
     .outerjoin(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
+    # A delegate's GPs, by the link table's primary key (a specialist has none, so the
+    # two outer joins never multiply each other's rows in practice).
+    .outerjoin(DelegateLink, col(DelegateLink.delegate_id) == col(User.id))
     .where(col(AuthSession.token_hash) == bindparam("token_hash"))
 )
 
@@ -85,9 +89,9 @@ async def resolve(
     seen: Mapping[int, datetime] | None = None,
 ) -> ActiveSession | None:
     """The live session for a cookie token, or None (unknown, revoked, idle, expired,
-    or the account disabled). One query: the session, its user and the user's
-    specialties (a row each). `seen` holds activity this process noticed but may not
-    have written yet."""
+    or the account disabled). One query: the session, its user, the user's
+    specialties and a delegate's GPs (a row each). `seen` holds activity this process
+    noticed but may not have written yet."""
     if not token or len(token) > 128:
         return None
     rows = await db.fetch(_RESOLVE, {"token_hash": hash_token(token)})
@@ -105,9 +109,12 @@ async def resolve(
     specialties: frozenset[str] = frozenset()
     if auth.role == Role.specialist:
         specialties = frozenset(r.specialty for r in rows if r.specialty is not None)
+    acts_for: frozenset[int] = frozenset()
+    if auth.role == Role.delegate:
+        acts_for = frozenset(r.acts_for for r in rows if r.acts_for is not None)
     principal = Principal(
         id=auth.user_id, role=auth.role, active=auth.active, specialties=specialties,
-        email=auth.email, name=auth.name,
+        email=auth.email, name=auth.name, acts_for=acts_for,
     )
     return ActiveSession(
         session_id=auth.id,

@@ -13,12 +13,17 @@ import pytest
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 
+from econsult.accounts import delegates
 from econsult.clock import ManualClock
 from econsult.consults.escalation import process_due
+from econsult.db import Database
 from econsult.http.state import app_state
+from econsult.models import Role
 from econsult.realtime.notify import Notifier
+from econsult.security.audit import Actor
+from econsult.security.policy import Principal
 from tests.conftest import ClientFor, free_port
-from tests.factories import FORM, Personas, ok, submit
+from tests.factories import FORM, Personas, make_delegate, ok, put_on_call, submit
 
 
 class Inbox:
@@ -188,3 +193,33 @@ async def test_without_smtp_url_nothing_is_sent_and_it_is_logged(
     line = next(r.getMessage() for r in caplog.records if "SMTP not configured" in r.message)
     assert personas.derm.email in line and FORM["patient_name"] not in line
     assert notifier.sent == 0
+
+
+async def test_the_delegate_who_sent_a_consult_hears_of_its_clarification_and_answer(
+    db: Database, personas: Personas, client_for: ClientFor, clock: ManualClock,
+    notifier: Notifier, smtp: tuple[Inbox, int],
+) -> None:
+    inbox, _ = smtp
+    await put_on_call(db, personas.derm, "dermatology", clock.now())
+    dee = await make_delegate(db, clock, email="dee@clinic.example", name="Dee Lewis",
+                              gps=(personas.gp,))
+    derm = await client_for(personas.derm)
+    cid = ok(await submit(await client_for(dee), gp=personas.gp.email), 201)["id"]
+    await _wait_for(inbox, 1)  # the assignment, to the specialist
+    ok(await derm.post(f"/api/v1/consults/{cid}/acknowledge"))
+    ok(await derm.post(f"/api/v1/consults/{cid}/messages",
+                       json={"kind": "clarification_request", "body": "Any bleeding?"}), 201)
+    await _wait_for(inbox, 3)
+    assert sorted(to[0] for to, _ in inbox.messages[1:]) == [dee.email, personas.gp.email]
+    assert all("asks for clarification" in _text(m) for _, m in inbox.messages[1:])
+    # No longer working for the GP: no more of the GP's mail.
+    await delegates.set_links(db, delegate_id=dee.id or 0, gp_ids=[],
+                              actor=Actor(None, "test"), clock=clock,
+                              by=Principal(personas.admin.id or 0, Role.admin))
+    ok(await derm.post(f"/api/v1/consults/{cid}/messages",
+                       json={"kind": "answer", "body": "Excise.", "minutes": 10}), 201)
+    await _wait_for(inbox, 4)
+    await asyncio.sleep(0.1)
+    assert [to for to, _ in inbox.messages[3:]] == [[personas.gp.email]]
+    for _, m in inbox.messages:
+        _no_patient_data(_text(m))

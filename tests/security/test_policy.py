@@ -1,4 +1,5 @@
-"""The access policy as a full matrix: every role x every action x owner / non-owner."""
+"""The access policy as a full matrix: every role x every action x owner / non-owner,
+with delegates of the owner and of another GP."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from dataclasses import dataclass
 import pytest
 
 from econsult.models import Role
-from econsult.security.policy import CONSULT_ACTIONS, Action, Principal, may
+from econsult.security.groups import delegates_group, user_group
+from econsult.security.policy import (
+    CONSULT_ACTIONS,
+    Action,
+    Principal,
+    audience,
+    event_audience,
+    is_requester,
+    may,
+    side,
+    submits_for,
+)
 
 GP, OTHER_GP, DERM, DERM2, CARDIO, STAFF, ADMIN = (
     Principal(1, Role.gp),
@@ -18,6 +30,16 @@ GP, OTHER_GP, DERM, DERM2, CARDIO, STAFF, ADMIN = (
     Principal(6, Role.staff),
     Principal(7, Role.admin),
 )
+# Clinic staff: of the owner (GP 1), of another GP (2), of both.
+DELEGATE, OTHER_DELEGATE, BOTH_DELEGATE = (
+    Principal(8, Role.delegate, acts_for=frozenset({1})),
+    Principal(9, Role.delegate, acts_for=frozenset({2})),
+    Principal(10, Role.delegate, acts_for=frozenset({1, 2})),
+)
+# `acts_for` means something only to the roles whose rules read it.
+STRAY_GP = Principal(2, Role.gp, acts_for=frozenset({1}))
+STRAY_SPECIALIST = Principal(5, Role.specialist, specialties=frozenset({"cardiology"}),
+                             acts_for=frozenset({1}))
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,7 @@ GP_OWN = {A.view, A.view_meta, A.message, A.convert, A.close, A.cancel}
 ROUTED = {A.view, A.view_meta, A.acknowledge, A.message, A.request_clarification, A.answer,
           A.reroute, A.return_to_pool}
 POOLED = {A.view, A.view_meta, A.acknowledge, A.reroute}
+DELEGATE_OF_OWNER = {A.view, A.view_meta, A.message}  # never close, convert, cancel
 
 # (who, consult) -> the exact set of consult actions allowed; everything else is refused.
 MATRIX = [
@@ -53,6 +76,13 @@ MATRIX = [
     ("cardio, pooled derm", CARDIO, POOLED_DERM, set()),
     ("staff, pooled", STAFF, POOLED_DERM, {A.view_meta}),
     ("admin, pooled", ADMIN, POOLED_DERM, set()),
+    ("delegate of the owner", DELEGATE, ASSIGNED_TO_DERM, DELEGATE_OF_OWNER),
+    ("delegate of another gp", OTHER_DELEGATE, ASSIGNED_TO_DERM, set()),
+    ("delegate of both gps", BOTH_DELEGATE, ASSIGNED_TO_DERM, DELEGATE_OF_OWNER),
+    ("delegate of the owner, pooled", DELEGATE, POOLED_DERM, DELEGATE_OF_OWNER),
+    ("delegate of another gp, pooled", OTHER_DELEGATE, POOLED_DERM, set()),
+    ("gp with a stray acts_for", STRAY_GP, ASSIGNED_TO_DERM, set()),
+    ("specialist with a stray acts_for", STRAY_SPECIALIST, ASSIGNED_TO_DERM, set()),
 ]
 
 
@@ -70,10 +100,11 @@ GLOBAL = {
     Role.staff: {A.manage_rota, A.manage_targets, A.view_turnaround, A.export_turnaround,
               A.review_audit},
     Role.admin: {A.manage_users, A.manage_keys, A.review_audit},
+    Role.delegate: {A.submit_consult, A.check_images},
 }
 
 
-@pytest.mark.parametrize("user", [GP, DERM, STAFF, ADMIN], ids=lambda u: u.role)
+@pytest.mark.parametrize("user", [GP, DERM, STAFF, ADMIN, DELEGATE], ids=lambda u: u.role)
 @pytest.mark.parametrize("action", sorted(set(Action) - CONSULT_ACTIONS))
 def test_global_matrix(user: Principal, action: Action) -> None:
     assert may(user, action) is (action in GLOBAL[user.role])
@@ -84,6 +115,8 @@ def test_disabled_users_may_do_nothing(action: Action) -> None:
     disabled = Principal(1, Role.gp, active=False)
     assert not may(disabled, action, ASSIGNED_TO_DERM)
     assert not may(Principal(7, Role.admin, active=False), action)
+    assert not may(Principal(8, Role.delegate, active=False, acts_for=frozenset({1})), action,
+                   ASSIGNED_TO_DERM)
 
 
 def test_consult_actions_need_a_consult() -> None:
@@ -93,4 +126,43 @@ def test_consult_actions_need_a_consult() -> None:
 
 def test_an_unknown_role_cannot_even_be_a_principal() -> None:
     with pytest.raises(ValueError):
-        Principal(9, "auditor")  # type: ignore[arg-type]  # the wrong type on purpose
+        Principal(9, "auditor")  # type: ignore[arg-type]
+
+
+# Which side of the thread each one writes on: a delegate relays for the GP.
+SIDES = [
+    (GP, "requester"), (DELEGATE, "requester"), (BOTH_DELEGATE, "requester"),
+    (OTHER_DELEGATE, None), (OTHER_GP, None), (STRAY_GP, None), (DERM, "specialist"),
+    (DERM2, None), (STAFF, None), (ADMIN, None),
+    (Principal(8, Role.delegate, active=False, acts_for=frozenset({1})), None),
+]
+
+
+@pytest.mark.parametrize(("user", "expected"), SIDES, ids=lambda v: getattr(v, "role", v))
+def test_side_and_requester(user: Principal, expected: str | None) -> None:
+    assert side(user, ASSIGNED_TO_DERM) == expected
+    assert is_requester(user, ASSIGNED_TO_DERM) is (expected == "requester")
+
+
+SUBMITS_FOR = [
+    (GP, 1, True), (GP, 2, False), (OTHER_GP, 1, False), (STRAY_GP, 1, False),
+    (DELEGATE, 1, True), (DELEGATE, 2, False), (DELEGATE, 8, False),
+    (BOTH_DELEGATE, 1, True), (BOTH_DELEGATE, 2, True), (OTHER_DELEGATE, 1, False),
+    (DERM, 1, False), (STAFF, 1, False), (ADMIN, 1, False),
+    (Principal(8, Role.delegate, active=False, acts_for=frozenset({1})), 1, False),
+]
+
+
+@pytest.mark.parametrize(("user", "gp_id", "allowed"), SUBMITS_FOR)
+def test_who_may_submit_for_which_gp(user: Principal, gp_id: int, allowed: bool) -> None:
+    assert submits_for(user, gp_id) is allowed
+
+
+def test_delegates_hear_their_gps_consults_and_nothing_personal_to_the_gp() -> None:
+    groups = event_audience(ASSIGNED_TO_DERM, None)
+    assert delegates_group(1) in groups
+    assert audience(DELEGATE) & groups
+    assert not audience(OTHER_DELEGATE) & groups
+    assert user_group(1) not in audience(DELEGATE)  # the GP's own group stays the GP's
+    assert audience(BOTH_DELEGATE) == {user_group(10), delegates_group(1), delegates_group(2)}
+    assert audience(STRAY_GP) == {user_group(2)}

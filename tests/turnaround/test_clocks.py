@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from econsult.clock import zone
 from econsult.turnaround.calendar import BusinessCalendar
 from econsult.turnaround.clocks import (
     ClockEvent,
@@ -125,15 +126,26 @@ def test_wall_clock_across_dst() -> None:
         ev("answered", local(2026, 3, 8, 12), True),
     ])
     assert spring.seconds_to_answer == 23 * H
+    # IANA 2026: BC keeps UTC-7 through 1 November, so a day is 24 h here now ...
     fall = compute_clocks([
         ev("submitted", local(2026, 10, 31, 12)),
         ev("clarification_requested", local(2026, 10, 31, 13), True),
         ev("gp_replied", local(2026, 11, 1, 13)),
         ev("answered", local(2026, 11, 1, 14), True),
     ])
+    assert fall.seconds_to_answer == 26 * H
+    assert fall.paused_seconds == 24 * H
+    assert fall.specialist_seconds_to_answer == 2 * H
+    # ... while Toronto's 1 November is still 25 h long.
+    tor = zone("America/Toronto")
+    fall = compute_clocks([
+        ev("submitted", datetime(2026, 10, 31, 12, tzinfo=tor)),
+        ev("clarification_requested", datetime(2026, 10, 31, 13, tzinfo=tor), True),
+        ev("gp_replied", datetime(2026, 11, 1, 13, tzinfo=tor)),
+        ev("answered", datetime(2026, 11, 1, 14, tzinfo=tor), True),
+    ])
     assert fall.seconds_to_answer == 27 * H
     assert fall.paused_seconds == 25 * H
-    assert fall.specialist_seconds_to_answer == 2 * H
 
 
 def test_open_pause_counts_to_the_last_event_and_cancel_ends_it() -> None:

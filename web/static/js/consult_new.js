@@ -145,6 +145,13 @@ function send(body) {
   });
 }
 
+// A delegate sends on a GP's behalf (the form's "For which GP"): the confirmation names them.
+function forWhom() {
+  const gp = document.getElementById("gp");
+  const chosen = gp && gp.value && gp.selectedOptions[0];
+  return chosen ? ` for ${chosen.textContent}` : "";
+}
+
 async function showSent(created) {
   form.hidden = true;
   const section = document.getElementById("consult-sent");
@@ -155,7 +162,7 @@ async function showSent(created) {
     const detail = await api("GET", `/api/v1/consults/${created.id}`);
     if (detail.assignee) to = `${detail.assignee.name} (${created.specialty}, on call)`;
   } catch { /* the link still works */ }
-  document.getElementById("sent-to").textContent = `Sent to ${to}.`;
+  document.getElementById("sent-to").textContent = `Sent${forWhom()} to ${to}.`;
   document.getElementById("sent-due").textContent = created.due_at
     ? `Answer due by ${fmtTime(created.due_at)}.` : "";
   section.hidden = false;

@@ -13,6 +13,8 @@ function update(event) {
       el("td", {}, el("a", { href: `/consults/${event.consult_id}`, text: "New consult" })),
       el("td", { text: event.specialty || "" }), el("td", { class: "state" }),
       el("td", { class: "assignee", text: "—" }), el("td", { class: "due" }));
+    // A delegate's list has a GP column; the GP's name is behind the link, like the rest.
+    if ("gpColumn" in root.dataset) row.children[0].after(el("td", { class: "gp", text: "—" }));
     tbody.prepend(row);
     document.getElementById("empty").hidden = true;
     document.getElementById("consult-table").hidden = false;
