@@ -1,0 +1,27 @@
+"""HTML to PDF with WeasyPrint, for the consult letter; run in the worker pool.
+
+WeasyPrint because the letter is a document, not a form: paged CSS gives the running
+footer and "page N of M" (`counter(pages)`), and the template stays plain HTML that a
+person can read and edit. It is a well-kept library (Kozea, BSD) with no browser to run.
+
+The HTML holds decrypted clinical content inside our own template's markup; it is still
+rendered with a fetcher that allows only inline `data:` URLs: no file, no network, so
+nothing a GP typed can make the server read or fetch anything.
+"""
+
+from __future__ import annotations
+
+import logging
+
+
+def render_pdf(html: str) -> bytes:
+    """The PDF of `html` (A4, styles inline). Module-level so a process pool can run it."""
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    # A refused fetch would be logged as an error with the element left out: that is
+    # the intended outcome, not a fault worth an error line.
+    logging.getLogger("weasyprint").setLevel(logging.CRITICAL)
+    fetcher = URLFetcher(allowed_protocols={"data"}, allow_redirects=False, timeout=1)
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher, base_url="about:blank").write_pdf()
+    return pdf
