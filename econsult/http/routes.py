@@ -11,11 +11,13 @@ from starlette.staticfiles import StaticFiles
 from econsult.http import (
     api_auth,
     api_consults,
+    api_exports,
     api_images,
     api_rota,
     api_turnaround,
     pages_admin,
     pages_auth,
+    pages_clients,
     pages_consults,
     pages_dashboard,
     pages_rota,
@@ -56,6 +58,7 @@ def api_routes() -> list[BaseRoute]:
         # Areas that own their URL lists (each module's routes(), paths under /api/v1).
         *api_images.routes(),
         *api_turnaround.routes(),
+        *api_exports.routes(),
     ]
 
 
@@ -72,6 +75,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),
         *pages_consults.routes(),
         *pages_dashboard.routes(),
+        *pages_clients.routes(),
         *ws.routes(),
     ]
 

@@ -7,7 +7,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -170,5 +170,43 @@ def _check_codes(resource: dict[str, Any]) -> None:
             assert resource[name] in allowed, (resource["resourceType"], name, resource[name])
 
 
-def delta(**kwargs: float) -> timedelta:
-    return timedelta(**kwargs)
+def photo(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A textured, photo-like JPEG (a flat colour would draw blur warnings)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, (205, 160, 140))
+    draw = ImageDraw.Draw(image)
+    for i in range(0, size[0], 16):
+        shade = (i * 7 + seed * 40) % 120
+        draw.line([(i, 0), (size[0] - i, size[1])], fill=(120 + shade, 80, 70), width=3)
+    draw.ellipse([size[0] // 3, size[1] // 3, size[0] // 2, size[1] // 2], fill=(90, 50, 40))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+async def create(fhir: httpx.AsyncClient, bundle: dict[str, Any]) -> dict[str, Any]:
+    response = await fhir.post("/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    validate(body)
+    return body
+
+
+def location_id(body: dict[str, Any], index: int = 1) -> str:
+    return str(body["entry"][index]["response"]["location"].split("/")[1])
+
+
+async def get(fhir: httpx.AsyncClient, path: str, status: int = 200) -> dict[str, Any]:
+    response = await fhir.get(path)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    body: dict[str, Any] = response.json()
+    validate(body)
+    return body
+
+
+def resources(bundle: dict[str, Any], mode: str = "match") -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == mode]
