@@ -217,8 +217,9 @@ async def test_every_read_is_audited_with_the_client_as_actor(
     assert wrapped["resourceType"] == "Binary" and wrapped["contentType"] == "image/jpeg"
     await get(fhir, "/fhir/Practitioner")
     async with db.read() as session:
-        rows = list((await session.execute(select(AuditEvent).where(
-            col(AuditEvent.actor_email) == f"client:{emr.id}").order_by(col(AuditEvent.id)))).scalars())
+        rows = list((await session.execute(
+            select(AuditEvent).where(col(AuditEvent.actor_email) == f"client:{emr.id}")
+            .order_by(col(AuditEvent.id)))).scalars())
     actions = [(r.action, r.object_type, r.object_id) for r in rows]
     assert ("fhir.read", "consult", cid) in actions
     assert ("fhir.search", "consult", cid) in actions
