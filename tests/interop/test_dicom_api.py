@@ -17,7 +17,7 @@ from econsult.db import Database
 from econsult.interop.dicom import DERMOSCOPIC_PHOTOGRAPHY_IMAGE, VL_PHOTOGRAPHIC_IMAGE
 from econsult.models import AuditEvent
 from tests.conftest import ClientFor
-from tests.consults.helpers import ok, submit
+from tests.consults.helpers import ok
 from tests.factories import Personas
 from tests.fhir.helpers import photo
 from tests.interop.test_dicom import dciodvfy
