@@ -44,7 +44,10 @@ def pdf_pages(pdf: bytes) -> list[str]:
         for page in doc.pages:
             fonts = {str(name): _cmap(font) for name, font in page.Resources.Font.items()}
             lines, cmap = [], {}
-            for operands, operator in pikepdf.parse_content_stream(page):
+            for instruction in pikepdf.parse_content_stream(page):
+                if not isinstance(instruction, pikepdf.ContentStreamInstruction):
+                    continue  # an inline image
+                operands, operator = instruction.operands, instruction.operator
                 if operator == pikepdf.Operator("Tf"):
                     cmap = fonts.get(str(operands[0]), {})
                 elif operator == pikepdf.Operator("Tj"):
