@@ -66,7 +66,8 @@ def letter_context(rec: ConsultRecord, photos: dict[str, LetterPhoto],
                    deps: ConsultDeps) -> dict[str, Any]:
     c = rec.consult
     answers = [m for m in rec.messages if m.kind == "answer"]
-    specialist = _specialist(rec, answers[-1].author_id if answers else c.assigned_to)
+    # The one who answered signs; until then, whoever holds the consult.
+    specialist = rec.person(answers[-1].author_id if answers else c.assigned_to)
     return {
         "rec": rec, "c": c,
         "gp": rec.person(c.gp_id),
@@ -85,10 +86,6 @@ def letter_context(rec: ConsultRecord, photos: dict[str, LetterPhoto],
         "generated_at": deps.clock.now(),
         "urgency": c.urgency.replace("_", "-"),
     }
-
-
-def _specialist(rec: ConsultRecord, user_id: int | None) -> Person | None:
-    return rec.person(user_id)
 
 
 def _name(person: Person | None) -> str:

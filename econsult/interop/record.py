@@ -12,7 +12,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,7 +191,3 @@ def _image(row: ConsultImage) -> RecordImage:
     return RecordImage(row.id, row.consult_id, row.message_id, row.label, row.content_type,
                        row.width, row.height, row.size_bytes, row.uploaded_by, row.created_at)
 
-
-def safe_json(raw: str) -> dict[str, Any]:
-    data = json.loads(raw or "{}")
-    return data if isinstance(data, dict) else {}

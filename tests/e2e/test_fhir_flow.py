@@ -91,7 +91,8 @@ def test_an_emr_consult_is_answered_in_the_browser_and_read_back(
         assert [a["payload"][0]["contentString"] for a in answers] == [
             "Benign seborrhoeic keratosis; no excision needed."]
         output = {o["type"]["coding"][0]["code"]: o for o in task["output"]}
-        assert output["answer"]["valueReference"]["reference"] == f"Communication/{answers[0]['id']}"
+        answer_ref = output["answer"]["valueReference"]["reference"]
+        assert answer_ref == f"Communication/{answers[0]['id']}"
         for path in (f"/fhir/ServiceRequest/{cid}", f"/fhir/Patient/{cid}",
                      f"/fhir/DocumentReference?related=ServiceRequest/{cid}",
                      f"/fhir/PractitionerRole/{site.personas.derm.id}", "/fhir/metadata"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -142,6 +143,7 @@ async def test_searches_filter_page_and_include(
     clock.advance(timedelta(minutes=2))  # well within the token's five minutes
     second = location_id(await create(fhir, transaction_bundle(
         personas.gp, identifier="b", health_number="1111 222 333")))
+    clock.advance(timedelta(minutes=1))
     ok(await (await client_for(personas.derm)).post(f"/api/v1/consults/{first}/acknowledge"))
 
     page = await get(fhir, "/fhir/Task?_count=1")
@@ -159,7 +161,7 @@ async def test_searches_filter_page_and_include(
     assert [p["id"] for p in resources(await get(fhir, "/fhir/Patient?identifier="
         "https://fhir.infoway-inforoute.ca/NamingSystem/ca-bc-patient-healthcare-id|"
         "1111-222-333"))] == [second]
-    since = (clock.now() - timedelta(minutes=3)).isoformat()
+    since = (clock.now() - timedelta(minutes=4)).isoformat()
     recent = await fhir.get("/fhir/ServiceRequest", params={"_lastUpdated": f"gt{since}"})
     assert {r["resource"]["id"] for r in recent.json()["entry"]} == {first, second}
     older = await fhir.get("/fhir/ServiceRequest", params={"_lastUpdated": f"lt{since}"})
@@ -225,3 +227,38 @@ async def test_every_read_is_audited_with_the_client_as_actor(
     assert ("fhir.search", "consult", cid) in actions
     assert actions.count(("image.view", "image", image["id"])) == 2
     assert ("fhir.search", "fhir", "Practitioner") in actions
+
+
+async def test_metadata_and_smart_configuration(anon: httpx.AsyncClient) -> None:
+    statement = await get(anon, "/fhir/metadata")  # no token needed to discover
+    assert statement["fhirVersion"] == "4.0.1" and statement["kind"] == "instance"
+    rest = statement["rest"][0]
+    types = {r["type"]: r for r in rest["resource"]}
+    assert set(types) == {"ServiceRequest", "Task", "Communication", "QuestionnaireResponse",
+                          "DocumentReference", "Binary", "Patient", "Practitioner",
+                          "PractitionerRole"}
+    assert "patient.identifier" in {p["name"] for p in types["ServiceRequest"]["searchParam"]}
+    assert rest["interaction"] == [{"code": "transaction", "documentation": rest[
+        "interaction"][0]["documentation"]}]
+    smart = (await anon.get("/fhir/.well-known/smart-configuration",
+                            headers={"Accept": "text/html"})).json()
+    assert smart["token_endpoint"] == "http://testserver/oauth/token"
+    assert smart["grant_types_supported"] == ["client_credentials"]
+    assert smart["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert {"RS384", "ES384"} <= set(smart["token_endpoint_auth_signing_alg_values_supported"])
+    assert smart["code_challenge_methods_supported"] == ["S256"]
+    assert "client-confidential-asymmetric" in smart["capabilities"]
+
+
+async def test_a_server_fault_is_an_operation_outcome_too(
+        fhir: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from econsult.interop.fhir import search
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(search, "_run", broken)
+    response = await fhir.get("/fhir/Task")
+    assert response.status_code == 500
+    assert response.json()["issue"][0]["severity"] == "fatal"
+    assert "a bug" not in response.text
