@@ -12,12 +12,27 @@ nothing a GP typed can make the server read or fetch anything.
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+
+def _weasyprint() -> tuple[Any, Any]:
+    # Importing WeasyPrint sets Pillow's ImageFile.LOAD_TRUNCATED_IMAGES = True for the
+    # whole process: the photo pipeline, in the same worker pool, would then accept
+    # truncated uploads. Put the flag back as it was (the import runs its module once).
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return HTML, URLFetcher
 
 
 def render_pdf(html: str) -> bytes:
     """The PDF of `html` (A4, styles inline). Module-level so a process pool can run it."""
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
+    HTML, URLFetcher = _weasyprint()  # noqa: N806 - the library's class names
 
     # A refused fetch would be logged as an error with the element left out: that is
     # the intended outcome, not a fault worth an error line.

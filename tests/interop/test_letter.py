@@ -90,6 +90,15 @@ async def test_the_thread_page_offers_the_letter_to_the_clinicians_only(
         assert (link in page.text) is offered, who
 
 
+def test_rendering_leaves_pillow_refusing_truncated_images() -> None:
+    """WeasyPrint turns on LOAD_TRUNCATED_IMAGES when imported; the photo pipeline shares
+    the worker processes and must go on refusing truncated uploads."""
+    from PIL import ImageFile
+
+    render_pdf("<p>x</p>")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
 async def test_the_letter_renderer_fetches_nothing(anon: httpx.AsyncClient) -> None:
     html = ('<html><body><p>x</p><img src="file:///etc/passwd">'
             '<img src="http://169.254.169.254/latest"><link rel="stylesheet" '
