@@ -252,7 +252,8 @@ def _resolve(rt: str, rid: str, records: Mapping[str, ConsultRecord],
 
 async def _audit(deps: ConsultDeps, user: Principal, ctx: FhirContext, action: str, rt: str,
                  records: Mapping[str, ConsultRecord], count: int) -> None:
-    actor = Actor(None, user.email, ctx.client_addr)
+    # As every service records a principal: actor_id 0 (no person), email client:{id}.
+    actor = Actor(user.id, user.email, ctx.client_addr)
     now = deps.clock.now()
     entries = [AuditEntry(actor, action, now, "consult", cid, detail=f"type={rt}")
                for cid in records] or [
