@@ -21,6 +21,7 @@ from econsult.config import Settings
 from econsult.consults.scheduler import DeadlineScheduler
 from econsult.db import Database
 from econsult.db.schema import check_schema_current
+from econsult.fhir.routes import routes as fhir_routes
 from econsult.http.auth import AuthMiddleware
 from econsult.http.errors import EXCEPTION_HANDLERS
 from econsult.http.routes import all_routes
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             yield
 
     return Starlette(
-        routes=all_routes(),
+        routes=[*fhir_routes(), *all_routes()],
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure),
             Middleware(AuthMiddleware),

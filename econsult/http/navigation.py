@@ -13,6 +13,7 @@ _LINKS: tuple[tuple[Action, str, str], ...] = (
     (Action.view_turnaround, "/dashboard", "Dashboard"),
     (Action.manage_rota, "/rota", "Rota"),
     (Action.manage_users, "/admin/users", "Users"),
+    (Action.manage_users, "/admin/clients", "API clients"),
 )
 
 

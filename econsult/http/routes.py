@@ -11,12 +11,14 @@ from starlette.staticfiles import StaticFiles
 from econsult.http import (
     api_auth,
     api_consults,
+    api_exports,
     api_images,
     api_rota,
     api_turnaround,
     pages_admin,
     pages_admin_delegates,
     pages_auth,
+    pages_clients,
     pages_consults,
     pages_dashboard,
     pages_rota,
@@ -57,6 +59,7 @@ def api_routes() -> list[BaseRoute]:
         # Areas that own their URL lists (each module's routes(), paths under /api/v1).
         *api_images.routes(),
         *api_turnaround.routes(),
+        *api_exports.routes(),
     ]
 
 
@@ -74,6 +77,7 @@ def page_routes() -> list[BaseRoute]:
         *pages_admin_delegates.routes(),
         *pages_consults.routes(),
         *pages_dashboard.routes(),
+        *pages_clients.routes(),
         *ws.routes(),
     ]
 

@@ -28,6 +28,7 @@ from .pipeline import CheckResult, ProcessedImage, check_image, process_image
 
 PoolKind = Literal["thread", "process"]
 _T = TypeVar("_T")
+_A = TypeVar("_A")
 
 
 def default_size() -> int:
@@ -75,6 +76,11 @@ class ImageWorkers:
     async def check(self, data: bytes) -> CheckResult:
         return await self._run(functools.partial(check_image, max_pixels=self.max_pixels), data)
 
+    async def run(self, func: Callable[[_A], _T], arg: _A) -> _T:
+        """Other CPU-heavy work in the same pool (a DICOM export, a PDF). `func` must be
+        a module-level function and `arg` picklable: the default pool is processes."""
+        return await self._run(func, arg)
+
     def shutdown(self, *, wait: bool = True) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
@@ -92,7 +98,7 @@ class ImageWorkers:
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.size, mp_context=context, initializer=_init_worker)
 
-    async def _run(self, func: Callable[[bytes], _T], data: bytes) -> _T:
+    async def _run(self, func: Callable[[_A], _T], data: _A) -> _T:
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             executor = self._executor

@@ -11,6 +11,7 @@ from econsult.models.accounts import (
     UserPublic,
     UserSpecialty,
 )
+from econsult.models.api_clients import ApiAccessToken, ApiAssertionUse, ApiClient, ApiClientGp
 from econsult.models.audit import AuditEvent, AuditHead, KekRecord
 from econsult.models.base import metadata, utcnow
 from econsult.models.consults import (
@@ -27,6 +28,10 @@ from econsult.models.consults import (
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
 __all__ = [
+    "ApiAccessToken",
+    "ApiAssertionUse",
+    "ApiClient",
+    "ApiClientGp",
     "OPEN_STATES",
     "Consult",
     "ConsultEvent",

@@ -9,7 +9,7 @@ answers 404, exactly like an unknown one, so an id cannot be probed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -26,9 +26,10 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from econsult.errors import NotFound
+from econsult.errors import NotFound, PermissionDenied
 from econsult.models import Consult, ConsultState, DelegateLink, Role, UserSpecialty
 from econsult.security.groups import STAFF_GROUP, delegates_group, pool_group, user_group
+from econsult.security.scopes import GrantedScopes, Operation
 
 
 class Action(StrEnum):
@@ -116,7 +117,13 @@ class Principal:
     specialties: frozenset[str] = frozenset()
     email: str = ""
     name: str = ""
+    # The GPs this principal works for: a delegate's linked GPs, or the GPs an API client
+    # (SMART Backend Services) is bound to. Only the rules for those two read it.
     acts_for: frozenset[int] = frozenset()
+    # An API client acts within its token's scopes; `id` is then the GP it acts for in
+    # this request, or 0.
+    client_id: str | None = None
+    scopes: GrantedScopes | None = None
 
     def __post_init__(self) -> None:
         # Built from rows and tests alike: the role is always the enum, never a string.
@@ -126,6 +133,8 @@ class Principal:
 def may(user: Principal, action: Action, consult: PolicyConsult | None = None) -> bool:
     if not user.active:
         return False
+    if user.client_id is not None:
+        return _client_may(user, action, consult)
     if action not in CONSULT_ACTIONS:
         return action in _GLOBAL.get(user.role, frozenset())
     if consult is None:
@@ -156,6 +165,37 @@ def submits_for(user: Principal, gp_id: int) -> bool:
     if user.role is Role.delegate:
         return gp_id in user.acts_for
     return False
+
+
+# An API client reads its GPs' consults and submits new ones for them; every step in
+# the thread is a person's.
+_CLIENT_ON_BOUND = frozenset({Action.view, Action.view_meta})
+
+
+def _client_may(user: Principal, action: Action, consult: PolicyConsult | None) -> bool:
+    if consult is None:
+        return action is Action.submit_consult and user.id in user.acts_for
+    return consult.gp_id in user.acts_for and action in _CLIENT_ON_BOUND
+
+
+def acting_for(user: Principal, gp_id: int, *, what: str = "Not found.") -> Principal:
+    """The API client as the GP it submits for; NotFound unless it is bound to them."""
+    if user.client_id is None or gp_id not in user.acts_for or not user.active:
+        raise NotFound(what)
+    return replace(user, id=gp_id)
+
+
+def may_use(user: Principal, resource_type: str, op: Operation) -> bool:
+    """Whether an API client's token scopes allow `op` on a FHIR resource type."""
+    return (user.active and user.client_id is not None and user.scopes is not None
+            and user.scopes.permits(resource_type, op))
+
+
+def require_scope(user: Principal, resource_type: str, op: Operation) -> None:
+    """403, not 404: which scopes a token has is no secret of anyone's."""
+    if not may_use(user, resource_type, op):
+        raise PermissionDenied(f"The access token does not allow {op} on {resource_type}.",
+                               code="insufficient_scope")
 
 
 def is_requester(user: Principal, consult: PolicyConsult) -> bool:
@@ -221,6 +261,8 @@ def visible_consults(user: Principal) -> ColumnElement[bool]:
     """`consult_filter` for this user, ready to use in a where clause."""
     if not user.active:
         return false()
+    if user.client_id is not None:
+        return col(Consult.gp_id).in_(sorted(user.acts_for)) if user.acts_for else false()
     return consult_filter(user.role, user.id)
 
 
