@@ -4,6 +4,7 @@ from econsult.routing.decision import (
     Decision,
     DecisionKind,
     RoutingRequest,
+    SpecialistState,
     decide,
 )
 from econsult.routing.rota import Tier
@@ -84,6 +85,19 @@ def test_pool_with_the_reason(person: object, request_: RoutingRequest, reason: 
     decision = decide(request_, [on_call(1, Tier.PRIMARY, SHIFT_START)], {1: person}, NOW)  # type: ignore[dict-item]
     assert decision == Decision.pool(reason)
     assert decision.kind == "pool"
+
+
+def test_a_specialists_own_cap_holds_below_the_specialtys() -> None:
+    rota = [on_call(1, Tier.PRIMARY, SHIFT_START), on_call(2, Tier.BACKUP, SHIFT_START)]
+    people = {1: SpecialistState(1, frozenset({"dermatology"}), True, 2, 10, None,
+                                 personal_cap=2),
+              2: state(2, open_load=5, cap=10)}
+    decision = decide(DERM, rota, people, NOW)
+    assert decision.specialist_id == 2 and decision.tier is Tier.BACKUP
+    people[2] = SpecialistState(2, frozenset({"dermatology"}), True, 5, None, None,
+                                personal_cap=5)
+    assert decide(DERM, rota, people, NOW) == Decision.pool(
+        "all on-call specialists for dermatology at cap")
 
 
 def test_below_cap_is_eligible() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from econsult.security.policy import CONSULT_ACTIONS, Action, Principal, may
+from econsult.security.policy import CONSULT_ACTIONS, Action, Principal, may, may_hold
 
 GP, OTHER_GP, DERM, DERM2, CARDIO, STAFF, ADMIN = (
     Principal(1, "gp"),
@@ -43,14 +43,14 @@ MATRIX = [
     ("assigned specialist", DERM, ASSIGNED_TO_DERM, ROUTED),
     ("same-specialty colleague, not assigned", DERM2, ASSIGNED_TO_DERM, set()),
     ("other specialty", CARDIO, ASSIGNED_TO_DERM, set()),
-    ("staff", STAFF, ASSIGNED_TO_DERM, {A.view_meta}),
+    ("staff", STAFF, ASSIGNED_TO_DERM, {A.view_meta, A.reassign}),
     ("admin", ADMIN, ASSIGNED_TO_DERM, set()),
     ("owner gp, pooled", GP, POOLED_DERM, GP_OWN),
     ("other gp, pooled", OTHER_GP, POOLED_DERM, set()),
     ("derm, pooled", DERM, POOLED_DERM, POOLED),
     ("derm2, pooled", DERM2, POOLED_DERM, POOLED),
     ("cardio, pooled derm", CARDIO, POOLED_DERM, set()),
-    ("staff, pooled", STAFF, POOLED_DERM, {A.view_meta}),
+    ("staff, pooled", STAFF, POOLED_DERM, {A.view_meta, A.reassign}),
     ("admin, pooled", ADMIN, POOLED_DERM, set()),
 ]
 
@@ -64,11 +64,12 @@ def test_consult_matrix(who: str, user: Principal, consult: C, allowed: set[Acti
 
 
 GLOBAL = {
-    "gp": {A.submit_consult, A.check_images},
-    "specialist": {A.work_queue, A.check_images},
+    "gp": {A.submit_consult, A.check_images, A.own_account},
+    "specialist": {A.work_queue, A.check_images, A.own_account, A.own_absence,
+                   A.own_calendar},
     "staff": {A.manage_rota, A.manage_targets, A.view_turnaround, A.export_turnaround,
-              A.review_audit},
-    "admin": {A.manage_users, A.manage_keys, A.review_audit},
+              A.review_audit, A.view_worklist, A.own_account},
+    "admin": {A.manage_users, A.manage_keys, A.review_audit, A.own_account},
 }
 
 
@@ -93,3 +94,16 @@ def test_consult_actions_need_a_consult() -> None:
 def test_an_unknown_role_cannot_even_be_a_principal() -> None:
     with pytest.raises(ValueError):
         Principal(9, "auditor")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("who", "holder", "allowed"), [
+    ("specialist of the specialty", DERM, True),
+    ("specialist of another specialty", CARDIO, False),
+    ("disabled specialist of the specialty",
+     Principal(3, "specialist", active=False, specialties=frozenset({"dermatology"})), False),
+    ("staff", STAFF, False),
+    ("admin", ADMIN, False),
+    ("gp", GP, False),
+])
+def test_who_may_hold_a_consult(who: str, holder: Principal, allowed: bool) -> None:
+    assert may_hold(holder, ASSIGNED_TO_DERM) is allowed
