@@ -13,12 +13,14 @@ from econsult.http import (
     api_consults,
     api_images,
     api_rota,
+    api_staff,
     api_turnaround,
     pages_admin,
     pages_auth,
     pages_consults,
     pages_dashboard,
     pages_rota,
+    pages_worklist,
     ws,
 )
 from econsult.http.responses import JSONResponse
@@ -56,6 +58,7 @@ def api_routes() -> list[BaseRoute]:
         # Areas that own their URL lists (each module's routes(), paths under /api/v1).
         *api_images.routes(),
         *api_turnaround.routes(),
+        *api_staff.routes(),
     ]
 
 
@@ -72,6 +75,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),
         *pages_consults.routes(),
         *pages_dashboard.routes(),
+        *pages_worklist.routes(),
         *ws.routes(),
     ]
 
