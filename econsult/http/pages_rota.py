@@ -184,7 +184,7 @@ async def _apply(request: Request, action: str, specialty: str, form: FormData) 
     if verb == "add":
         values = {k: str(form.get(k) or "").strip() for k in _FIELDS}
         entry = kind.parse(values, state.settings.timezone)
-        await rota.add_entry(state.db, state.clock, user, entry=entry, **common)
+        await rota.add_entry(state, user, entry=entry, **common)
     else:
         await rota.delete_entry(state.db, state.clock, user, kind=kind.name,
                                 row_id=parse_id(form.get("id"), kind.what), **common)

@@ -73,6 +73,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/admin/users", pages_admin.users_page, methods=["GET"]),
         Route("/admin/users", pages_admin.add_user, methods=["POST"]),
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),
+        *pages_admin.routes(),
         *pages_consults.routes(),
         *pages_dashboard.routes(),
         *pages_worklist.routes(),

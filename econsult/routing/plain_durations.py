@@ -108,7 +108,7 @@ def format_plain(value: timedelta, *, business: bool = False) -> str:
     days = value.days
     hours, rest = divmod(value.seconds, 3600)
     minutes, seconds = divmod(rest, 60)
-    parts = []
+    parts: list[str] = []
     for amount, word in ((days, "day"), (hours, "hour"), (minutes, "minute"),
                          (seconds, "second")):
         if amount:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from econsult.models import Role
 from econsult.security.policy import CONSULT_ACTIONS, Action, Principal, may, may_hold
 
 GP, OTHER_GP, DERM, DERM2, CARDIO, STAFF, ADMIN = (
@@ -100,7 +101,8 @@ def test_an_unknown_role_cannot_even_be_a_principal() -> None:
     ("specialist of the specialty", DERM, True),
     ("specialist of another specialty", CARDIO, False),
     ("disabled specialist of the specialty",
-     Principal(3, "specialist", active=False, specialties=frozenset({"dermatology"})), False),
+     Principal(3, Role.specialist, active=False, specialties=frozenset({"dermatology"})),
+     False),
     ("staff", STAFF, False),
     ("admin", ADMIN, False),
     ("gp", GP, False),

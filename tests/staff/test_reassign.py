@@ -45,8 +45,8 @@ async def test_staff_reassign_moves_it_live_and_leaves_the_clock_alone(
     assert before.assigned_to == personas.derm.id
     clock.advance(timedelta(minutes=10))
     bus = app_state(app).bus
-    async with bus.subscribe({user_group(personas.derm2.id)}) as new_queue, \
-            bus.subscribe({user_group(personas.derm.id)}) as old_queue:
+    async with bus.subscribe({user_group(personas.derm2.id or 0)}) as new_queue, \
+            bus.subscribe({user_group(personas.derm.id or 0)}) as old_queue:
         moved = ok(await staff.post(URL.format(cid), json={
             "specialist": personas.derm2.email, "reason": "Dr Ermine is in clinic"}))
         heard_new = await asyncio.wait_for(anext(aiter(new_queue)), 2)
