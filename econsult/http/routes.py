@@ -15,11 +15,14 @@ from econsult.http import (
     api_rota,
     api_staff,
     api_turnaround,
+    pages_account,
     pages_admin,
+    pages_audit,
     pages_auth,
     pages_consults,
     pages_dashboard,
     pages_rota,
+    pages_targets,
     pages_worklist,
     ws,
 )
@@ -77,6 +80,9 @@ def page_routes() -> list[BaseRoute]:
         *pages_consults.routes(),
         *pages_dashboard.routes(),
         *pages_worklist.routes(),
+        *pages_account.routes(),
+        *pages_targets.routes(),
+        *pages_audit.routes(),
         *ws.routes(),
     ]
 
