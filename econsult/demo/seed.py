@@ -123,6 +123,10 @@ async def prepare(settings: Settings, *, consults: int) -> list[str]:
 
             made = await generate_for_demo(db, settings, n=consults, users=ids)
             lines.append(f"generated {made} historical consults")
+            from econsult.demo.live import seed_in_flight
+
+            in_flight = await seed_in_flight(db, settings, ids)
+            lines.append(f"sent {in_flight} consults in flight now (see the staff work list)")
         elif have:
             lines.append(f"kept the {have} consults already in {settings.data_dir}")
     finally:
