@@ -146,7 +146,8 @@ def test_rota_gap_then_disable_the_on_call_specialist(browser: Any, site: Site,
 
     staff = login(browser, site, p.staff.email, width=1280)
     staff.goto(f"{site.server.url}/rota?specialty=dermatology&week={monday}")
-    warning = staff.locator(".gap-uncovered", has_text="urgent dermatology uncovered Mon 22:00–08:00")
+    warning = staff.locator(".gap-uncovered",
+                            has_text="urgent dermatology uncovered Mon 22:00–08:00")
     expect(warning).to_be_visible()
     staff.screenshot(path=str(artifacts / "rota-gap.png"), full_page=True)
     form = staff.locator("form.rota-form", has=staff.locator('input[value="add_shift"]'))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 from econsult.app import create_app
 from econsult.config import Settings
@@ -27,7 +28,7 @@ async def test_demo_data_renders_for_staff(tmp_path: Path) -> None:
         state = app_state(app)
         async with state.db.read() as db:
             staff = (await db.execute(select(User).where(
-                User.email == "staff@demo.econsult.org"))).scalar_one()
+                col(User.email) == "staff@demo.econsult.org"))).scalar_one()
         token, csrf = await session_for(state.db, staff, state.clock, state.settings)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://testserver") as client:

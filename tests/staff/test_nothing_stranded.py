@@ -127,7 +127,7 @@ async def test_taking_a_specialty_away_moves_only_its_consults(
     await on_call(db, personas.cardio, "cardiology", clock.now(), tier="backup")
     gp = await client_for(personas.gp)
     derm_case = ok(await submit(gp), 201)["id"]
-    cardio_case = ok(await submit(gp, specialty="cardiology", body_site=None), 201)["id"]
+    cardio_case = ok(await submit(gp, specialty="cardiology", body_site=""), 201)["id"]
     assert {c.id for c in await _held_by(db, personas.derm.id)} == {derm_case, cardio_case}
 
     r = await admin.post(f"/admin/users/{personas.derm.id}", data={

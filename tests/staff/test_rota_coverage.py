@@ -4,7 +4,7 @@ not routed to, copying last week, caps, and each specialist's calendar feed."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 import httpx
 import pytest

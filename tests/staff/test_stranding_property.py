@@ -110,12 +110,12 @@ async def _step(state: AppState, op: tuple[Any, ...], ids: dict[str, Any],
         if not away:  # someone on leave does not pick work up
             await lifecycle.acknowledge(state, who, cid)
     elif kind in ("clarify", "answer", "return") and (cid := pick(op[1])):
-        if (who := await holder(cid)) is not None:
+        if (held := await holder(cid)) is not None:
             if kind == "return":
-                await lifecycle.return_to_pool(state, who, cid)
+                await lifecycle.return_to_pool(state, held, cid)
             else:
                 await messaging.post_message(
-                    state, who, cid, body="Some advice.", minutes=5,
+                    state, held, cid, body="Some advice.", minutes=5,
                     kind="clarification_request" if kind == "clarify" else "answer")
     elif kind == "gp_reply" and (cid := pick(op[1])):
         await messaging.post_message(state, gp, cid, body="More detail.", kind="message")
