@@ -44,7 +44,8 @@ async def audit_page(request: Request) -> Response:
     state = app_state(request)
     filters = parse_audit_filters(request.query_params, request)
     found = await audit_review.review(state.db, current_user(request), filters,
-                                      actor=actor_of(request), at=state.clock.now())
+                                      actor=actor_of(request), at=state.clock.now(),
+                                      chain=state.audit_chain)
     form = _form(request.query_params)
     query = urlencode({k: v for k, v in form.items() if v})
     return render(request, "audit.html", {

@@ -16,8 +16,9 @@ from sqlmodel import col
 
 from econsult.db import Database
 from econsult.models import AuditEvent
+from econsult.ops.audit_chain import ChainMonitor, ChainStatus
 from econsult.security import audit
-from econsult.security.audit import Actor, VerifyResult
+from econsult.security.audit import Actor
 from econsult.security.policy import Action, Principal, require
 from econsult.turnaround.export import csv_text
 
@@ -48,7 +49,7 @@ class AuditFilters:
 class AuditPage:
     rows: list[AuditEvent]
     more_before: int | None  # the id to page back from, when there are older rows
-    chain: VerifyResult
+    chain: ChainStatus
     actions: list[str]
 
 
@@ -73,8 +74,8 @@ def _where(filters: AuditFilters) -> list[ColumnElement[bool]]:
 
 
 async def review(database: Database, user: Principal, filters: AuditFilters, *,
-                 actor: Actor, at: datetime) -> AuditPage:
-    """One page of the log, newest first, and the whole chain's verification."""
+                 actor: Actor, at: datetime, chain: ChainMonitor) -> AuditPage:
+    """One page of the log, newest first, and the chain's verification status."""
     require(user, Action.review_audit)
     where = _where(filters)
     if filters.before is not None:
@@ -83,12 +84,12 @@ async def review(database: Database, user: Principal, filters: AuditFilters, *,
         rows = list((await db.execute(select(AuditEvent).where(*where)
                                       .order_by(col(AuditEvent.id).desc())
                                       .limit(PAGE + 1))).scalars())
-        chain = await audit.verify(db)
         actions = list((await db.execute(select(col(AuditEvent.action)).distinct()
                                          .order_by(col(AuditEvent.action)))).scalars())
+    status = await chain.status(database, at)
     await _record(database, actor, at, "audit.view", filters)
     more = rows[PAGE - 1].id if len(rows) > PAGE else None
-    return AuditPage(rows[:PAGE], more, chain, actions)
+    return AuditPage(rows[:PAGE], more, status, actions)
 
 
 async def export_csv(database: Database, user: Principal, filters: AuditFilters, *,

@@ -22,7 +22,7 @@ from tests.factories import CHEAP_PASSWORDS, session_for
 async def test_demo_data_renders_for_staff(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "demo", master_key=TEST_MASTER_KEY,
                         scheduler_enabled=False, image_pool="thread")
-    await prepare(settings, consults=300)
+    await prepare(settings, consults=300, passwords=CHEAP_PASSWORDS)
     app = create_app(settings, passwords=CHEAP_PASSWORDS)
     async with app.router.lifespan_context(app):
         state = app_state(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -134,18 +135,44 @@ async def test_audit_page_filters_verifies_exports_and_records_each_look(
         assert (await (await client_for(who)).get("/audit.csv")).status_code == 404
 
 
-async def test_the_audit_page_says_when_the_chain_is_broken(
-        client_for: ClientFor, personas: Personas, db: Database) -> None:
-    staff = await client_for(personas.staff)
-    await staff.get("/audit")
+async def _edit(db: Database, which: str) -> int:
     async with db.write() as session:
-        first = (await session.execute(select(AuditEvent).order_by(col(AuditEvent.id))
-                                       )).scalars().first()
-        assert first is not None
-        await session.execute(update(AuditEvent).where(col(AuditEvent.id) == first.id)
+        order = col(AuditEvent.id).desc() if which == "last" else col(AuditEvent.id)
+        row = (await session.execute(select(AuditEvent).order_by(order))).scalars().first()
+        assert row is not None
+        await session.execute(update(AuditEvent).where(col(AuditEvent.id) == row.id)
                               .values(detail="edited"))
+        return int(row.id or 0)
+
+
+async def test_the_audit_page_says_when_the_chain_is_broken(
+        client_for: ClientFor, personas: Personas, db: Database, clock: ManualClock) -> None:
+    staff = await client_for(personas.staff)
     page = await staff.get("/audit")
-    assert f"Chain broken at entry {first.id}" in page.text
+    assert "Chain verified: all 0 entries" in page.text  # the first look rehashes it all
+    assert "last rehashed Mon 02 Mar 2026 09:00" in page.text
+    edited = await _edit(db, "last")  # the entry of that look: new since the last check
+    page = await staff.get("/audit")
+    assert f"Chain broken at entry {edited}" in page.text
+
+
+async def test_an_old_entry_edited_is_found_by_the_next_full_check(
+        client_for: ClientFor, personas: Personas, db: Database, clock: ManualClock) -> None:
+    staff = await client_for(personas.staff)
+    for _ in range(3):
+        await staff.get("/audit")
+    edited = await _edit(db, "first")
+    page = await staff.get("/audit")
+    assert "Chain verified" in page.text  # only entries since the last check are rehashed
+    clock.advance(timedelta(hours=1))
+    staff = await client_for(personas.staff)  # the old session idled out meanwhile
+    page = await staff.get("/audit")  # due: the full check starts in the background
+    for _ in range(100):
+        if f"Chain broken at entry {edited}" in page.text:
+            break
+        await asyncio.sleep(0.05)
+        page = await staff.get("/audit")
+    assert f"Chain broken at entry {edited}" in page.text
 
 
 async def test_audit_csv_cells_cannot_run_as_formulas(
