@@ -152,9 +152,11 @@ async def test_reassign_refuses_who_cannot_take_it_and_changes_nothing(
     after = await _consult(db, cid)
     assert (after.state, after.assigned_to, after.updated_at) == (
         before.state, before.assigned_to, before.updated_at)
+    assert ok(await staff.get(f"/api/v1/consults/{cid}"))["actions"] == ["reassign"]
     cancelled = ok(await gp.post(f"/api/v1/consults/{cid}/cancel"))
     assert cancelled["state"] == "cancelled"
     await _bad(staff, cid, {"pool": True, "reason": "x"}, 409, "Only an open consult")
+    assert ok(await staff.get(f"/api/v1/consults/{cid}"))["actions"] == []
 
 
 @pytest.mark.parametrize("who", ["gp", "derm", "derm2", "cardio", "admin"])
