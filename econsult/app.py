@@ -83,6 +83,7 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             audit=GroupRecorder(db), passwords=passwords,
             templates=make_templates(settings.timezone),
         )
+        stack.push_async_callback(state.audit_chain.close)
         if settings.scheduler_enabled:
             state.scheduler.start(state)
         stack.push_async_callback(state.scheduler.stop)

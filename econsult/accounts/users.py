@@ -1,21 +1,39 @@
 """User accounts: create, list, disable. Each public function owns one transaction
-and writes its audit row inside it."""
+and writes its audit row inside it. Disabling a specialist hands every open consult
+they hold back to routing in the same transaction (econsult.consults.handback)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.accounts import delegates
 from econsult.clock import Clock
+from econsult.consults.handback import (
+    HandbackDeps,
+    Moves,
+    Why,
+    count_held,
+    hand_back_held,
+    publish_moves,
+)
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput, NotFound
-from econsult.models import Role, Specialty, User, UserCreate, UserPublic, UserSpecialty
+from econsult.models import (
+    AuthSession,
+    Role,
+    Specialty,
+    User,
+    UserCreate,
+    UserPublic,
+    UserSpecialty,
+)
 from econsult.security import audit, sessions
 from econsult.security.audit import Actor
 from econsult.security.passwords import PasswordRejected, Passwords, validate_password
@@ -123,23 +141,62 @@ async def list_users(database: Database, by: Principal) -> list[UserPublic]:
         return [public(u, sorted(by_user.get(u.id or 0, []))) for u in users]
 
 
-async def set_active(
-    database: Database, *, user_id: int, active: bool, actor: Actor, clock: Clock,
-    by: Principal,
-) -> UserPublic:
-    """Disable (or re-enable) an account; disabling ends every session it has."""
+@dataclass(frozen=True)
+class DisablePreview:
+    """What disabling an account would do, for the admin's confirmation."""
+
+    user: UserPublic
+    sessions: int
+    consults: int
+
+
+async def preview_disable(database: Database, *, user_id: int, clock: Clock,
+                          by: Principal) -> DisablePreview:
     require(by, Action.manage_users)
-    now = clock.now()
-    async with database.write() as db:
+    async with database.read() as db:
+        user = await db.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        live = await db.execute(select(func.count()).select_from(AuthSession).where(
+            col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > clock.now()))
+        held = await count_held(db, user_id)
+        return DisablePreview(public(user, await specialties_of(db, user_id)),
+                              int(live.scalar() or 0), held)
+
+
+@dataclass(frozen=True)
+class ActiveChange:
+    user: UserPublic
+    sessions_revoked: int
+    consults_moved: int
+
+
+async def set_active(
+    deps: HandbackDeps, *, user_id: int, active: bool, actor: Actor, by: Principal,
+) -> ActiveChange:
+    """Disable (or re-enable) an account; disabling ends every session it has and hands
+    the open consults it holds back to routing."""
+    require(by, Action.manage_users)
+    now = deps.clock.now()
+    moves = Moves.new()
+    async with deps.db.write() as db:
         user = await db.get(User, user_id)
         if user is None:
             raise NotFound("No such user.")
         if actor.id == user_id and not active:
             raise Conflict("You cannot disable your own account.", code="self_disable")
         user.active = active
-        revoked = 0 if active else await sessions.revoke_all(db, user_id, now=now)
+        revoked = moved = 0
+        if not active:
+            revoked = await sessions.revoke_all(db, user_id, now=now)
+            await db.flush()  # routing must see the account as inactive
+            moved = await hand_back_held(deps, db, holder_id=user_id, why=Why.holder_disabled,
+                                         actor=actor, now=now, moves=moves)
         await audit.append(db, actor=actor, action="user.enable" if active else "user.disable",
                            at=now, object_type="user", object_id=str(user_id),
-                           detail=f"sessions_revoked={revoked}")
+                           detail=f"sessions_revoked={revoked}"
+                                  + (f" consults_moved={moved}" if not active else ""))
         specialties = await specialties_of(db, user_id)
-    return public(user, specialties)
+    await publish_moves(deps, moves)
+    return ActiveChange(public(user, specialties), revoked, moved)

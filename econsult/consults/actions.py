@@ -22,6 +22,7 @@ _TABLE: tuple[tuple[str, Action, str], ...] = (
     ("convert_referral", Action.convert, "convert"),
     ("close", Action.close, "close"),
     ("cancel", Action.cancel, "cancel"),
+    ("reassign", Action.reassign, "reassign"),  # staff: /worklist
 )
 
 

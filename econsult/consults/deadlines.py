@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from econsult.models import Consult, ConsultEvent, ConsultState
-from econsult.routing.targets import Target
+from econsult.routing.targets import DEFAULT_AT_RISK_FRACTION, Target
 from econsult.turnaround.calendar import BusinessCalendar
 from econsult.turnaround.clocks import (
     ClockEvent,
@@ -18,7 +18,8 @@ from econsult.turnaround.clocks import (
 
 __all__ = ["AT_RISK_FRACTION", "ack_deadline", "clock_events", "next_due", "recompute",
            "start_clocks", "stop_clocks", "target_seconds"]
-AT_RISK_FRACTION = 0.75
+# The default; each target carries its own (`Target.at_risk_fraction`, set on /targets).
+AT_RISK_FRACTION = DEFAULT_AT_RISK_FRACTION
 _SPECIALIST_EVENTS = frozenset({"clarification_requested", "answered", "specialist_message"})
 
 
@@ -32,7 +33,7 @@ def start_clocks(
     cal = _calendar(target, calendar)
     consult.respond_due_at = respond_deadline(now, target.respond_within, [], cal)
     consult.at_risk_due_at = at_risk_at(
-        now, target.respond_within, [], cal, fraction=AT_RISK_FRACTION
+        now, target.respond_within, [], cal, fraction=target.at_risk_fraction
     )
     consult.target_seconds = target_seconds(target.respond_within, cal)
     consult.ack_due_at = ack_deadline(now, target, calendar) if assigned else None
@@ -63,7 +64,8 @@ def recompute(
     due = respond_deadline(consult.submitted_at, target.respond_within, pauses, cal)
     consult.respond_due_at = due
     risk = at_risk_at(
-        consult.submitted_at, target.respond_within, pauses, cal, fraction=AT_RISK_FRACTION
+        consult.submitted_at, target.respond_within, pauses, cal,
+        fraction=target.at_risk_fraction,
     )
     consult.at_risk_due_at = None if consult.at_risk_at is not None else risk
 

@@ -32,6 +32,8 @@ class EventType(StrEnum):
     converted = "converted"
     closed = "closed"
     cancelled = "cancelled"
+    reassigned = "reassigned"
+    handed_back = "handed_back"
 
 
 class NoPayload(TypedDict):
@@ -80,6 +82,23 @@ class Converted(TypedDict):
     converted_to: str
 
 
+class Reassigned(TypedDict):
+    """Staff moved the consult: their reason (a note for the people on the consult,
+    never clinical), and whether it went to a named specialist or to the pool."""
+
+    reason: str
+    to: str  # "specialist" | "pool"
+
+
+class HandedBack(TypedDict):
+    """Its holder could no longer act on it, so routing ran again (next on call, else
+    the pool): why (a code of econsult.consults.handback.Why) and what routing said."""
+
+    reason: str
+    routing: str
+    tier: str | None
+
+
 PAYLOADS: Mapping[EventType, type] = {
     EventType.submitted: Submitted,
     EventType.assigned: Routed,
@@ -99,6 +118,8 @@ PAYLOADS: Mapping[EventType, type] = {
     EventType.converted: Converted,
     EventType.closed: NoPayload,
     EventType.cancelled: NoPayload,
+    EventType.reassigned: Reassigned,
+    EventType.handed_back: HandedBack,
 }
 
 

@@ -148,7 +148,7 @@ async def convert(
             target = await consult_target(s.db, c)
             # The call-back window runs from the request, not from the original submission.
             c.respond_due_at = s.now + target.respond_within
-            c.at_risk_due_at = s.now + target.respond_within * deadlines.AT_RISK_FRACTION
+            c.at_risk_due_at = s.now + target.respond_within * target.at_risk_fraction
             c.at_risk_at = c.breached_at = None
             c.target_seconds = target.respond_within.total_seconds()
             if c.state == S.assigned:

@@ -9,6 +9,7 @@ import uuid
 from econsult.consults import deadlines, image_intake, states
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType as E
+from econsult.consults.handback import ensure_held
 from econsult.consults.image_intake import Upload
 from econsult.consults.steps import Step, consult_events, consult_target, step
 from econsult.consults.stored_images import StoredImage, add_image_rows
@@ -94,11 +95,13 @@ async def _gp_message(deps: ConsultDeps, s: Step) -> None:
         await s.event(E.gp_replied, kind="message")
         target = await consult_target(s.db, c)
         deadlines.recompute(c, target, await consult_events(s.db, c.id), deps.calendar)
+        await ensure_held(deps, s.db, c, now=s.now, recorder=s.recorder)
     elif c.state == S.answered:
         # A follow-up reopens the thread; the first answer's turnaround stands, and
         # follow-ups carry no target window of their own.
         c.state = S.in_review
         await s.event(E.follow_up, kind="message")
+        await ensure_held(deps, s.db, c, now=s.now, recorder=s.recorder)
     else:
         await s.event(E.gp_message, kind="message")
 

@@ -214,7 +214,8 @@ def _iso(value: object) -> str | None:
 
 
 _SAFE_EVENT_KEYS = frozenset({"reason", "tier", "previous_specialty", "converted_to", "kind",
-                              "escalated", "urgency", "specialty"})
+                              "escalated", "urgency", "specialty",
+                              "to", "routing"})  # reassigned, handed_back
 
 
 def _safe_data(raw: str) -> dict[str, Any]:

@@ -126,6 +126,7 @@ async def candidates(db: AsyncSession, specialty: Specialty) -> dict[int, Specia
             open_load=int(n),
             cap=specialty.open_cap,
             last_assigned_at=user.last_assigned_at,
+            personal_cap=user.open_cap,
         )
         for user, n in rows
         if user.id is not None

@@ -1,7 +1,9 @@
 """The deadline scheduler: sleeps until the earliest pending deadline, wakes early when
 told of an earlier one, and reads every deadline from the database when it starts, so
-a restart misses nothing. No polling loop: it sleeps at most MAX_SLEEP, which only
-bounds how late it notices deadlines created by *other* processes."""
+a restart misses nothing. Absences are deadlines too: when one starts, what its
+specialist holds goes back to routing (`absences`). No polling loop: it sleeps at most
+MAX_SLEEP, which only bounds how late it notices deadlines created by *other*
+processes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import contextlib
 import logging
 from datetime import datetime
 
+from econsult.consults.absences import next_absence_start, process_started_absences
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.escalation import next_deadline, process_due
 
@@ -42,7 +45,9 @@ class DeadlineScheduler:
     async def run_once(self, deps: ConsultDeps) -> float:
         """Process what is due; return how long to sleep before the next deadline."""
         await process_due(deps)
-        upcoming = await next_deadline(deps)
+        await process_started_absences(deps)
+        found = [d for d in (await next_deadline(deps), await next_absence_start(deps)) if d]
+        upcoming = min(found) if found else None
         self._sleeping_until = upcoming
         if upcoming is None:
             return self.max_sleep

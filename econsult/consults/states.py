@@ -22,6 +22,7 @@ ALLOWED_FROM: dict[str, frozenset[S]] = {
     "convert": frozenset({S.assigned, S.pooled, S.in_review, S.awaiting_gp, S.answered}),
     "close": frozenset({S.answered}),
     "cancel": frozenset({S.assigned, S.pooled, S.in_review, S.awaiting_gp}),
+    "reassign": frozenset({S.assigned, S.pooled, S.in_review, S.awaiting_gp}),
 }
 
 _WHY: dict[str, str] = {
@@ -35,6 +36,7 @@ _WHY: dict[str, str] = {
     "convert": "A finished consult cannot be converted.",
     "close": "A consult can be closed once it has been answered; before that, cancel it.",
     "cancel": "An answered or finished consult cannot be cancelled; close it instead.",
+    "reassign": "Only an open consult can be reassigned.",
 }
 
 

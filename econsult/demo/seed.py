@@ -114,13 +114,15 @@ async def consult_count(db: Database) -> int:
                    or 0)
 
 
-async def prepare(settings: Settings, *, consults: int) -> list[str]:
-    """Everything but serving; returns the lines to print."""
+async def prepare(settings: Settings, *, consults: int,
+                  passwords: Passwords | None = None) -> list[str]:
+    """Everything but serving; returns the lines to print. (Tests pass cheap
+    `passwords`: the demo's are hashed at full argon2 cost.)"""
     created, _ = await migrate(settings)
     db = Database.from_settings(settings)
     lines = []
     try:
-        ids = await seed_users(db)
+        ids = await seed_users(db, passwords)
         rota = await seed_rota(db)
         have = await consult_count(db)
         if consults and have == 0:
@@ -128,6 +130,10 @@ async def prepare(settings: Settings, *, consults: int) -> list[str]:
 
             made = await generate_for_demo(db, settings, n=consults, users=ids)
             lines.append(f"generated {made} historical consults")
+            from econsult.demo.live import seed_in_flight
+
+            in_flight = await seed_in_flight(db, settings, ids)
+            lines.append(f"sent {in_flight} consults in flight now (see the staff work list)")
         elif have:
             lines.append(f"kept the {have} consults already in {settings.data_dir}")
     finally:

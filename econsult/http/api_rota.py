@@ -125,7 +125,7 @@ def add_handler(kind: Kind) -> Callable[[Request], Any]:
         state, user = app_state(request), current_user(request)
         entry = kind.parse(await json_body(request), state.settings.timezone)
         row, person = await rota.add_entry(
-            state.db, state.clock, user,
+            state, user,
             specialty=request.path_params.get("specialty"), entry=entry,
             actor=actor_of(request))
         return JSONResponse(kind.show(row, person.email), status_code=201)

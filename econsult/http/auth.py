@@ -12,6 +12,7 @@ import logging
 from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection, Request
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from econsult.accounts.login import session_policy
@@ -31,6 +32,10 @@ _UNAUTHENTICATED_PATHS = ("/static/", "/healthz")
 # Logging in replaces whatever session the browser had, so it needs no token from it;
 # the origin check still stops another site from logging a victim in.
 _LOGIN_PATHS = frozenset({"/login", "/api/v1/auth/login"})
+# All a session opened with a temporary password may reach until a new one is chosen.
+PASSWORD_CHANGE_PAGE = "/account/password"
+_PASSWORD_CHANGE_PATHS = _LOGIN_PATHS | {PASSWORD_CHANGE_PAGE, "/logout", "/api/v1/auth/logout",
+                                         "/api/v1/me"}
 
 
 def expected_origin(conn: HTTPConnection, settings: Settings) -> str:
@@ -66,7 +71,11 @@ class AuthMiddleware:
             return
         conn = HTTPConnection(scope)
         state = app_state(conn)
-        scope[AUTH_SCOPE_KEY] = await _resolve(conn, state)
+        scope[AUTH_SCOPE_KEY] = auth = await _resolve(conn, state)
+        if (auth is not None and auth.must_change_password
+                and scope["path"] not in _PASSWORD_CHANGE_PATHS):
+            await _password_change_first(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             try:
                 receive = await _check_unsafe(scope, receive, state.settings)
@@ -75,6 +84,21 @@ class AuthMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _password_change_first(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    request = Request(scope)
+    if request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+            "accept", "").split(",")[0]:
+        response = await domain_error(request, PermissionDenied(
+            "Choose a new password first: your administrator set a temporary one.",
+            code="password_change_required"))
+    else:
+        response = RedirectResponse(PASSWORD_CHANGE_PAGE, status_code=303)
+    await response(scope, receive, send)
 
 
 async def _resolve(conn: HTTPConnection, state: AppState) -> ActiveSession | None:

@@ -11,9 +11,13 @@ _LINKS: tuple[tuple[Action, str, str], ...] = (
     (Action.submit_consult, "/consults", "My consults"),
     (Action.work_queue, "/queue", "Queue"),
     (Action.view_turnaround, "/dashboard", "Dashboard"),
+    (Action.view_worklist, "/worklist", "Work list"),
     (Action.manage_rota, "/rota", "Rota"),
+    (Action.manage_targets, "/targets", "Targets"),
     (Action.manage_users, "/admin/users", "Users"),
     (Action.manage_users, "/admin/clients", "API clients"),
+    (Action.review_audit, "/audit", "Audit"),
+    (Action.own_account, "/account", "Account"),
 )
 
 

@@ -14,6 +14,9 @@ from econsult.http.auth import current_user
 from econsult.http.requests import parse_id
 from econsult.http.state import AppState, app_state
 from econsult.http.templating import render
+from econsult.rota import specialties as specialties_service
+from econsult.routing.durations import parse_duration
+from econsult.routing.plain_durations import format_plain
 from econsult.turnaround import charts, service
 from econsult.turnaround.filters import Filters
 
@@ -64,7 +67,24 @@ async def dashboard_page(request: Request) -> Response:
                            title="Consults per specialist")
     return render(request, "dashboard.html", {
         **_context(filters, form), "data": data, "trend": trend, "histograms": histograms,
-        "workload": workload})
+        "workload": workload, "targets": await _targets(svc, filters)})
+
+
+async def _targets(svc: AppState, filters: Filters) -> list[tuple[str, str, str, str, float]]:
+    """The target windows the figures are measured against, in words (set on /targets)."""
+    rows = []
+    for s in await specialties_service.list_specialties(svc.db):
+        if filters.specialty and s.slug != filters.specialty:
+            continue
+        for urgency, t in s.targets.items():
+            if filters.urgency and urgency != filters.urgency:
+                continue
+            business = bool(t["business_time"])
+            rows.append((s.name, urgency, format_plain(parse_duration(t["acknowledge_within"]),
+                                                       business=business),
+                         format_plain(parse_duration(t["respond_within"]), business=business),
+                         float(t["at_risk_fraction"])))
+    return rows
 
 
 async def specialist_page(request: Request) -> Response:

@@ -1,8 +1,10 @@
-"""Staff page: one specialty's on-call week, and forms to change the rota behind it."""
+"""Staff page: one specialty's on-call week, and forms to change the rota behind it:
+who is on call now, who is not routed to (disabled, away), coverage warnings against
+the target windows, caps on open consults, and copying last week's shifts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +23,8 @@ from econsult.http.state import app_state
 from econsult.http.templating import render
 from econsult.rota import service as rota
 from econsult.rota import specialties as specialties_service
+from econsult.rota import staffing
+from econsult.rota.week import WeekView, week_view
 from econsult.routing.wallclock import to_instant
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -33,6 +37,9 @@ NOTICES = {
     "delete_weekly": "Weekly pattern removed.",
     "delete_shift": "Shift removed.",
     "delete_absence": "Absence removed.",
+    "copy_week": "Last week's one-off shifts were copied into this week.",
+    "set_specialty_cap": "Specialty cap saved.",
+    "set_specialist_cap": "Specialist's cap saved.",
 }
 _FIELDS = ("specialist", "weekday", "start", "end", "tier", "starts_at", "ends_at")
 
@@ -47,6 +54,19 @@ class DayEntry:
     # Where the stretch sits in the day, as percentages of its real length (for the bar).
     left: float
     width: float
+    now: bool = False  # covers this moment
+    status: str = ""  # why this person is not routed to ("disabled", "away", ...)
+
+
+@dataclass(frozen=True)
+class DayMark:
+    """A stretch of the day worth seeing that is not on-call time: nobody covers it, or
+    someone on the rota is away."""
+
+    start: str
+    end: str
+    kind: str  # "gap" | "away"
+    text: str
 
 
 @dataclass(frozen=True)
@@ -54,13 +74,15 @@ class DayColumn:
     day: date
     today: bool
     entries: list[DayEntry]
+    marks: list[DayMark] = field(default_factory=list)
 
 
 def _week_of(value: str | None, today: date) -> date:
     return rota.week_start(parse_date(value, "week") if value else today)
 
 
-def week_columns(view: rota.RotaView, monday: date, today: date, tz: ZoneInfo) -> list[DayColumn]:
+def week_columns(view: rota.RotaView, monday: date, today: date, tz: ZoneInfo,
+                 week: WeekView | None = None) -> list[DayColumn]:
     """The expanded rota cut at each local midnight: one column per day, Monday first."""
     columns = []
     for offset in range(7):
@@ -81,10 +103,27 @@ def week_columns(view: rota.RotaView, monday: date, today: date, tz: ZoneInfo) -
                     source=interval.source.value,
                     left=round(100 * (lo - start).total_seconds() / length, 2),
                     width=round(100 * (hi - lo).total_seconds() / length, 2),
+                    now=week is not None and interval.covers(week.now),
+                    status=week.status(interval.specialist_id) if week else "",
                 )
             )
-        columns.append(DayColumn(day, day == today, entries))
+        columns.append(DayColumn(day, day == today, entries,
+                                 _marks(view, week, start, end, tz) if week else []))
     return columns
+
+
+def _marks(view: rota.RotaView, week: WeekView, start: datetime, end: datetime,
+           tz: ZoneInfo) -> list[DayMark]:
+    spans = [(g.starts_at, g.ends_at, "gap", "nobody on call") for g in week.uncovered]
+    spans += [(a.starts_at, a.ends_at, "away", f"{view.person(a.specialist_id).name} away")
+              for a in view.absences]
+    marks = []
+    for lo, hi, kind, text in sorted(spans):
+        lo, hi = max(lo, start), min(hi, end)
+        if lo < hi:
+            marks.append(DayMark(_clock(lo, start, end, tz), _clock(hi, start, end, tz), kind,
+                                 text))
+    return marks
 
 
 def _clock(at: datetime, day_start: datetime, day_end: datetime, tz: ZoneInfo) -> str:
@@ -108,9 +147,9 @@ async def _page(
     slugs = [s.slug for s in specialties]
     if not specialty:
         specialty = DEFAULT_SPECIALTY if DEFAULT_SPECIALTY in slugs else (slugs or [""])[0]
-    start, end = rota.week_window(week, tz)
-    view = await rota.rota_view(state.db, current_user(request), specialty=specialty,
-                                start=start, end=end, tz=tz)
+    shown = await week_view(state.db, state.clock, state.calendar, current_user(request),
+                            specialty=specialty, monday=week, tz=tz)
+    view = shown.view
     today = state.clock.now().astimezone(tz).date()
     notice = NOTICES.get(request.query_params.get("done", ""), "")
     return render(
@@ -123,7 +162,9 @@ async def _page(
             "prev_week": week - timedelta(days=7),
             "next_week": week + timedelta(days=7),
             "this_week": rota.week_start(today),
-            "columns": week_columns(view, week, today, tz),
+            "columns": week_columns(view, week, today, tz, shown),
+            "shown": shown,
+            "copied": request.query_params.get("copied", "")[:4],
             "weekdays": WEEKDAYS,
             "tiers": ("primary", "backup"),
             "error": error,
@@ -156,7 +197,7 @@ async def rota_submit(request: Request) -> Response:
         week = rota.week_start(today)
     action = str(form.get("action") or "")
     try:
-        await _apply(request, action, specialty, form)
+        extra = await _apply(request, action, specialty, form, week)
     except DomainError as exc:
         typed = {k: str(form.get(k) or "")[:254] for k in _FIELDS}
         return await _page(
@@ -167,13 +208,33 @@ async def rota_submit(request: Request) -> Response:
             form={**typed, "action": action},
             status_code=status_for(exc),
         )
-    query = urlencode({"specialty": specialty, "week": week.isoformat(), "done": action})
-    return RedirectResponse(f"/rota?{query}", status_code=303)
+    query = {"specialty": specialty, "week": week.isoformat(), "done": action, **extra}
+    return RedirectResponse(f"/rota?{urlencode(query)}", status_code=303)
 
 
-async def _apply(request: Request, action: str, specialty: str, form: FormData) -> None:
-    """One form post: `add_<kind>` or `delete_<kind>`, for the kinds the API serves."""
+async def _apply(request: Request, action: str, specialty: str, form: FormData,
+                 week: date) -> dict[str, str]:
+    """One form post: `add_<kind>` or `delete_<kind>`, for the kinds the API serves; a
+    cap (`set_specialty_cap`, `set_specialist_cap`); or `copy_week`. Returns what the
+    redirect's query should add."""
     state = app_state(request)
+    if action == "copy_week":
+        copied = await staffing.copy_last_week(state.db, state.clock, current_user(request),
+                                               specialty=specialty, monday=week,
+                                               tz=state.settings.timezone,
+                                               actor=actor_of(request))
+        return {"copied": str(copied.copied)}
+    if action in ("set_specialty_cap", "set_specialist_cap"):
+        cap = staffing.parse_cap(form.get("cap"), "cap")
+        if action == "set_specialty_cap":
+            await staffing.set_specialty_cap(state.db, state.clock, current_user(request),
+                                             specialty=specialty, cap=cap,
+                                             actor=actor_of(request))
+        else:
+            await staffing.set_specialist_cap(state.db, state.clock, current_user(request),
+                                              specialist=str(form.get("specialist") or "")[:254],
+                                              cap=cap, actor=actor_of(request))
+        return {}
     verb, _, name = action.partition("_")
     kind = KINDS.get(name)
     if kind is None or verb not in ("add", "delete"):
@@ -184,7 +245,8 @@ async def _apply(request: Request, action: str, specialty: str, form: FormData) 
     if verb == "add":
         values = {k: str(form.get(k) or "").strip() for k in _FIELDS}
         entry = kind.parse(values, state.settings.timezone)
-        await rota.add_entry(state.db, state.clock, user, entry=entry, **common)
+        await rota.add_entry(state, user, entry=entry, **common)
     else:
         await rota.delete_entry(state.db, state.clock, user, kind=kind.name,
                                 row_id=parse_id(form.get("id"), kind.what), **common)
+    return {}

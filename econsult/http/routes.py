@@ -14,14 +14,19 @@ from econsult.http import (
     api_exports,
     api_images,
     api_rota,
+    api_staff,
     api_turnaround,
+    pages_account,
     pages_admin,
     pages_admin_delegates,
+    pages_audit,
     pages_auth,
     pages_clients,
     pages_consults,
     pages_dashboard,
     pages_rota,
+    pages_targets,
+    pages_worklist,
     ws,
 )
 from econsult.http.responses import JSONResponse
@@ -60,6 +65,7 @@ def api_routes() -> list[BaseRoute]:
         *api_images.routes(),
         *api_turnaround.routes(),
         *api_exports.routes(),
+        *api_staff.routes(),
     ]
 
 
@@ -74,10 +80,15 @@ def page_routes() -> list[BaseRoute]:
         Route("/admin/users", pages_admin.users_page, methods=["GET"]),
         Route("/admin/users", pages_admin.add_user, methods=["POST"]),
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),
+        *pages_admin.routes(),
         *pages_admin_delegates.routes(),
         *pages_consults.routes(),
         *pages_dashboard.routes(),
         *pages_clients.routes(),
+        *pages_worklist.routes(),
+        *pages_account.routes(),
+        *pages_targets.routes(),
+        *pages_audit.routes(),
         *ws.routes(),
     ]
 

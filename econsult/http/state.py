@@ -8,7 +8,7 @@ Services never see this class: they declare the parts they use (for instance
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from econsult.consults.scheduler import DeadlineScheduler
 from econsult.db import Database
 from econsult.images.store import BlobStore
 from econsult.images.workers import ImageWorkers
+from econsult.ops.audit_chain import ChainMonitor
 from econsult.realtime.bus import EventBus
 from econsult.realtime.events import BusEvent
 from econsult.realtime.notify import Notifier
@@ -49,6 +50,8 @@ class AppState:
     audit: GroupRecorder
     passwords: Passwords
     templates: Jinja2Templates
+    # The audit chain's status for /audit, checked incrementally (ops.audit_chain).
+    audit_chain: ChainMonitor = field(default_factory=ChainMonitor)
 
     async def publish(self, events: Sequence[BusEvent]) -> None:
         for event in events:

@@ -25,6 +25,7 @@ from econsult.models.consults import (
     Message,
     MessageKind,
 )
+from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "RotaAbsence",
     "RotaShift",
     "RotaWeekly",
+    "CalendarFeed",
+    "PasswordReset",
     "AuditEvent",
     "AuditHead",
     "AuthSession",

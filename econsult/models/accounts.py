@@ -54,6 +54,12 @@ class User(UserBase, table=True):
     created_at: datetime = utc_field()
     # Routing prefers the specialist idle longest among equals.
     last_assigned_at: datetime | None = utc_field(nullable=True)
+    # The most open consults this person carries before routing skips them (None: only
+    # the specialty's cap applies).
+    open_cap: int | None = Field(default=None)
+    # Set by a temporary password from an admin: every page but the password change
+    # is closed to the session until a password of their own is chosen.
+    must_change_password: bool = Field(default=False)
 
 
 class UserCreate(UserBase):

@@ -43,3 +43,6 @@ class RotaAbsence(SQLModel, table=True):
     starts_at: datetime = utc_field()
     ends_at: datetime = utc_field()
     created_at: datetime = utc_field()
+    # When the consults the specialist held as it started were handed back to routing
+    # (None: not yet; the deadline scheduler claims it once it starts).
+    handed_back_at: datetime | None = utc_field(nullable=True, index=True)

@@ -3,7 +3,9 @@
 A ``Notifier`` listens to the bus (the ``staff`` group hears every consult event, and
 the bus only carries committed events), and emails the person a step concerns:
 
-- ``assigned``, ``escalated`` or ``rerouted`` to a specialist -> that specialist;
+- ``assigned``, ``escalated``, ``rerouted``, ``reassigned`` (by staff) or
+  ``handed_back`` (from someone who can no longer act on it) to a specialist -> that
+  specialist;
 - ``clarification_requested`` or ``answered`` -> the consult's GP, and the delegate who
   sent it for the GP while they still work for that GP (they relay the answers);
 - ``at_risk`` -> the assigned specialist.
@@ -138,7 +140,8 @@ class Notifier:
     async def _emails_for(self, event: BusEvent) -> list[Email]:
         data = event.data
         targets: list[int] = []
-        if event.type in ("assigned", "escalated", "rerouted", "at_risk"):
+        if event.type in ("assigned", "escalated", "rerouted", "at_risk", "reassigned",
+                          "handed_back"):
             assignee = data.get("assigned_to")
             targets = [assignee] if isinstance(assignee, int) else []
         async with self.db.read() as db:
@@ -184,10 +187,12 @@ class Notifier:
 
 
 _INTERESTING = frozenset({"assigned", "escalated", "rerouted", "at_risk",
-                          "clarification_requested", "answered"})
+                          "clarification_requested", "answered", "reassigned", "handed_back"})
 _SUBJECTS = {
     "assigned": "A {urgency} {specialty} consult is assigned to you",
     "rerouted": "A {urgency} {specialty} consult is assigned to you",
+    "reassigned": "A {urgency} {specialty} consult is now assigned to you",
+    "handed_back": "A {urgency} {specialty} consult is now assigned to you",
     "escalated": "An unacknowledged {urgency} {specialty} consult is now assigned to you",
     "at_risk": "A {specialty} consult assigned to you is nearing its deadline",
     "clarification_requested": "The specialist asks for clarification on your consult",

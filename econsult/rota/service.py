@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.clock import Clock
+from econsult.consults.handback import HandbackDeps, Moves
 from econsult.consults.routing_io import load_specialty, on_call_intervals
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import Role, RotaAbsence, RotaShift, RotaWeekly, Specialty, User, UserSpecialty
+from econsult.rota import absences
 from econsult.rota.entries import AbsenceInput, RotaEntry, ShiftInput, WeeklyInput
 from econsult.routing.rota import OnCallInterval
 from econsult.routing.wallclock import to_instant
@@ -31,7 +33,6 @@ from econsult.security.policy import Action, Principal, require
 _T = TypeVar("_T")
 
 MAX_SHIFT = timedelta(days=14)
-MAX_ABSENCE = timedelta(days=366)
 MAX_WINDOW = timedelta(days=92)
 
 
@@ -120,14 +121,16 @@ async def rota_view(
 
 
 async def add_entry(
-    database: Database, clock: Clock, user: Principal, *, specialty: str | None,
-    entry: RotaEntry, actor: Actor,
+    deps: HandbackDeps, user: Principal, *, specialty: str | None, entry: RotaEntry,
+    actor: Actor,
 ) -> tuple[RotaShift | RotaWeekly | RotaAbsence, Person]:
     """Add a shift or weekly pattern to `specialty`'s rota, or record an absence (which
-    belongs to the person, not a specialty)."""
+    belongs to the person, not a specialty, and sends what they hold back to routing
+    once it starts)."""
     require(user, Action.manage_rota)
+    database, clock = deps.db, deps.clock
     if isinstance(entry, AbsenceInput):
-        return await _add_absence(database, entry, actor, clock)
+        return await _add_absence(deps, entry, actor)
     if specialty is None:
         raise NotFound("No such specialty.")
     if isinstance(entry, ShiftInput):
@@ -191,20 +194,20 @@ async def _add_weekly(
 
 
 async def _add_absence(
-    database: Database, entry: AbsenceInput, actor: Actor, clock: Clock
+    deps: HandbackDeps, entry: AbsenceInput, actor: Actor
 ) -> tuple[RotaAbsence, Person]:
-    specialist, starts_at, ends_at = entry.specialist, entry.starts_at, entry.ends_at
-    _check_period(starts_at, ends_at, MAX_ABSENCE, "absence")
-    now = clock.now()
-    async with database.write() as db:
-        person = _person(await _specialist_by_email(db, specialist))
-        row = RotaAbsence(
-            specialist_id=person.id, starts_at=starts_at, ends_at=ends_at, created_at=now
-        )
-        db.add(row)
-        await db.flush()
-        await _audit(db, actor, now, "absence.add", row.id, f"specialist={person.id}")
-    return row, person
+    absences.check_period(entry.starts_at, entry.ends_at)
+    now = deps.clock.now()
+    moves = Moves.new()
+    async with deps.db.write() as db:
+        person = _person(await absences.specialist_by_email(db, entry.specialist))
+        recorded = await absences.record(deps, db, specialist_id=person.id,
+                                         starts_at=entry.starts_at, ends_at=entry.ends_at,
+                                         actor=actor, now=now, moves=moves)
+        await _audit(db, actor, now, "absence.add", recorded.absence.id,
+                     f"specialist={person.id} consults_moved={recorded.consults_moved}")
+    await absences.after_commit(deps, recorded, moves)
+    return recorded.absence, person
 
 
 _KINDS: dict[str, tuple[type[RotaShift] | type[RotaWeekly] | type[RotaAbsence], str]] = {
@@ -249,17 +252,8 @@ async def _all(db: AsyncSession, statement: Select[_T]) -> list[_T]:
     return list((await db.execute(statement)).scalars())
 
 
-async def _specialist_by_email(db: AsyncSession, email: str) -> User:
-    user = (
-        await db.execute(select(User).where(col(User.email) == email.strip().lower()))
-    ).scalar_one_or_none()
-    if user is None or user.role != Role.specialist:
-        raise InvalidInput(f"No specialist has the email {email!r}.", field="specialist")
-    return user
-
-
 async def _rostered_specialist(db: AsyncSession, email: str, specialty: Specialty) -> Person:
-    user = await _specialist_by_email(db, email)
+    user = await absences.specialist_by_email(db, email)
     if not user.active:
         raise InvalidInput(
             f"{user.email} is disabled and cannot be put on call.", field="specialist"

@@ -15,6 +15,7 @@ from econsult.db import Database
 from econsult.errors import InvalidInput
 from econsult.models import Specialty
 from econsult.rota.service import specialty_or_404
+from econsult.routing.durations import format_duration
 from econsult.routing.targets import (
     InvalidTargets,
     targets_from_json,
@@ -46,6 +47,14 @@ async def list_specialties(database: Database) -> list[SpecialtyPublic]:
         return [SpecialtyPublic.of(s) for s in rows]
 
 
+async def targets_overview(database: Database, user: Principal) -> list[Specialty]:
+    """Every specialty with its stored targets, for the staff page that edits them."""
+    require(user, Action.manage_targets)
+    async with database.read() as db:
+        return list((await db.execute(select(Specialty).order_by(col(Specialty.name)))
+                     ).scalars())
+
+
 async def put_targets(
     database: Database, clock: Clock, user: Principal, *, slug: str, data: object, actor: Actor,
 ) -> SpecialtyPublic:
@@ -73,6 +82,11 @@ async def put_targets(
             at=now,
             object_type="specialty",
             object_id=specialty.slug,
-            detail="urgencies=" + ",".join(sorted(u.value for u in changed)),
+            # The new windows too, so a review of the log can tell what changed.
+            detail="urgencies=" + ",".join(sorted(u.value for u in changed)) + "".join(
+                f" {u.value}={format_duration(t.acknowledge_within)}/"
+                f"{format_duration(t.respond_within)}/"
+                f"{'business' if t.business_time else 'calendar'}/{t.at_risk_fraction:g}"
+                for u, t in sorted(changed.items())),
         )
     return SpecialtyPublic.of(specialty)

@@ -1,6 +1,7 @@
 """Who gets a consult: a pure decision over the rota and each specialist's state.
 
-Eligible: on call at `now`, holds the specialty, active, not excluded, below cap.
+Eligible: on call at `now`, holds the specialty, active, not excluded, below both caps
+(the specialty's cap on each specialist, and the specialist's own).
 Primary tier before backup; then least open load, then idle longest (never assigned
 counts as idle forever), then lowest id so the same inputs always give the same answer.
 Nobody eligible: the consult goes to the specialty's pool.
@@ -43,19 +44,22 @@ class SpecialistState:
     specialties: frozenset[str]
     active: bool
     open_load: int
-    cap: int | None
+    cap: int | None  # the specialty's cap on each of its specialists
     last_assigned_at: datetime | None
+    personal_cap: int | None = None  # this specialist's own cap, across specialties
 
     def __post_init__(self) -> None:
         if self.open_load < 0:
             raise ValueError("open_load cannot be negative")
-        if self.cap is not None and self.cap < 0:
-            raise ValueError("cap cannot be negative")
+        for cap in (self.cap, self.personal_cap):
+            if cap is not None and cap < 0:
+                raise ValueError("a cap cannot be negative")
         object.__setattr__(self, "specialties", frozenset(self.specialties))
 
     @property
     def at_cap(self) -> bool:
-        return self.cap is not None and self.open_load >= self.cap
+        return any(cap is not None and self.open_load >= cap
+                   for cap in (self.cap, self.personal_cap))
 
 
 @dataclass(frozen=True, slots=True)

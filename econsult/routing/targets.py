@@ -32,15 +32,26 @@ class InvalidTargets(ValueError):
     """Target windows a staff user submitted cannot be used; the message says why."""
 
 
+# How far into the response window a consult is marked at risk, unless staff say
+# otherwise for a specialty and urgency.
+DEFAULT_AT_RISK_FRACTION = 0.75
+AT_RISK_RANGE = (0.1, 0.99)
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     acknowledge_within: timedelta
     respond_within: timedelta
     business_time: bool = False
+    at_risk_fraction: float = DEFAULT_AT_RISK_FRACTION
 
     def __post_init__(self) -> None:
         if self.acknowledge_within <= timedelta(0) or self.respond_within <= timedelta(0):
             raise InvalidTargets("target windows must be longer than zero")
+        low, high = AT_RISK_RANGE
+        if not low <= self.at_risk_fraction <= high:
+            raise InvalidTargets(f"at_risk_fraction must be between {low} and {high} "
+                                 f"(got {self.at_risk_fraction})")
         if self.acknowledge_within > self.respond_within:
             raise InvalidTargets(
                 f"acknowledge_within ({format_duration(self.acknowledge_within)}) is longer "
@@ -58,7 +69,7 @@ DEFAULT_TARGETS: Mapping[Urgency, Target] = MappingProxyType(
 )
 SEMI_URGENT_TARGET = Target(timedelta(days=1), timedelta(days=2), business_time=True)
 
-_FIELDS = ("acknowledge_within", "respond_within", "business_time")
+_FIELDS = ("acknowledge_within", "respond_within", "business_time", "at_risk_fraction")
 
 
 def urgencies_for(specialty_slug: str) -> frozenset[Urgency]:
@@ -82,6 +93,7 @@ def targets_to_json(targets: Mapping[Urgency, Target]) -> dict[str, dict[str, An
             "acknowledge_within": format_duration(target.acknowledge_within),
             "respond_within": format_duration(target.respond_within),
             "business_time": target.business_time,
+            "at_risk_fraction": target.at_risk_fraction,
         }
         for urgency in Urgency
         if (target := targets.get(urgency)) is not None
@@ -96,9 +108,10 @@ def targets_from_json(
 ) -> dict[Urgency, Target]:
     """Validate the JSON shape and build targets for the urgencies it names.
 
-    `business_time` may be left out: it is taken from `defaults` for that urgency
-    (so a PUT of only the durations keeps dermatology's business-day clock), else
-    false. `allowed` restricts which urgencies may appear (see `urgencies_for`).
+    `business_time` and `at_risk_fraction` may be left out: they are taken from
+    `defaults` for that urgency (so a PUT of only the durations keeps dermatology's
+    business-day clock), else false and DEFAULT_AT_RISK_FRACTION. `allowed` restricts
+    which urgencies may appear (see `urgencies_for`).
     """
     if not isinstance(data, Mapping):
         raise InvalidTargets("targets must be an object keyed by urgency")
@@ -141,7 +154,11 @@ def _target(urgency: Urgency, value: object, fallback: Target | None) -> Target:
     business_time = value.get("business_time", fallback.business_time if fallback else False)
     if not isinstance(business_time, bool):
         raise InvalidTargets(f"{urgency}.business_time must be true or false")
+    fraction = value.get("at_risk_fraction", fallback.at_risk_fraction if fallback
+                         else DEFAULT_AT_RISK_FRACTION)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        raise InvalidTargets(f"{urgency}.at_risk_fraction must be a number such as 0.75")
     try:
-        return Target(durations[0], durations[1], business_time)
+        return Target(durations[0], durations[1], business_time, float(fraction))
     except InvalidTargets as exc:
         raise InvalidTargets(f"{urgency}: {exc}") from None

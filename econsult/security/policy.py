@@ -45,6 +45,7 @@ class Action(StrEnum):
     convert = "convert"
     close = "close"
     cancel = "cancel"
+    reassign = "reassign"  # staff move a consult to a named specialist or the pool
     # not tied to one consult
     submit_consult = "submit_consult"
     check_images = "check_images"  # the photo check before sending: nothing is stored
@@ -56,6 +57,10 @@ class Action(StrEnum):
     review_audit = "review_audit"
     manage_users = "manage_users"
     manage_keys = "manage_keys"
+    view_worklist = "view_worklist"  # open consults that need a person (staff)
+    own_account = "own_account"  # one's own sessions and password (/account)
+    own_absence = "own_absence"  # one's own out-of-office (specialists)
+    own_calendar = "own_calendar"  # one's own on-call calendar feed (specialists)
 
 
 CONSULT_ACTIONS = frozenset(
@@ -63,6 +68,7 @@ CONSULT_ACTIONS = frozenset(
         Action.view, Action.view_meta, Action.acknowledge, Action.message,
         Action.request_clarification, Action.answer, Action.reroute,
         Action.return_to_pool, Action.convert, Action.close, Action.cancel,
+        Action.reassign,
     }
 )  # fmt: skip
 
@@ -79,11 +85,18 @@ _SPECIALIST_ON_POOLED = frozenset({Action.view, Action.view_meta, Action.acknowl
 # the outcome survey, convert, withdraw) stay with the GP.
 _DELEGATE_ON_GPS = frozenset({Action.view, Action.view_meta, Action.message})
 
+# What every active account may do, whatever its role.
+_EVERYONE = frozenset({Action.own_account})
+# Staff on any consult: the codes and times, and moving it between people.
+_STAFF_ON_ANY = frozenset({Action.view_meta, Action.reassign})
+_SPECIALIST_OWN = frozenset({Action.own_absence, Action.own_calendar})
+
 _GLOBAL: dict[Role, frozenset[Action]] = {
     Role.gp: frozenset({Action.submit_consult, Action.check_images}),
-    Role.specialist: frozenset({Action.work_queue, Action.check_images}),
+    Role.specialist: frozenset({Action.work_queue, Action.check_images}) | _SPECIALIST_OWN,
     Role.staff: frozenset({Action.manage_rota, Action.manage_targets, Action.view_turnaround,
-                           Action.export_turnaround, Action.review_audit}),
+                           Action.export_turnaround, Action.review_audit,
+                           Action.view_worklist}),
     Role.admin: frozenset({Action.manage_users, Action.manage_keys, Action.review_audit}),
     Role.delegate: frozenset({Action.submit_consult, Action.check_images}),
 }
@@ -136,7 +149,7 @@ def may(user: Principal, action: Action, consult: PolicyConsult | None = None) -
     if user.client_id is not None:
         return _client_may(user, action, consult)
     if action not in CONSULT_ACTIONS:
-        return action in _GLOBAL.get(user.role, frozenset())
+        return action in _EVERYONE or action in _GLOBAL.get(user.role, frozenset())
     if consult is None:
         return False
     if user.role is Role.gp:
@@ -149,7 +162,7 @@ def may(user: Principal, action: Action, consult: PolicyConsult | None = None) -
         return False
     if user.role is Role.staff:
         # Staff run the program from timestamps and codes; clinical text is never theirs.
-        return action == Action.view_meta
+        return action in _STAFF_ON_ANY
     if user.role is Role.delegate:
         return consult.gp_id in user.acts_for and action in _DELEGATE_ON_GPS
     return False
@@ -196,6 +209,25 @@ def require_scope(user: Principal, resource_type: str, op: Operation) -> None:
     if not may_use(user, resource_type, op):
         raise PermissionDenied(f"The access token does not allow {op} on {resource_type}.",
                                code="insufficient_scope")
+
+
+class Holder(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def specialties(self) -> frozenset[str]: ...
+
+
+def may_hold(holder: Holder, consult: PolicyConsult) -> bool:
+    """Whether `holder` may have `consult` assigned to them: an active specialist of its
+    specialty. An open consult held by anyone else is stranded, and goes back to
+    routing (econsult.consults.handback)."""
+    return (holder.active and Role(holder.role) is Role.specialist
+            and consult.specialty in holder.specialties)
 
 
 def is_requester(user: Principal, consult: PolicyConsult) -> bool:

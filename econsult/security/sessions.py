@@ -48,6 +48,8 @@ class ActiveSession:
     principal: Principal
     needs_touch: bool
     expires_at: datetime
+    # A temporary password was used: only choosing a new one is open to this session.
+    must_change_password: bool = False
 
 
 async def create(
@@ -73,7 +75,7 @@ _RESOLVE: Any = (
     select(col(AuthSession.id), col(AuthSession.csrf_token), col(AuthSession.last_seen_at),
            col(AuthSession.expires_at), col(AuthSession.revoked_at),
            col(User.id).label("user_id"), col(User.role), col(User.active), col(User.email),
-           col(User.name), col(UserSpecialty.specialty),
+           col(User.name), col(UserSpecialty.specialty), col(User.must_change_password),
            col(DelegateLink.gp_id).label("acts_for"))
     .join(User, col(User.id) == col(AuthSession.user_id))
     .outerjoin(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
@@ -122,6 +124,7 @@ async def resolve(
         principal=principal,
         needs_touch=now - last_seen >= _TOUCH_EVERY,
         expires_at=min(auth.expires_at, now + policy.idle),
+        must_change_password=bool(auth.must_change_password),
     )
 
 

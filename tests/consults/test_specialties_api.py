@@ -47,12 +47,13 @@ async def test_every_logged_in_user_lists_the_default_catalogue(
     by_slug = {s["slug"]: s for s in body}
     assert by_slug["cardiology"]["targets"] == {
         "urgent": {"acknowledge_within": "PT30M", "respond_within": "PT2H",
-                   "business_time": False},
+                   "business_time": False, "at_risk_fraction": 0.75},
         "routine": {"acknowledge_within": "P2D", "respond_within": "P7D",
-                    "business_time": False},
+                    "business_time": False, "at_risk_fraction": 0.75},
     }  # fmt: skip
     assert by_slug["dermatology"]["targets"]["semi_urgent"] == {
         "acknowledge_within": "P1D", "respond_within": "P2D", "business_time": True,
+        "at_risk_fraction": 0.75,
     }  # fmt: skip
     assert all("semi_urgent" not in s["targets"] for s in body if s["slug"] != "dermatology")
 
@@ -76,6 +77,7 @@ async def test_put_targets_round_trips_and_merges(
         "acknowledge_within": "PT15M",
         "respond_within": "PT1H30M",
         "business_time": False,
+        "at_risk_fraction": 0.75,
     }
     assert body["targets"]["routine"]["respond_within"] == "P7D"  # not named: unchanged
 
@@ -90,7 +92,7 @@ async def test_put_targets_round_trips_and_merges(
     assert (row.object_type, row.object_id, row.detail) == (
         "specialty",
         "cardiology",
-        "urgencies=urgent",
+        "urgencies=urgent urgent=PT15M/PT1H30M/calendar/0.75",
     )
     assert row.actor_id == personas.staff.id
 

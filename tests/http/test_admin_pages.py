@@ -119,7 +119,7 @@ async def test_disabling_a_user_ends_their_sessions_and_is_audited(
         event = (await session.execute(select(AuditEvent).where(
             col(AuditEvent.action) == "user.disable"))).scalar_one()
     assert event.actor_id == personas.admin.id and event.object_id == str(personas.gp.id)
-    assert event.detail == "sessions_revoked=2"
+    assert event.detail == "sessions_revoked=2 consults_moved=0"
     page = await admin.get("/admin/users")
     assert "disabled" in page.text
 

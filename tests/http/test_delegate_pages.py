@@ -129,7 +129,7 @@ async def test_a_delegates_bar_home_form_list_and_thread(
     assert (await me.get("/")).headers["location"] == "/consults"
     form = await me.get("/consults/new")
     bar = form.text[form.text.index('<nav aria-label="Main">'):form.text.index("</nav>")]
-    assert re.findall(r'<a href="([^"]+)">', bar) == ["/consults/new", "/consults"]
+    assert re.findall(r'<a href="([^"]+)">', bar) == ["/consults/new", "/consults", "/account"]
     select_gp = form.text[form.text.index('<select id="gp" name="gp"'):]
     select_gp = select_gp[:select_gp.index("</select>")]
     assert f'<option value="{personas.gp.email}">{html.escape(personas.gp.name)}</option>' in \

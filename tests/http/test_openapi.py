@@ -15,6 +15,7 @@ CONTRACT = {
     ("/specialties/{slug}/targets", "put"), ("/rota/{specialty}", "get"),
     ("/rota/{specialty}/shifts", "post"), ("/rota/{specialty}/shifts/{id}", "delete"),
     ("/rota/{specialty}/weekly", "post"),
+    ("/worklist", "get"), ("/consults/{id}/reassign", "post"),
 }
 
 

@@ -223,3 +223,23 @@ async def test_the_delegate_who_sent_a_consult_hears_of_its_clarification_and_an
     assert [to for to, _ in inbox.messages[3:]] == [[personas.gp.email]]
     for _, m in inbox.messages:
         _no_patient_data(_text(m))
+
+
+async def test_a_consult_moved_by_staff_or_handed_back_emails_its_new_holder(
+    db: Database, personas: Personas, client_for: ClientFor, clock: ManualClock,
+    notifier: Notifier, smtp: tuple[Inbox, int],
+) -> None:
+    inbox, _ = smtp
+    await put_on_call(db, personas.derm, "dermatology", clock.now())
+    gp, staff = await client_for(personas.gp), await client_for(personas.staff)
+    cid = ok(await submit(gp), 201)["id"]
+    await _wait_for(inbox, 1)
+    ok(await staff.post(f"/api/v1/consults/{cid}/reassign",
+                        json={"specialist": personas.derm2.email, "reason": "leave"}))
+    await _wait_for(inbox, 2)
+    assert inbox.messages[1][0] == [personas.derm2.email]
+    assert "consult is now assigned to you" in _text(inbox.messages[1][1])
+    _no_patient_data(_text(inbox.messages[1][1]))
+    ok(await staff.post(f"/api/v1/consults/{cid}/reassign", json={"pool": True, "reason": "x"}))
+    await asyncio.sleep(0.1)
+    assert len(inbox.messages) == 2  # the pool has no inbox

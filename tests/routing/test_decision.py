@@ -88,6 +88,19 @@ def test_pool_with_the_reason(person: SpecialistState, request_: RoutingRequest,
     assert decision.kind == "pool"
 
 
+def test_a_specialists_own_cap_holds_below_the_specialtys() -> None:
+    rota = [interval(1, Tier.PRIMARY, SHIFT_START), interval(2, Tier.BACKUP, SHIFT_START)]
+    people = {1: SpecialistState(1, frozenset({"dermatology"}), True, 2, 10, None,
+                                 personal_cap=2),
+              2: state(2, open_load=5, cap=10)}
+    decision = decide(DERM, rota, people, NOW)
+    assert decision.specialist_id == 2 and decision.tier is Tier.BACKUP
+    people[2] = SpecialistState(2, frozenset({"dermatology"}), True, 5, None, None,
+                                personal_cap=5)
+    assert decide(DERM, rota, people, NOW) == Decision.pool(
+        "all on-call specialists for dermatology at cap")
+
+
 def test_below_cap_is_eligible() -> None:
     rota = [interval(1, Tier.PRIMARY, SHIFT_START)]
     assert decide(DERM, rota, {1: state(1, open_load=2, cap=3)}, NOW).specialist_id == 1

@@ -56,6 +56,7 @@ def specialist(draw: st.DrawFn, specialist_id: int) -> SpecialistState:
         draw(st.integers(0, 2)),
         draw(st.none() | st.integers(0, 3)),
         last,
+        draw(st.none() | st.none() | st.integers(0, 3)),
     )
 
 
@@ -93,6 +94,7 @@ def _eligible(request: RoutingRequest, on_call: list[OnCallInterval], candidates
         and request.specialty in s.specialties
         and sid not in request.exclude
         and (s.cap is None or s.open_load < s.cap)
+        and (s.personal_cap is None or s.open_load < s.personal_cap)
     )
 
 

@@ -42,7 +42,8 @@ def test_default_targets_for_returns_a_fresh_dict() -> None:
 
 def test_to_json_shape() -> None:
     def shape(ack: str, respond: str, business: bool) -> dict[str, object]:
-        return {"acknowledge_within": ack, "respond_within": respond, "business_time": business}
+        return {"acknowledge_within": ack, "respond_within": respond, "business_time": business,
+                "at_risk_fraction": 0.75}
 
     encoded = targets_to_json(default_targets_for("dermatology"))
     assert encoded == {
@@ -124,3 +125,19 @@ def test_target_refuses_ack_longer_than_respond() -> None:
     with pytest.raises(ValueError, match="longer than respond_within"):
         Target(timedelta(hours=3), timedelta(hours=2))
     assert Target(timedelta(hours=2), timedelta(hours=2)).acknowledge_within == timedelta(hours=2)
+
+
+def test_at_risk_fraction_is_kept_validated_and_defaults_from_the_current() -> None:
+    current = default_targets_for("cardiology")
+    changed = targets_from_json(
+        {"urgent": {"acknowledge_within": "PT30M", "respond_within": "PT2H",
+                    "at_risk_fraction": 0.5}}, defaults=current)
+    assert changed[Urgency.URGENT].at_risk_fraction == 0.5
+    again = targets_from_json({"urgent": {"acknowledge_within": "PT20M",
+                                          "respond_within": "PT2H"}}, defaults=changed)
+    assert again[Urgency.URGENT].at_risk_fraction == 0.5
+    for bad in (0.0, 1.0, "0.5", True):
+        with pytest.raises(InvalidTargets, match="at_risk_fraction"):
+            targets_from_json({"urgent": {"acknowledge_within": "PT30M",
+                                          "respond_within": "PT2H",
+                                          "at_risk_fraction": bad}})

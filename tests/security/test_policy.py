@@ -17,6 +17,7 @@ from econsult.security.policy import (
     event_audience,
     is_requester,
     may,
+    may_hold,
     side,
     submits_for,
 )
@@ -67,14 +68,14 @@ MATRIX = [
     ("assigned specialist", DERM, ASSIGNED_TO_DERM, ROUTED),
     ("same-specialty colleague, not assigned", DERM2, ASSIGNED_TO_DERM, set()),
     ("other specialty", CARDIO, ASSIGNED_TO_DERM, set()),
-    ("staff", STAFF, ASSIGNED_TO_DERM, {A.view_meta}),
+    ("staff", STAFF, ASSIGNED_TO_DERM, {A.view_meta, A.reassign}),
     ("admin", ADMIN, ASSIGNED_TO_DERM, set()),
     ("owner gp, pooled", GP, POOLED_DERM, GP_OWN),
     ("other gp, pooled", OTHER_GP, POOLED_DERM, set()),
     ("derm, pooled", DERM, POOLED_DERM, POOLED),
     ("derm2, pooled", DERM2, POOLED_DERM, POOLED),
     ("cardio, pooled derm", CARDIO, POOLED_DERM, set()),
-    ("staff, pooled", STAFF, POOLED_DERM, {A.view_meta}),
+    ("staff, pooled", STAFF, POOLED_DERM, {A.view_meta, A.reassign}),
     ("admin, pooled", ADMIN, POOLED_DERM, set()),
     ("delegate of the owner", DELEGATE, ASSIGNED_TO_DERM, DELEGATE_OF_OWNER),
     ("delegate of another gp", OTHER_DELEGATE, ASSIGNED_TO_DERM, set()),
@@ -95,12 +96,13 @@ def test_consult_matrix(who: str, user: Principal, consult: C, allowed: set[Acti
 
 
 GLOBAL = {
-    Role.gp: {A.submit_consult, A.check_images},
-    Role.specialist: {A.work_queue, A.check_images},
+    Role.gp: {A.submit_consult, A.check_images, A.own_account},
+    Role.specialist: {A.work_queue, A.check_images, A.own_account, A.own_absence,
+                      A.own_calendar},
     Role.staff: {A.manage_rota, A.manage_targets, A.view_turnaround, A.export_turnaround,
-              A.review_audit},
-    Role.admin: {A.manage_users, A.manage_keys, A.review_audit},
-    Role.delegate: {A.submit_consult, A.check_images},
+                 A.review_audit, A.view_worklist, A.own_account},
+    Role.admin: {A.manage_users, A.manage_keys, A.review_audit, A.own_account},
+    Role.delegate: {A.submit_consult, A.check_images, A.own_account},
 }
 
 
@@ -166,3 +168,17 @@ def test_delegates_hear_their_gps_consults_and_nothing_personal_to_the_gp() -> N
     assert user_group(1) not in audience(DELEGATE)  # the GP's own group stays the GP's
     assert audience(BOTH_DELEGATE) == {user_group(10), delegates_group(1), delegates_group(2)}
     assert audience(STRAY_GP) == {user_group(2)}
+
+
+@pytest.mark.parametrize(("who", "holder", "allowed"), [
+    ("specialist of the specialty", DERM, True),
+    ("specialist of another specialty", CARDIO, False),
+    ("disabled specialist of the specialty",
+     Principal(3, Role.specialist, active=False, specialties=frozenset({"dermatology"})),
+     False),
+    ("staff", STAFF, False),
+    ("admin", ADMIN, False),
+    ("gp", GP, False),
+])
+def test_who_may_hold_a_consult(who: str, holder: Principal, allowed: bool) -> None:
+    assert may_hold(holder, ASSIGNED_TO_DERM) is allowed
