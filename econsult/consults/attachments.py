@@ -92,6 +92,12 @@ def check_count(uploads: list[AttachmentUpload]) -> None:
                            field="attachments")
 
 
+def _shown(raw: str) -> str:
+    """The uploaded name as the GP typed it, for a message: no path, no control chars."""
+    name = re.split(r"[\\/]", raw or "")[-1]
+    return "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")[:80]
+
+
 def clean_filename(raw: str) -> str:
     """A file name safe to show and to put in a Content-Disposition: no path, no control
     or quote characters, at most 120 characters, ending in .pdf."""
@@ -123,7 +129,7 @@ async def ingest(deps: ConsultDeps, uploads: list[AttachmentUpload]) -> list[Sto
         if isinstance(result, ImageRejected):  # the pool died twice on this file
             result = PdfRejected("damaged", "The PDF is damaged and cannot be read.")
         if isinstance(result, PdfRejected):
-            name = f" ({clean_filename(upload.filename)[:80]})" if upload.filename else ""
+            name = f" ({_shown(upload.filename)})" if _shown(upload.filename) else ""
             raise PdfRejected(result.code, f"Attachment {index}{name}: {result.message}")
         if isinstance(result, BaseException):
             raise result
@@ -157,9 +163,10 @@ async def discard(deps: ConsultDeps, attachments: list[StoredAttachment]) -> Non
 
 def add_rows(db: AsyncSession, deps: ConsultDeps, consult_id: str, message_id: str | None,
              user_id: int, attachments: list[StoredAttachment], now: datetime) -> None:
-    for a in attachments:
+    for position, a in enumerate(attachments):
         db.add(ConsultAttachment(
             id=a.id, consult_id=consult_id, message_id=message_id, uploaded_by=user_id,
+            position=position,
             filename=deps.fields.seal(_TABLE, "filename", a.id, a.filename), pages=a.pages,
             size_bytes=a.size_bytes, original_size=a.original_size,
             removed=json.dumps(list(a.removed)), kek_id=a.kek_id, created_at=now))
@@ -168,7 +175,7 @@ def add_rows(db: AsyncSession, deps: ConsultDeps, consult_id: str, message_id: s
 async def rows_of(db: AsyncSession, consult_id: str) -> list[ConsultAttachment]:
     return list((await db.execute(
         select(ConsultAttachment).where(col(ConsultAttachment.consult_id) == consult_id)
-        .order_by(col(ConsultAttachment.created_at), col(ConsultAttachment.id)))).scalars())
+        .order_by(col(ConsultAttachment.created_at), col(ConsultAttachment.position)))).scalars())
 
 
 def public_of(deps: ConsultDeps, row: ConsultAttachment) -> AttachmentPublic:

@@ -36,7 +36,7 @@ async def _form(request: Request) -> ParsedForm:
                         + 1024 * 1024),
     )
     for upload in form.files:
-        if upload.field_name not in _FILE_FIELDS:
+        if upload.field_name not in _FILE_FIELDS and (upload.filename or upload.data):
             raise InvalidInput("Send photos as 'images' and PDF documents as 'attachments'.",
                                field=upload.field_name[:64] or "attachments",
                                code="unknown_file_field")

@@ -24,6 +24,7 @@ class ConsultAttachment(SQLModel, table=True):
     message_id: str | None = Field(default=None, foreign_key="messages.id", max_length=36)
     uploaded_by: int = Field(foreign_key="users.id")
     filename: bytes = Field(sa_type=SealedBytes())
+    position: int = Field(default=0)  # order within its consult or message, as uploaded
     pages: int
     size_bytes: int
     original_size: int

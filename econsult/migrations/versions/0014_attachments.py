@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
     sa.Column('uploaded_by', sa.Integer(), nullable=False),
     sa.Column('filename', econsult.models.types.SealedBytes(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('pages', sa.Integer(), nullable=False),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
     sa.Column('original_size', sa.Integer(), nullable=False),
