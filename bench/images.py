@@ -2,8 +2,9 @@
 
 Ingest is what a submission runs per photo: `image_intake.ingest` = `process_image`
 in the (process) worker pool (sniff, pixel cap, decode, orient, keep the colour profile
-(rebuilt from its colour tags), strip, re-encode JPEG q90, thumbnail, quality check), then `seal_image` twice (original, thumbnail)
-and `FilesystemBlobStore.put` twice (temp file, fsync, rename, directory fsync).
+(rebuilt from its colour tags), strip, re-encode JPEG q90, thumbnail, quality check),
+then `seal_image` twice (original, thumbnail) and `FilesystemBlobStore.put` twice
+(temp file, fsync, rename, directory fsync).
 The raw limit is bare Pillow: decode + `ImageOps.exif_transpose` + JPEG q90 encode +
 512 px thumbnail (JPEG q85), in-process, both JPEGs carrying the photo's ICC profile as
 econsult's do. Both run one photo at a time, so one core is
