@@ -17,6 +17,7 @@ from econsult.http import (
     api_rota,
     api_staff,
     api_turnaround,
+    api_viewer,
     pages_account,
     pages_admin,
     pages_admin_delegates,
@@ -65,6 +66,7 @@ def api_routes() -> list[BaseRoute]:
         # Areas that own their URL lists (each module's routes(), paths under /api/v1).
         *api_images.routes(),
         *api_attachments.routes(),
+        *api_viewer.routes(),
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),
