@@ -128,8 +128,15 @@ async def list_consults(request: Request) -> Response:
 
 async def get_consult(request: Request) -> Response:
     """
-    summary: One consult with messages, image ids and the event timeline
-    """
+    summary: One consult with messages, photos, PDF attachments and the event timeline
+    description: "For the people on the consult: the decrypted question, details, messages, photos (each with its quality warnings) and PDF attachments (each with its page count), at the consult and on each message; staff get codes and times only. Audited."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    responses:
+      200: {description: "{id, state, specialty, urgency, assigned_to, due_at, ..., events, actions, side; for clinicians also patient, question, details, images: [{id, label, width, height, warnings: [{code, message}], message_id}], attachments: [{id, filename, pages, size_bytes, removed, message_id}], messages: [{id, kind, author, author_name, at, minutes, body, images, attachments}]}"}
+      401: {description: "No valid session"}
+      404: {description: "Unknown, or not the caller's to see"}
+    """  # noqa: E501
     svc = app_state(request)
     detail = await queries.detail(svc, current_user(request), request.path_params["id"],
                                   client_addr=client_addr(request))

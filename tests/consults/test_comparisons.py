@@ -89,3 +89,27 @@ def test_fold_ignores_case_spaces_and_hyphens() -> None:
     assert comparisons.fold("9876-543 210") == comparisons.fold("9876543210")
     assert comparisons.fold("Left  Shoulder") == comparisons.fold("left shoulder")
     assert comparisons.fold("left shin") != comparisons.fold("left shoulder")
+
+
+async def test_reply_photos_take_the_same_labels_and_checks_as_at_submit(
+    rota: None, personas: Personas, client_for: ClientFor, clock: ManualClock,
+) -> None:
+    gp = await client_for(personas.gp)
+    consult = await send(gp, clock, site="left shoulder", number="9876 543 210")
+    tiny = ("tiny.jpg", encode(skin_texture(200, 150), "JPEG", quality=90), "image/jpeg")
+    r = await gp.post(f"/api/v1/consults/{consult['id']}/messages",
+                      data={"body": "Another.", "kind": "message", "image_labels": "selfie"},
+                      files=[("images", tiny)])
+    assert r.status_code == 400 and r.json()["error"]["field"] == "image_labels"
+    sent = ok(await gp.post(f"/api/v1/consults/{consult['id']}/messages",
+                            data={"body": "Dermoscopy.", "kind": "message",
+                                  "image_labels": "dermoscopy"},
+                            files=[("images", tiny)]), 201)
+    (photo,) = sent["images"]
+    assert photo["label"] == "dermoscopy" and "low_resolution" in {w["code"] for w in
+                                                             photo["warnings"]}
+    derm = await client_for(personas.derm)
+    detail = ok(await derm.get(f"/api/v1/consults/{consult['id']}"))
+    assert detail["messages"][-1]["images"][0]["warnings"] == photo["warnings"]
+    page = await derm.get(f"/consults/{consult['id']}")
+    assert photo["warnings"][0]["message"] in page.text.replace("&#39;", "'")

@@ -251,3 +251,16 @@ async def test_a_reply_carries_a_pdf_and_rotation_gc_and_verify_keep_it(
     assert await rekey.count_images(db, old, settings) == 0
     r = await derm.get(f"/api/v1/attachments/{ecg['id']}")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+
+
+async def test_openapi_describes_attachments(anon: httpx.AsyncClient) -> None:
+    schema = ok(await anon.get("/api/v1/openapi.json"))
+    paths = schema["paths"]
+    download = paths["/attachments/{id}"]["get"]
+    assert "application/pdf" in download["responses"][200]["content"]
+    assert {p["name"] for p in download["parameters"]} == {"id"}
+    form = paths["/consults"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert "attachments" in form["schema"]["properties"]
+    message = paths["/consults/{id}/messages"]["post"]["requestBody"]["content"]
+    assert "attachments" in message["multipart/form-data"]["schema"]["properties"]
+    assert "photos" in str(paths["/images/{id}/earlier"]["get"]["responses"][200])
