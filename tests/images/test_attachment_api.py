@@ -257,10 +257,10 @@ async def test_openapi_describes_attachments(anon: httpx.AsyncClient) -> None:
     schema = ok(await anon.get("/api/v1/openapi.json"))
     paths = schema["paths"]
     download = paths["/attachments/{id}"]["get"]
-    assert "application/pdf" in download["responses"][200]["content"]
+    assert "application/pdf" in download["responses"]["200"]["content"]
     assert {p["name"] for p in download["parameters"]} == {"id"}
     form = paths["/consults"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert "attachments" in form["schema"]["properties"]
     message = paths["/consults/{id}/messages"]["post"]["requestBody"]["content"]
     assert "attachments" in message["multipart/form-data"]["schema"]["properties"]
-    assert "photos" in str(paths["/images/{id}/earlier"]["get"]["responses"][200])
+    assert "photos" in str(paths["/images/{id}/earlier"]["get"]["responses"]["200"])
