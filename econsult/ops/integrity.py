@@ -71,6 +71,7 @@ class Failure:
 @dataclass
 class VerifyReport:
     images: int = 0
+    attachments: int = 0  # PDF attachments (one blob each)
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -105,7 +106,7 @@ async def verify_with(db: Database, keyring: Keyring, blobs: BlobStore) -> Verif
                     report.failures.append(Failure(image_id, kind, str(exc)))
     async for ids in attachment_id_batches(db):
         for attachment_id in ids:
-            report.images += 1
+            report.attachments += 1
             try:
                 blob = await blobs.get(blob_key(attachment_id, ATTACHMENT_KIND))
                 open_image(keyring, uuid.UUID(attachment_id), ATTACHMENT_KIND, blob)

@@ -5,6 +5,7 @@ as an audited download to the people on the consult."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from econsult.db import Database
 from econsult.http.state import app_state
 from econsult.images.store import FilesystemBlobStore
 from econsult.models import AuditEvent, Consult, ConsultAttachment
-from econsult.ops import integrity, rekey
+from econsult.ops import backup, integrity, rekey
 from econsult.security.keyring import Kek, Keyring, new_key
 from tests.conftest import ClientFor
 from tests.factories import FORM, Personas, ok
@@ -221,7 +222,7 @@ async def test_size_count_and_field_caps(
 
 async def test_a_reply_carries_a_pdf_and_rotation_gc_and_verify_keep_it(
     consult: dict[str, Any], personas: Personas, client_for: ClientFor, app: Starlette,
-    db: Database, settings: Settings,
+    db: Database, settings: Settings, tmp_path: Path,
 ) -> None:
     derm = await client_for(personas.derm)
     ok(await derm.post(f"/api/v1/consults/{consult['id']}/acknowledge"))
@@ -242,7 +243,7 @@ async def test_a_reply_carries_a_pdf_and_rotation_gc_and_verify_keep_it(
     report = await integrity.collect_garbage(db, store, min_age_seconds=0)
     assert report.removed == []  # attachment blobs have rows: never orphans
     verified = await integrity.verify_with(db, svc.keyring, store)
-    assert verified.ok and verified.images == 3
+    assert verified.ok and (verified.images, verified.attachments) == (0, 3)
 
     old = svc.keyring.active_id
     svc.keyring.replace_with(Keyring(Kek.from_bytes(new_key()),
@@ -251,6 +252,11 @@ async def test_a_reply_carries_a_pdf_and_rotation_gc_and_verify_keep_it(
     assert await rekey.count_images(db, old, settings) == 0
     r = await derm.get(f"/api/v1/attachments/{ecg['id']}")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+
+    if settings.is_sqlite:  # `econsult backup` copies the attachments' blobs too
+        made = await backup.backup(settings, tmp_path / "backup")
+        keys = set(json.loads((tmp_path / "backup" / "manifest.json").read_text())["blobs"])
+        assert f"{ecg['id']}.attachment" in keys and made.blobs == 3
 
 
 async def test_openapi_describes_attachments(anon: httpx.AsyncClient) -> None:
