@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Site, jpeg
 from tests.e2e.test_consult_flow import login
-from tests.images.pdf_factories import hostile, script
+from tests.images.pdf_factories import benign, hostile, saved, script
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,8 @@ def lab_report_with_script(path: Path) -> None:
     path.write_bytes(data)
 
 
-def send_consult(gp: Page, site: Site, tmp_path: Path, *, photos: int, pdf: Path | None,
-                 tag: str) -> str:
+def fill_consult(gp: Page, site: Site, tmp_path: Path, *, photos: int, pdf: Path | None,
+                 tag: str) -> None:
     gp.goto(f"{site.server.url}/consults/new")
     gp.select_option("#specialty", "dermatology")
     gp.select_option("#urgency", "routine")
@@ -46,6 +46,11 @@ def send_consult(gp: Page, site: Site, tmp_path: Path, *, photos: int, pdf: Path
         expect(gp.locator(f'.photo-slot[data-slot="{slot}"] .preview')).to_be_visible()
     if pdf is not None:
         gp.set_input_files("#attachments", str(pdf))
+
+
+def send_consult(gp: Page, site: Site, tmp_path: Path, *, photos: int, pdf: Path | None,
+                 tag: str) -> str:
+    fill_consult(gp, site, tmp_path, photos=photos, pdf=pdf, tag=tag)
     gp.click("#submit-consult")
     expect(gp.locator("#consult-sent")).to_be_visible(timeout=15_000)
     link = gp.locator("#sent-link").get_attribute("href")
@@ -62,6 +67,15 @@ def test_pdf_download_and_the_photo_viewer(
 ) -> None:
     p = site.personas
     gp = login(browser, site, p.gp.email)
+    # A password-protected PDF is refused with a message at the attachments field.
+    locked = tmp_path / "locked.pdf"
+    locked.write_bytes(saved(pikepdf.open(io.BytesIO(benign())),
+                             encryption=pikepdf.Encryption(user="pw", owner="pw", R=6)))
+    fill_consult(gp, site, tmp_path, photos=1, pdf=locked, tag="locked")
+    gp.click("#submit-consult")
+    expect(gp.locator("#err-attachments")).to_contain_text("protected with a password")
+    expect(gp.locator("#consult-sent")).to_be_hidden()
+    gp.screenshot(path=str(artifacts / "attachment-refused.png"), full_page=True)
     send_consult(gp, site, tmp_path, photos=1, pdf=None, tag="march")
     report = tmp_path / "potassium results.pdf"
     lab_report_with_script(report)
