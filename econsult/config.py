@@ -82,6 +82,8 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: zone("America/Vancouver"))
     cookie_secure: bool = False
     max_image_mb: int = 25
+    max_attachment_mb: int = 10
+    max_attachment_pages: int = 500
     smtp_url: str | None = None
     smtp_from: str = "econsult@localhost"
     blob_url: str | None = None
@@ -121,6 +123,10 @@ class Settings:
         return self.max_image_mb * 1024 * 1024
 
     @property
+    def max_attachment_bytes(self) -> int:
+        return self.max_attachment_mb * 1024 * 1024
+
+    @property
     def session_cookie_name(self) -> str:
         # The __Host- prefix makes browsers refuse the cookie unless it is Secure,
         # path=/ and host-only, so a sibling subdomain cannot plant or read it.
@@ -150,6 +156,10 @@ class Settings:
             kwargs["cookie_secure"] = _bool("ECONSULT_COOKIE_SECURE", v)
         if (v := get("ECONSULT_MAX_IMAGE_MB")) is not None:
             kwargs["max_image_mb"] = _int("ECONSULT_MAX_IMAGE_MB", v, 1, 200)
+        if (v := get("ECONSULT_MAX_ATTACHMENT_MB")) is not None:
+            kwargs["max_attachment_mb"] = _int("ECONSULT_MAX_ATTACHMENT_MB", v, 1, 100)
+        if (v := get("ECONSULT_MAX_ATTACHMENT_PAGES")) is not None:
+            kwargs["max_attachment_pages"] = _int("ECONSULT_MAX_ATTACHMENT_PAGES", v, 1, 5000)
         if (v := get("ECONSULT_SMTP_URL")) is not None:
             if not v.startswith(("smtp://", "smtps://")):
                 raise ConfigError(f"ECONSULT_SMTP_URL must start with smtp:// or smtps:// "

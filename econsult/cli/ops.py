@@ -22,9 +22,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_verify(images: int, failures: list[tuple[str, str, str]]) -> int:
+def _report_verify(images: int, failures: list[tuple[str, str, str]],
+                   attachments: int = 0) -> int:
     if not failures:
-        print(f"all {images} images decrypt (original and thumbnail)")
+        print(f"all {images} images decrypt (original and thumbnail)"
+              + (f", and {attachments} PDF attachments" if attachments else ""))
         return 0
     for image_id, kind, reason in failures:
         print(f"FAILED {image_id} ({kind}): {reason}")
@@ -40,7 +42,8 @@ def cmd_images_verify(args: argparse.Namespace) -> int:
     require_schema(config)
     report = asyncio.run(integrity.verify_images(config))
     return _report_verify(report.images,
-                          [(f.image_id, f.kind, f.reason) for f in report.failures])
+                          [(f.image_id, f.kind, f.reason) for f in report.failures],
+                          report.attachments)
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
@@ -85,7 +88,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 0
     result = asyncio.run(integrity.verify_images(config))
     if result.ok:
-        print(f"all {result.images} images decrypt (original and thumbnail)")
+        print(f"all {result.images} images decrypt (original and thumbnail)"
+              + (f", and {result.attachments} PDF attachments" if result.attachments else ""))
         return 0
     for failure in result.failures:
         print(f"FAILED {failure.image_id} ({failure.kind}): {failure.reason}", file=sys.stderr)

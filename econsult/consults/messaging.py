@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 
+from econsult.consults import attachments as pdfs
 from econsult.consults import deadlines, image_intake, states
+from econsult.consults.attachments import AttachmentUpload, StoredAttachment
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType as E
 from econsult.consults.handback import ensure_held
@@ -39,6 +41,7 @@ async def post_message(
     minutes: int | None = None,
     images: list[StoredImage] | None = None,
     client_addr: str = "",
+    attachments: list[StoredAttachment] | None = None,
 ) -> tuple[ConsultSummary, str]:
     """A message, a clarification request or an answer. Returns (summary, message id)."""
     body = body.strip()
@@ -47,6 +50,7 @@ async def post_message(
     if len(body) > 20_000:
         raise InvalidInput("The message is too long (at most 20,000 characters).", field="body")
     images = images or []
+    attachments = attachments or []
     if kind not in KINDS:
         raise InvalidInput("kind must be message, clarification_request or answer.", field="kind")
     if kind == "answer":
@@ -77,11 +81,13 @@ async def post_message(
         )
         await s.db.flush()
         add_image_rows(s.db, deps, c.id, message_id, user.id, images, s.now)
+        pdfs.add_rows(s.db, deps, c.id, message_id, user.id, attachments, s.now)
         if requester:
             await _gp_message(deps, s)
         else:
             await _specialist_message(deps, s, kind, minutes)
-        await s.audit("consult.message", detail=f"kind={kind} images={len(images)}")
+        await s.audit("consult.message", detail=f"kind={kind} images={len(images)}"
+                      + (f" attachments={len(attachments)}" if attachments else ""))
     return summary_of(c), message_id
 
 
@@ -147,15 +153,25 @@ async def _record_turnaround(deps: ConsultDeps, s: Step) -> None:
 async def post_message_with_photos(
     deps: ConsultDeps, user: Principal, consult_id: str, *, body: str, kind: str,
     minutes: int | None, uploads: list[Upload], client_addr: str = "",
-) -> tuple[ConsultSummary, str, list[StoredImage]]:
-    """A message as the form sends it: photos processed and stored outside the
-    transaction, their blobs removed again if the message is not written."""
+    attachments: list[AttachmentUpload] | None = None,
+) -> tuple[ConsultSummary, str, list[StoredImage], list[StoredAttachment]]:
+    """A message as the form sends it: photos (the same labels and checks as at submit)
+    and PDFs processed and stored outside the transaction, their blobs removed again if
+    the message is not written."""
+    image_intake.check_uploads(uploads)
+    pdfs.check_count(attachments or [])
     stored = await image_intake.ingest(deps, uploads) if uploads else []
     try:
-        summary, message_id = await post_message(
-            deps, user, consult_id, body=body, kind=kind, minutes=minutes, images=stored,
-            client_addr=client_addr)
+        documents = await pdfs.ingest(deps, attachments or [])
     except BaseException:
         await image_intake.discard(deps, stored)
         raise
-    return summary, message_id, stored
+    try:
+        summary, message_id = await post_message(
+            deps, user, consult_id, body=body, kind=kind, minutes=minutes, images=stored,
+            client_addr=client_addr, attachments=documents)
+    except BaseException:
+        await image_intake.discard(deps, stored)
+        await pdfs.discard(deps, documents)
+        raise
+    return summary, message_id, stored, documents

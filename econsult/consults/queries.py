@@ -16,12 +16,15 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlmodel import col
 
 from econsult.consults import actions
+from econsult.consults.attachments import public_of as public_attachment
+from econsult.consults.attachments import rows_of as attachment_rows
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
 from econsult.consults.stored_images import public_image
 from econsult.consults.views import (
     LIST_PEOPLE_COLUMNS,
     SUMMARY_COLUMNS,
+    AttachmentPublic,
     Clinical,
     ClinicalListItem,
     ConsultDetail,
@@ -39,6 +42,7 @@ from econsult.errors import InvalidInput, NotFound
 from econsult.models import (
     OPEN_STATES,
     Consult,
+    ConsultAttachment,
     ConsultEvent,
     ConsultImage,
     ConsultState,
@@ -144,6 +148,7 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
         images = list((await db.execute(select(ConsultImage).where(
             col(ConsultImage.consult_id) == consult_id).order_by(col(ConsultImage.created_at))
         )).scalars()) if clinical else []
+        documents = await attachment_rows(db, consult_id) if clinical else []
         people_ids = {consult.gp_id, consult.assigned_to, consult.submitted_by,
                       *(e.actor_id for e in events),
                       *(m.author_id for m in messages)} - {None}
@@ -169,6 +174,7 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
     )
     if clinical:
         out.clinical = _clinical(deps, consult, messages, images, people)
+        _add_attachments(deps, out.clinical, documents)
         await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
                                 action="consult.view", at=deps.clock.now(),
                                 object_type="consult", object_id=consult_id)
@@ -202,6 +208,17 @@ def _clinical(deps: ConsultDeps, consult: Consult, messages: list[Message],
             for m in messages
         ],
     )
+
+
+def _add_attachments(deps: ConsultDeps, clinical: Clinical,
+                     rows: list[ConsultAttachment]) -> None:
+    """PDFs sent with the consult, and with each message, in the order they came."""
+    by_message: dict[str | None, list[AttachmentPublic]] = {}
+    for row in rows:
+        by_message.setdefault(row.message_id, []).append(public_attachment(deps, row))
+    clinical.attachments = by_message.get(None, [])
+    for message in clinical.messages:
+        message.attachments = by_message.get(message.id, [])
 
 
 def _name(people: dict[int | None, User], user_id: int | None) -> str:

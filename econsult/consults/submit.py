@@ -14,7 +14,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from econsult.consults import attachments as pdfs
 from econsult.consults import deadlines, image_intake
+from econsult.consults.attachments import AttachmentUpload, StoredAttachment
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder
@@ -125,9 +127,11 @@ async def submit(
     images: list[StoredImage],
     *,
     client_addr: str = "",
+    attachments: list[StoredAttachment] | None = None,
 ) -> tuple[SubmittedConsult, bool]:
     """Returns (summary, created). A retry with the same Idempotency-Key returns the
     first consult and creates nothing."""
+    attachments = attachments or []
     require(user, Action.submit_consult)
     validate(data, deps.clock.now().astimezone(deps.settings.timezone).date())
     for image in images:
@@ -195,6 +199,7 @@ async def submit(
                 )
             await db.flush()
             add_image_rows(db, deps, consult_id, None, user.id, images, now)
+            pdfs.add_rows(db, deps, consult_id, None, user.id, attachments, now)
             await recorder.add(
                 db,
                 consult,
@@ -228,6 +233,7 @@ async def submit(
                 object_type="consult",
                 object_id=consult_id,
                 detail=f"images={len(images)}"
+                + (f" attachments={len(attachments)}" if attachments else "")
                 + (f" on_behalf_of={gp_id}" if gp_id != user.id else ""),
             )
     except IntegrityError:
@@ -242,12 +248,13 @@ async def submit(
         return await _replay(deps, user, earlier), False
     await deps.publish(recorder.bus_events())
     deps.wake(deadlines.next_due(consult) or now)
-    return submitted_of(consult, [i.public() for i in images]), True
+    return submitted_of(consult, [i.public() for i in images],
+                        [a.public() for a in attachments]), True
 
 
 async def submit_with_photos(
     deps: ConsultDeps, user: Principal, data: SubmitInput, uploads: list[Upload],
-    *, client_addr: str = "",
+    *, client_addr: str = "", attachments: list[AttachmentUpload] | None = None,
 ) -> tuple[SubmittedConsult, bool]:
     """Submission as the form sends it: cheap checks first (a bad form costs no image
     processing), photos processed and stored outside the transaction, and their blobs
@@ -255,15 +262,23 @@ async def submit_with_photos(
     require(user, Action.submit_consult)
     validate(data, deps.clock.now().astimezone(deps.settings.timezone).date())
     image_intake.check_uploads(uploads)
+    pdfs.check_count(attachments or [])
     async with deps.db.read() as db:  # for whom, before any photo is processed
         await responsible_gp(db, user, data.gp)
     if await existing_for_key(deps, user, data.idempotency_key):
         return await submit(deps, user, data, [], client_addr=client_addr)
     stored = await image_intake.ingest(deps, uploads)
     try:
-        return await submit(deps, user, data, stored, client_addr=client_addr)
+        documents = await pdfs.ingest(deps, attachments or [])
     except BaseException:
         await image_intake.discard(deps, stored)
+        raise
+    try:
+        return await submit(deps, user, data, stored, client_addr=client_addr,
+                            attachments=documents)
+    except BaseException:
+        await image_intake.discard(deps, stored)
+        await pdfs.discard(deps, documents)
         raise
 
 
@@ -276,4 +291,6 @@ async def _replay(deps: ConsultDeps, user: Principal, consult_id: str) -> Submit
             raise NotFound("Not found.")
         require(user, Action.view, consult)
         images = await public_images(db, consult_id)
-    return submitted_of(consult, images)
+        documents = [pdfs.public_of(deps, row) for row in await pdfs.rows_of(db, consult_id)
+                     if row.message_id is None]
+    return submitted_of(consult, images, documents)

@@ -30,6 +30,18 @@ class ImagePublic:
 
 
 @dataclass(slots=True)
+class AttachmentPublic:
+    """A PDF attachment as the thread lists it (econsult.consults.attachments)."""
+
+    id: str
+    filename: str
+    pages: int
+    size_bytes: int
+    removed: list[str]  # what the sanitiser took out ("JavaScript", "embedded file")
+    message_id: str | None = None
+
+
+@dataclass(slots=True)
 class ConsultSummary:
     """Codes and times only: what anyone who may see a consult at all may see."""
 
@@ -62,6 +74,7 @@ class SubmittedConsult(ConsultSummary):
     """The answer to a submission: the summary and the photos as stored."""
 
     images: list[ImagePublic] = field(default_factory=list)
+    attachments: list[AttachmentPublic] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -99,6 +112,7 @@ class ThreadMessage:
     minutes: int | None
     body: str
     images: list[ImagePublic]
+    attachments: list[AttachmentPublic] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -111,6 +125,7 @@ class Clinical:
     close_comment: str | None
     images: list[ImagePublic]
     messages: list[ThreadMessage]
+    attachments: list[AttachmentPublic] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -147,7 +162,8 @@ class ConsultDetail:
         if self.clinical is not None:
             c = self.clinical
             out.update(patient=c.patient, question=c.question, details=c.details,
-                       close_comment=c.close_comment, images=c.images, messages=c.messages)
+                       close_comment=c.close_comment, images=c.images, messages=c.messages,
+                       attachments=c.attachments)
         return out
 
 
@@ -244,8 +260,9 @@ def summary_of(consult: SummaryFields) -> ConsultSummary:
     return ConsultSummary(*_fields(_values(consult)))
 
 
-def submitted_of(consult: SummaryFields, images: list[ImagePublic]) -> SubmittedConsult:
-    return SubmittedConsult(*_fields(_values(consult)), images)
+def submitted_of(consult: SummaryFields, images: list[ImagePublic],
+                 attachments: list[AttachmentPublic] | None = None) -> SubmittedConsult:
+    return SubmittedConsult(*_fields(_values(consult)), images, attachments or [])
 
 
 def summary_of_row(row: Sequence[Any]) -> ConsultSummary:

@@ -7,7 +7,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from econsult.consults import image_intake, lifecycle, messaging, queries
+from econsult.consults import attachments, image_intake, lifecycle, messaging, queries
+from econsult.consults.attachments import AttachmentUpload
 from econsult.consults.image_intake import Upload
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
@@ -22,13 +23,30 @@ def _is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
+_FILE_FIELDS = frozenset({"images", "attachments"})
+
+
 async def _form(request: Request) -> ParsedForm:
-    svc = app_state(request)
-    cap = svc.settings.max_image_bytes
-    return await parse_multipart(
-        request, max_file_bytes=cap, max_files=image_intake.MAX_IMAGES,
-        max_body_bytes=cap * image_intake.MAX_IMAGES + 1024 * 1024,
+    settings = app_state(request).settings
+    cap, pdf_cap = settings.max_image_bytes, settings.max_attachment_bytes
+    form = await parse_multipart(
+        request, max_file_bytes=max(cap, pdf_cap),
+        max_files=image_intake.MAX_IMAGES + attachments.MAX_ATTACHMENTS,
+        max_body_bytes=(cap * image_intake.MAX_IMAGES + pdf_cap * attachments.MAX_ATTACHMENTS
+                        + 1024 * 1024),
     )
+    for upload in form.files:
+        if upload.field_name not in _FILE_FIELDS and (upload.filename or upload.data):
+            raise InvalidInput("Send photos as 'images' and PDF documents as 'attachments'.",
+                               field=upload.field_name[:64] or "attachments",
+                               code="unknown_file_field")
+    return form
+
+
+def _attachments(form: ParsedForm) -> list[AttachmentUpload]:
+    # A browser sends an empty, nameless part for a file input left blank.
+    return [AttachmentUpload(data=f.data, filename=f.filename)
+            for f in form.files_named("attachments") if f.filename or f.data]
 
 
 def _uploads(form: ParsedForm) -> list[Upload]:
@@ -41,10 +59,39 @@ def _uploads(form: ParsedForm) -> list[Upload]:
 
 async def create_consult(request: Request) -> Response:
     """
-    summary: Submit a consult (multipart form with optional images)
+    summary: Submit a consult (multipart form with optional photos and PDF attachments)
+    description: "Photos are decoded, stripped of every metadata block but their colour profile, and re-encoded; PDFs are checked with pikepdf (refused if password-protected, not a PDF, over ECONSULT_MAX_ATTACHMENT_MB or the page bound) and stored without JavaScript, actions or embedded files. Everything is encrypted before the consult is written; a refused file changes nothing."
+    parameters:
+      - {name: Idempotency-Key, in: header, required: false, description: "8 to 128 characters; a retry with the same key returns the first consult", schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        multipart/form-data:
+          schema:
+            type: object
+            required: [specialty, urgency, question, patient_name, patient_dob, patient_health_number]
+            properties:
+              specialty: {type: string, description: "specialty slug"}
+              urgency: {type: string, enum: [urgent, semi_urgent, routine]}
+              question: {type: string, minLength: 10}
+              patient_name: {type: string}
+              patient_dob: {type: string, format: date}
+              patient_health_number: {type: string}
+              body_site: {type: string}
+              duration: {type: string}
+              lesion_description: {type: string}
+              fitzpatrick: {type: string, enum: [I, II, III, IV, V, VI]}
+              gp: {type: string, description: "email of the GP the consult is for (a delegate must send it)"}
+              images: {type: array, items: {type: string, format: binary}, description: "photos (JPEG, PNG, WebP, HEIC), at most 10"}
+              image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}, description: "one per photo, in order"}
+              attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents, at most 5, each within ECONSULT_MAX_ATTACHMENT_MB (default 10) and 500 pages"}
     responses:
-      201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images}"}
-    """
+      201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
+      400: {description: "{error: {code, message, field}}: a bad field, or a photo or PDF refused (codes such as not_pdf, encrypted, too_many_pages, damaged, unknown_file_field); nothing is stored"}
+      401: {description: "No valid session"}
+      403: {description: "The caller may not submit consults"}
+      413: {description: "A file or the whole upload is over the size limit"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     if not _is_multipart(request):
@@ -62,7 +109,8 @@ async def create_consult(request: Request) -> Response:
         gp=form.first("gp") or "",
     )
     summary, created = await submit_with_photos(svc, user, data, _uploads(form),
-                                                client_addr=client_addr(request))
+                                                client_addr=client_addr(request),
+                                                attachments=_attachments(form))
     return JSONResponse(summary, status_code=201, headers={} if created else {
         "Idempotent-Replayed": "true"})
 
@@ -80,8 +128,15 @@ async def list_consults(request: Request) -> Response:
 
 async def get_consult(request: Request) -> Response:
     """
-    summary: One consult with messages, image ids and the event timeline
-    """
+    summary: One consult with messages, photos, PDF attachments and the event timeline
+    description: "For the people on the consult: the decrypted question, details, messages, photos (each with its quality warnings) and PDF attachments (each with its page count), at the consult and on each message; staff get codes and times only. Audited."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    responses:
+      200: {description: "{id, state, specialty, urgency, assigned_to, due_at, ..., events, actions, side; for clinicians also patient, question, details, images: [{id, label, width, height, warnings: [{code, message}], message_id}], attachments: [{id, filename, pages, size_bytes, removed, message_id}], messages: [{id, kind, author, author_name, at, minutes, body, images, attachments}]}"}
+      401: {description: "No valid session"}
+      404: {description: "Unknown, or not the caller's to see"}
+    """  # noqa: E501
     svc = app_state(request)
     detail = await queries.detail(svc, current_user(request), request.path_params["id"],
                                   client_addr=client_addr(request))
@@ -100,29 +155,61 @@ async def acknowledge(request: Request) -> Response:
 
 async def post_message(request: Request) -> Response:
     """
-    summary: Message, clarification request or answer (multipart or JSON)
+    summary: Message, clarification request or answer (multipart with photos and PDFs, or JSON)
+    description: "Photos in a reply take the same labels (image_labels) and checks as at submit; PDFs the same checks and sanitising as a consult's attachments. A GP writes kind message; the specialist also clarification_request or answer (with minutes)."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [body]
+            properties:
+              body: {type: string, maxLength: 20000}
+              kind: {type: string, enum: [message, clarification_request, answer], default: message}
+              minutes: {type: integer, minimum: 1, description: "with an answer"}
+        multipart/form-data:
+          schema:
+            type: object
+            required: [body]
+            properties:
+              body: {type: string}
+              kind: {type: string, enum: [message, clarification_request, answer]}
+              minutes: {type: integer}
+              images: {type: array, items: {type: string, format: binary}}
+              image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}}
+              attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents"}
     responses:
-      201: {description: "{consult, message_id}"}
-    """
+      201: {description: "{consult, message_id, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
+      400: {description: "A bad field, or a photo or PDF refused; nothing is stored"}
+      404: {description: "Unknown, or not the caller's consult"}
+      409: {description: "The consult's state does not allow this message now"}
+      413: {description: "A file or the whole upload is over the size limit"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     uploads: list[Upload] = []
+    documents: list[AttachmentUpload] = []
     if _is_multipart(request):
         form = await _form(request)
         body, kind = form.first("body") or "", form.first("kind") or "message"
         minutes_raw: Any = form.first("minutes")
         uploads = _uploads(form)
+        documents = _attachments(form)
     else:
         data = await json_body(request)
         body = text_field(data, "body", max_length=20_000)
         kind = text_field(data, "kind", required=False, max_length=32) or "message"
         minutes_raw = data.get("minutes")
     minutes = _minutes(minutes_raw)
-    summary, message_id, stored = await messaging.post_message_with_photos(
+    summary, message_id, stored, pdfs = await messaging.post_message_with_photos(
         svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
-        uploads=uploads, client_addr=client_addr(request))
+        uploads=uploads, client_addr=client_addr(request), attachments=documents)
     return JSONResponse({"consult": summary, "message_id": message_id,
-                         "images": [i.public() for i in stored]}, status_code=201)
+                         "images": [i.public() for i in stored],
+                         "attachments": [a.public() for a in pdfs]}, status_code=201)
 
 
 def _minutes(raw: Any) -> int | None:

@@ -65,6 +65,7 @@ async def new_consult(request: Request) -> Response:
         "photo_slots": PHOTO_SLOTS,
         "fitzpatrick": ("I", "II", "III", "IV", "V", "VI"),
         "max_image_mb": svc.settings.max_image_mb,
+        "max_attachment_mb": svc.settings.max_attachment_mb,
         # A delegate chooses the GP the consult is for (empty for a GP).
         "acting_for": [g for g in await delegates.gps_of(svc.db, user) if g.active],
     })
@@ -114,6 +115,7 @@ async def thread(request: Request) -> Response:
         "actions_json": json.dumps(found.actions),
         "specialties": [s for s in specialties if s.slug != found.summary.specialty],
         "outcomes": OUTCOME_LABELS, "photo_labels": [label.value for label in ImageLabel],
+        "max_attachment_mb": svc.settings.max_attachment_mb,
         "derm_labels": {f: f.replace("_", " ").capitalize() for f in DERMATOLOGY_FIELDS},
         "closed_states": (ConsultState.closed.value, ConsultState.cancelled.value),
     })

@@ -9,6 +9,7 @@ from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
 from econsult.http import (
+    api_attachments,
     api_auth,
     api_consults,
     api_exports,
@@ -16,6 +17,7 @@ from econsult.http import (
     api_rota,
     api_staff,
     api_turnaround,
+    api_viewer,
     pages_account,
     pages_admin,
     pages_admin_delegates,
@@ -63,6 +65,8 @@ def api_routes() -> list[BaseRoute]:
         *api_rota.routes(),
         # Areas that own their URL lists (each module's routes(), paths under /api/v1).
         *api_images.routes(),
+        *api_attachments.routes(),
+        *api_viewer.routes(),
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),

@@ -11,11 +11,12 @@ Blob layout (all integers big-endian):
     body        rest      AES-256-GCM ciphertext + 16-byte tag
 
 Both the wrapped key and the body are authenticated with associated data naming the
-image id and kind ("original" | "thumbnail"), so a blob copied onto another image's key,
-or a thumbnail served as the original, fails to open. The body's associated data also
-covers the magic and version. The KEK id and wrapped key are deliberately *not* in the
-body's associated data: key rotation replaces them (rewrap_blob_header) without
-touching the body, and they are authenticated by the key wrap itself.
+image id and kind ("original" | "thumbnail", or "attachment" for a PDF attachment,
+sealed the same way under its own id), so a blob copied onto another image's key, a
+thumbnail served as the original, or an image served as an attachment, fails to open.
+The body's associated data also covers the magic and version. The KEK id and wrapped
+key are deliberately *not* in the body's associated data: key rotation replaces them
+(rewrap_blob_header) without touching the body, and they are authenticated by the key wrap itself.
 
 The header holds only ids, random bytes and ciphertext: no image magic, no plaintext.
 """
@@ -40,8 +41,10 @@ from econsult.security.keyring import (
 
 MAGIC = b"ECIMG\x00"
 VERSION = 1
-Kind = Literal["original", "thumbnail"]
-KINDS: tuple[str, ...] = ("original", "thumbnail")
+Kind = Literal["original", "thumbnail", "attachment"]
+KINDS: tuple[str, ...] = ("original", "thumbnail")  # the blobs of one image
+ATTACHMENT_KIND: Kind = "attachment"  # the one blob of a PDF attachment
+_SEALED_KINDS = (*KINDS, ATTACHMENT_KIND)
 _TAG_BYTES = 16
 _PREFIX = len(MAGIC) + 1 + KEK_ID_LENGTH + 2
 
@@ -98,8 +101,8 @@ def rewrap_blob_header(keyring: Keyring, image_id: uuid.UUID, kind: Kind, blob: 
 
 
 def _context(image_id: uuid.UUID, kind: str) -> bytes:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind not in _SEALED_KINDS:
+        raise ValueError(f"kind must be one of {_SEALED_KINDS}, got {kind!r}")
     return b"econsult-image\x00" + image_id.bytes + b"\x00" + kind.encode("ascii")
 
 

@@ -1,7 +1,12 @@
-"""Turn a decoded image into upright sRGB pixels in one of three modes: L, RGB or RGBA.
+"""Turn a decoded image into upright pixels in one of three modes: L, RGB or RGBA, with
+the photo's own colour profile where it has one that fits them.
 
-Nothing from the source survives but pixels: the returned image's `info` is empty, so no
-encoder can copy EXIF, GPS, XMP, IPTC, ICC or maker notes into the output.
+Nothing from the source survives but pixels and a rebuilt colour profile (icc.py: colour
+tags only): the returned image's `info` is empty, so no encoder can copy EXIF, GPS, XMP,
+IPTC or maker notes into the output. A wide-gamut photo (an iPhone's Display P3) keeps
+its gamut; the profile is embedded in the re-encoded JPEG and browsers colour-manage it.
+Photos whose profile cannot be kept (CMYK, a profile for another colour space, an
+unreadable one) are converted to sRGB and stored untagged, as before.
 
 Orientation is applied from the EXIF tag with a plain transpose rather than
 `ImageOps.exif_transpose`, which also re-serialises the EXIF block we are about to
@@ -16,6 +21,8 @@ import threading
 
 import numpy as np
 from PIL import Image, ImageCms
+
+from .icc import clean_profile
 
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE = {
@@ -39,17 +46,19 @@ def orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def normalise(im: Image.Image) -> Image.Image:
-    """Upright, sRGB, mode L/RGB/RGBA, with empty info. May return `im` itself."""
+def normalise(im: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """Upright pixels in mode L/RGB/RGBA with empty info, and the colour profile to embed
+    with them (None: the pixels are sRGB). May return `im` itself."""
     turn = orientation(im)
     icc = im.info.get("icc_profile")
     out = _to_working_mode(im)
-    if icc and out.mode != "L":
+    kept = clean_profile(bytes(icc), out.mode) if icc else None
+    if icc and kept is None and out.mode != "L":
         out = _to_srgb(out, icc, source_mode=im.mode)
     if turn in _TRANSPOSE:
         out = out.transpose(_TRANSPOSE[turn])
     out.info = {}
-    return out
+    return out, kept
 
 
 def has_alpha(im: Image.Image) -> bool:

@@ -1,8 +1,10 @@
 """The two public operations: `process_image` (store-ready output) and `check_image`.
 
-process_image: sniff -> pixel cap -> full decode -> upright sRGB pixels -> re-encode
-(JPEG q90, or PNG for PNG sources) + 512 px thumbnail + quality warnings. Output bytes
-are produced from pixels only, so no metadata of the upload survives.
+process_image: sniff -> pixel cap -> full decode -> upright pixels in the photo's own
+colour space -> re-encode (JPEG q90, or PNG for PNG sources) + 512 px thumbnail + quality
+warnings. Output bytes are produced from pixels and a rebuilt colour profile only
+(normalise.py, icc.py), so no other metadata of the upload survives; the thumbnail
+carries the same profile.
 
 Both functions are CPU-bound and blocking; in request paths call them through
 `ImageWorkers` so the event loop never runs them.
@@ -51,15 +53,16 @@ def process_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Proce
     """Validate, normalise and re-encode one upload. Raises ImageRejected."""
     decoded = decode(data, max_pixels=max_pixels)
     try:
-        im = normalise(decoded.image)
+        im, icc = normalise(decoded.image)
         # One intermediate (longest side <= 1024) feeds both the thumbnail and the
         # quality check, so the full-size image is only read twice: encode and shrink.
         mid = _fit(im, ANALYSIS_SIZE)
         thumb = _fit(mid, THUMBNAIL_SIZE)
         warnings = assess(im.width, im.height, analysis_gray(mid))
         as_png = decoded.source_format == "png"
-        content, content_type = _encode(im, png=as_png, quality=JPEG_QUALITY)
-        thumb_bytes, thumb_type = _encode(thumb, png=has_alpha(thumb), quality=THUMBNAIL_QUALITY)
+        content, content_type = _encode(im, png=as_png, quality=JPEG_QUALITY, icc=icc)
+        thumb_bytes, thumb_type = _encode(thumb, png=has_alpha(thumb), quality=THUMBNAIL_QUALITY,
+                                          icc=icc)
         return ProcessedImage(
             content=content,
             content_type=content_type,
@@ -107,14 +110,17 @@ def _fit(im: Image.Image, longest: int) -> Image.Image:
     return im.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
 
 
-def _encode(im: Image.Image, *, png: bool, quality: int) -> tuple[bytes, str]:
+def _encode(im: Image.Image, *, png: bool, quality: int,
+            icc: bytes | None = None) -> tuple[bytes, str]:
     buf = io.BytesIO()
+    # Explicit: the encoders would otherwise look in im.info (emptied by normalise).
+    profile: dict[str, bytes] = {"icc_profile": icc} if icc else {}
     if png:
-        im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+        im.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL, **profile)
         return buf.getvalue(), "image/png"
     if im.mode == "RGBA":
         im = _flatten(im)
-    im.save(buf, "JPEG", quality=quality, optimize=False)
+    im.save(buf, "JPEG", quality=quality, optimize=False, **profile)
     return buf.getvalue(), "image/jpeg"
 
 

@@ -12,6 +12,7 @@ from econsult.models.accounts import (
     UserSpecialty,
 )
 from econsult.models.api_clients import ApiAccessToken, ApiAssertionUse, ApiClient, ApiClientGp
+from econsult.models.attachments import ConsultAttachment
 from econsult.models.audit import AuditEvent, AuditHead, KekRecord
 from econsult.models.base import metadata, utcnow
 from econsult.models.consults import (
@@ -35,6 +36,7 @@ __all__ = [
     "ApiClientGp",
     "OPEN_STATES",
     "Consult",
+    "ConsultAttachment",
     "ConsultEvent",
     "ConsultImage",
     "ConsultState",

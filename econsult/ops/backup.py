@@ -3,7 +3,8 @@ of the image blobs it references, and its restore into an empty data directory.
 
 Consistency: the database is copied with SQLite's online backup API in a single step,
 so inside one read transaction; in WAL mode that is a snapshot writers never wait for.
-The blobs copied are exactly those named by the consult_images rows *of that snapshot*
+The blobs copied are exactly those named by the consult_images (and consult_attachments)
+rows *of that snapshot*
 (read from the copy, not the live file). A submission writes its blobs before it
 commits its row, so every row in the snapshot has its blobs on disk; blobs written
 after the snapshot are left out, and so are their rows.
@@ -33,7 +34,7 @@ from sqlalchemy.engine import make_url
 
 from econsult.config import Settings
 from econsult.errors import DomainError
-from econsult.images.envelope import KINDS
+from econsult.images.envelope import ATTACHMENT_KIND, KINDS
 from econsult.images.store import BlobExists, BlobNotFound, FilesystemBlobStore
 from econsult.security.keyring import KeyringError, load_keyring
 from econsult.security.private_files import write_private
@@ -93,10 +94,9 @@ async def backup(settings: Settings, dest: Path) -> BackupReport:
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     db_copy = dest / DB_NAME
     await asyncio.to_thread(_snapshot, source, db_copy)
-    image_ids, counts, revision, kek_ids = await asyncio.to_thread(_inventory, db_copy)
+    keys, counts, revision, kek_ids = await asyncio.to_thread(_inventory, db_copy)
     live = FilesystemBlobStore(settings.blob_dir)
     out = FilesystemBlobStore(dest / BLOBS)
-    keys = [f"{image_id}.{kind}" for image_id in image_ids for kind in KINDS]
     hashes, missing, total = await _copy_blobs(live, out, keys)
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -142,14 +142,24 @@ def _inventory(db: Path) -> tuple[list[str], dict[str, int], str | None, list[st
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         ids = [row[0] for row in conn.execute("SELECT id FROM consult_images ORDER BY id")]
+        keys = [f"{image_id}.{kind}" for image_id in ids for kind in KINDS]
+        # PDF attachments: one blob each (the table exists from migration 0014 on).
+        has_attachments = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                       "AND name = 'consult_attachments'").fetchone()
+        attachment_ids = [row[0] for row in conn.execute(
+            "SELECT id FROM consult_attachments ORDER BY id")] if has_attachments else []
+        keys += [f"{a}.{ATTACHMENT_KIND}" for a in attachment_ids]
         counts = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
                   for t in _COUNTED}
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         keks = {row[0] for row in conn.execute("SELECT DISTINCT kek_id FROM consult_images")}
+        if has_attachments:
+            keks.update(row[0] for row in conn.execute(
+                "SELECT DISTINCT kek_id FROM consult_attachments"))
         keks.update(row[0] for row in conn.execute("SELECT id FROM keks WHERE retired_at IS NULL"))
     finally:
         conn.close()
-    return ids, counts, revision[0] if revision else None, sorted(keks)
+    return keys, counts, revision[0] if revision else None, sorted(keks)
 
 
 async def _copy_blobs(live: FilesystemBlobStore, out: FilesystemBlobStore,

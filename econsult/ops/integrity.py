@@ -1,7 +1,8 @@
 """Integrity of encrypted data: verify images, collect orphan blobs.
 
-- verify: decrypt every stored image (original and thumbnail) and list those that fail.
-- gc: remove blobs no image row references, once they are old enough that their row
+- verify: decrypt every stored image (original and thumbnail) and PDF attachment, and
+  list those that fail.
+- gc: remove blobs no image or attachment row references, once they are old enough that their row
   cannot still be on its way (a submission writes its blobs, then commits the row).
 One item that cannot be processed never stops the walk: it is recorded, the rest is
 done, and the failures are reported at the end.
@@ -23,13 +24,14 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import (
+    ATTACHMENT_KIND,
     KINDS,
     ImageIntegrityError,
     Kind,
     open_image,
 )
 from econsult.images.store import BlobNotFound, BlobStore, FilesystemBlobStore
-from econsult.models import ConsultImage
+from econsult.models import ConsultAttachment, ConsultImage
 from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.keyring import Keyring, load_keyring
@@ -69,6 +71,7 @@ class Failure:
 @dataclass
 class VerifyReport:
     images: int = 0
+    attachments: int = 0  # PDF attachments (one blob each)
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -101,6 +104,17 @@ async def verify_with(db: Database, keyring: Keyring, blobs: BlobStore) -> Verif
                     report.failures.append(Failure(image_id, kind, "the blob is missing"))
                 except ImageIntegrityError as exc:
                     report.failures.append(Failure(image_id, kind, str(exc)))
+    async for ids in attachment_id_batches(db):
+        for attachment_id in ids:
+            report.attachments += 1
+            try:
+                blob = await blobs.get(blob_key(attachment_id, ATTACHMENT_KIND))
+                open_image(keyring, uuid.UUID(attachment_id), ATTACHMENT_KIND, blob)
+            except BlobNotFound:
+                report.failures.append(Failure(attachment_id, ATTACHMENT_KIND,
+                                               "the blob is missing"))
+            except ImageIntegrityError as exc:
+                report.failures.append(Failure(attachment_id, ATTACHMENT_KIND, str(exc)))
     return report
 
 
@@ -112,6 +126,20 @@ async def image_id_batches(db: Database, where: Any = True) -> AsyncIterator[lis
             ids = list((await session.execute(
                 select(col(ConsultImage.id)).where(where, col(ConsultImage.id) > last)
                 .order_by(col(ConsultImage.id)).limit(BATCH))).scalars())
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+async def attachment_id_batches(db: Database, where: Any = True) -> AsyncIterator[list[str]]:
+    """PDF attachment ids in keyset-paginated batches."""
+    last = ""
+    while True:
+        async with db.read() as session:
+            ids = list((await session.execute(
+                select(col(ConsultAttachment.id)).where(where, col(ConsultAttachment.id) > last)
+                .order_by(col(ConsultAttachment.id)).limit(BATCH))).scalars())
         if not ids:
             return
         yield ids
@@ -147,7 +175,7 @@ async def collect_garbage(db: Database, blobs: BlobStore, *,
     candidates: dict[str, list[str]] = {}  # image id (or the key itself) -> blob keys
     for key in keys:
         stem, _, kind = key.rpartition(".")
-        owner = stem if kind in KINDS and _is_uuid(stem) else key
+        owner = stem if kind in (*KINDS, ATTACHMENT_KIND) and _is_uuid(stem) else key
         candidates.setdefault(owner, []).append(key)
     owners = sorted(candidates)
     referenced: set[str] = set()
@@ -156,6 +184,9 @@ async def collect_garbage(db: Database, blobs: BlobStore, *,
         async with db.read() as session:
             referenced.update((await session.execute(
                 select(col(ConsultImage.id)).where(col(ConsultImage.id).in_(chunk)))).scalars())
+            referenced.update((await session.execute(
+                select(col(ConsultAttachment.id))
+                .where(col(ConsultAttachment.id).in_(chunk)))).scalars())
     for owner in owners:
         if owner in referenced:
             continue

@@ -23,10 +23,16 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict
 from econsult.images.blobstores import blob_store_for
-from econsult.images.envelope import rewrap_blob_header
+from econsult.images.envelope import ATTACHMENT_KIND, rewrap_blob_header
 from econsult.images.store import BlobNotFound, BlobStore
-from econsult.models import Consult, ConsultImage, Message
-from econsult.ops.integrity import BATCH, KINDS_STORED, blob_key, image_id_batches
+from econsult.models import Consult, ConsultAttachment, ConsultImage, Message
+from econsult.ops.integrity import (
+    BATCH,
+    KINDS_STORED,
+    attachment_id_batches,
+    blob_key,
+    image_id_batches,
+)
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import Keyring, KeyringError, token_kek_id
 
@@ -38,6 +44,7 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Consult, ("patient_name", "patient_dob", "patient_health_number", "question",
                "clinical_details", "close_comment")),
     (Message, ("body",)),
+    (ConsultAttachment, ("filename",)),
 )
 
 
@@ -88,16 +95,50 @@ async def rekey_images(db: Database, keyring: Keyring, settings: Settings,
                                       .values(kek_id=keyring.active_id))
         done += len(ids)
         progress(min(done, total), total)
+    done += await _rekey_attachments(db, keyring, blobs, failures)
     if failures:
         raise RekeyIncomplete("images", failures)
     return done - len(failures)
 
 
+async def _rekey_attachments(db: Database, keyring: Keyring, blobs: BlobStore,
+                             failures: list[str]) -> int:
+    """PDF attachments are sealed like images (one blob each): the same re-wrap."""
+    stale = col(ConsultAttachment.kek_id) != keyring.active_id
+    done = 0
+    async for ids in attachment_id_batches(db, stale):
+        rewrapped = []
+        for attachment_id in ids:
+            try:
+                key = blob_key(attachment_id, ATTACHMENT_KIND)
+                blob = await blobs.get(key)
+                new = rewrap_blob_header(keyring, uuid.UUID(attachment_id), ATTACHMENT_KIND,
+                                         blob)
+                if new is not blob:
+                    await blobs.replace(key, new)
+                rewrapped.append(attachment_id)
+            except (BlobNotFound, KeyringError) as exc:
+                log.error("attachment %s could not be re-wrapped: %s", attachment_id, exc)
+                failures.append(f"attachment {attachment_id}: {exc}")
+        if rewrapped:
+            async with db.write() as session:
+                await session.execute(update(ConsultAttachment)
+                                      .where(col(ConsultAttachment.id).in_(rewrapped))
+                                      .values(kek_id=keyring.active_id))
+        done += len(ids)
+    return done
+
+
 async def count_images(db: Database, kek_id: str, settings: Settings) -> int:
+    """Images and PDF attachments whose data keys `kek_id` still wraps."""
     async with db.read() as session:
-        return int((await session.execute(
+        images = int((await session.execute(
             select(func.count()).select_from(ConsultImage)
             .where(col(ConsultImage.kek_id) == kek_id))).scalar_one())
+        documents = int((await session.execute(
+            select(func.count()).select_from(ConsultAttachment)
+            .where(col(ConsultAttachment.kek_id) == kek_id))).scalar_one())
+    return images + documents
 
 
 # --- rotation: encrypted fields -----------------------------------------------------

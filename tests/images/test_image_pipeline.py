@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from econsult.images import process_image
+from econsult.images.icc import profile_description, tag_signatures
 from econsult.images.pipeline import THUMBNAIL_SIZE
 from tests.images.image_factories import (
     TESTDATA,
@@ -97,16 +98,62 @@ def test_png_text_exif_and_icc_chunks_are_dropped() -> None:
     assert_no_metadata(result.content, result.content_type)
 
 
-def test_icc_profile_is_converted_to_srgb() -> None:
-    # Tagged Display P3 (the iPhone's profile): the same values mean a more saturated
-    # red than in sRGB, so the sRGB output must push red up and green down.
+def test_display_p3_profile_is_kept_with_the_pixels_unchanged() -> None:
+    # Tagged Display P3 (the iPhone's profile): the pixels stay as they were and the
+    # output carries the profile (rebuilt), so a browser shows the wider gamut.
     with Image.open(TESTDATA / "phones" / "pug.heic") as phone:
         p3 = bytes(phone.info["icc_profile"])
     stored = Image.new("RGB", (64, 64), (200, 60, 60))
-    result = process_image(encode(stored, "PNG", icc_profile=p3))
-    r, g, _ = _pixels(result.content)[0, 0]
-    assert r > 205 and g < 55
-    assert_no_metadata(result.content, result.content_type)
+    for fmt in ("PNG", "JPEG"):
+        result = process_image(encode(stored, fmt, icc_profile=p3, quality=98))
+        r, g, b = _pixels(result.content)[0, 0]
+        assert abs(int(r) - 200) <= 3 and abs(int(g) - 60) <= 3 and abs(int(b) - 60) <= 3
+        for content in (result.content, result.thumbnail):
+            with Image.open(io.BytesIO(content)) as out:
+                assert profile_description(out.info["icc_profile"]) == "Display P3"
+            assert_no_metadata(content, "image/png" if content[:4] == b"\x89PNG" else
+                               "image/jpeg")
+
+
+def _profile_with_private_tag(base: bytes, payload: bytes) -> bytes:
+    """`base` with one more tag ('zzzz', a private one) holding `payload`."""
+    import struct
+
+    count = struct.unpack(">I", base[128:132])[0]
+    table = bytearray(base[132:132 + 12 * count])
+    shift = 12
+    for i in range(count):
+        offset = struct.unpack(">I", table[12 * i + 4:12 * i + 8])[0]
+        table[12 * i + 4:12 * i + 8] = struct.pack(">I", offset + shift)
+    data = base[132 + 12 * count:]
+    private_at = 132 + 12 * (count + 1) + len(data)
+    table += b"zzzz" + struct.pack(">II", private_at, len(payload))
+    body = bytearray(base[:128]) + struct.pack(">I", count + 1) + table + data + payload
+    body[48:52] = b"APPL"  # a device maker in the header
+    body[0:4] = struct.pack(">I", len(body))
+    return bytes(body)
+
+
+def test_private_tags_and_device_fields_of_a_profile_are_dropped() -> None:
+    with Image.open(TESTDATA / "phones" / "pug.heic") as phone:
+        p3 = bytes(phone.info["icc_profile"])
+    smuggled = _profile_with_private_tag(p3, b"data GPS 49.28N 123.12W Jane Patient")
+    data = encode(Image.new("RGB", (64, 64), (120, 90, 80)), "JPEG", icc_profile=smuggled)
+    assert b"Jane Patient" in data
+    result = process_image(data)
+    for content in (result.content, result.thumbnail):
+        assert b"Jane Patient" not in content and b"APPL" not in content
+        with Image.open(io.BytesIO(content)) as out:
+            icc = out.info["icc_profile"]
+        assert b"zzzz" not in tag_signatures(icc)
+        assert profile_description(icc) == "Display P3"
+        assert_no_metadata(content, "image/jpeg")
+
+
+def test_a_cmyk_photo_is_stored_as_untagged_rgb() -> None:
+    result = process_image((TESTDATA / "metadata" / "pil_sample_cmyk.jpg").read_bytes())
+    with Image.open(io.BytesIO(result.content)) as out:
+        assert out.mode == "RGB" and "icc_profile" not in out.info
 
 
 def test_srgb_profile_leaves_pixels_alone() -> None:

@@ -119,6 +119,10 @@ function buildBody() {
       data.append("image_labels", slot);
     }
   }
+  const documents = document.getElementById("attachments");
+  for (const file of (documents && documents.files) || []) {
+    data.append("attachments", file, file.name);
+  }
   return data;
 }
 

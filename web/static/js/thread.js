@@ -2,6 +2,7 @@
 // it changed (the socket carries no clinical content; GET /api/v1/consults/{id} does).
 import { connectLive } from "./live.js";
 import { api, el, STATE_LABELS, timeEl } from "./util.js";
+import { setupViewer } from "./viewer.js";
 
 const root = document.getElementById("thread");
 const id = root.dataset.id;
@@ -49,13 +50,27 @@ function thumbs(images) {
   if (!images || !images.length) return null;
   return el("ul", { class: "thumbs" }, ...images.map((img) => {
     const label = (img.label || "other").replace("_", "-");
+    const warnings = img.warnings && img.warnings.length ? el("ul", { class: "photo-warnings" },
+      ...img.warnings.map((w) => el("li", { class: "warning", "data-code": w.code, text: w.message })))
+      : null;
     return el("li", {}, el("button", {
       type: "button", class: "thumb", "data-full": `/api/v1/images/${img.id}`,
+      "data-image": img.id, "data-label": img.label || "other",
       "aria-label": `Open ${label} photo full size`,
     }, el("img", { src: `/api/v1/images/${img.id}/thumbnail`, alt: `${label} photo`,
                    loading: "lazy" }),
-    el("span", { class: "thumb-label", text: label })));
+    el("span", { class: "thumb-label", text: label })), warnings);
   }));
+}
+
+function attachmentList(items) {
+  if (!items || !items.length) return null;
+  return el("ul", { class: "attachments" }, ...items.map((a) => el("li", {},
+    el("a", { class: "attachment", href: `/api/v1/attachments/${a.id}`, download: a.filename,
+              "data-attachment": a.id, text: a.filename }), " ",
+    el("small", { text: `PDF · ${a.pages} page${a.pages === 1 ? "" : "s"} · ` +
+      `${Math.round(a.size_bytes / 1024)} KB` +
+      (a.removed && a.removed.length ? ` · removed before storing: ${a.removed.join(", ")}` : "") }))));
 }
 
 function renderMessages(messages) {
@@ -69,7 +84,7 @@ function renderMessages(messages) {
       class: `message kind-${m.kind}${m.author === me ? " mine" : ""}`, "data-id": m.id },
     el("p", { class: "message-head" }, el("strong", { text: m.author_name }), " ",
       kind ? el("span", { class: "badge kind", text: kind }) : null, " ", timeEl(m.at)),
-    el("p", { class: "prose", text: m.body }), thumbs(m.images)));
+    el("p", { class: "prose", text: m.body }), thumbs(m.images), attachmentList(m.attachments)));
   }
   document.getElementById("no-messages").hidden = messages.length > 0;
 }
@@ -139,15 +154,20 @@ function requestFor(form, submitter) {
         usefulness: data.get("usefulness") ? Number(data.get("usefulness")) : null,
         comment: data.get("comment") || "" }];
     case "gp_message": {
-      const files = form.querySelector('input[type="file"]').files;
-      if (!files.length) return [`${base}/messages`, { body: data.get("body"), kind: "message" }];
+      const files = form.querySelector('input[name="images"]').files;
+      const documents = form.querySelector('input[name="attachments"]').files;
+      if (!files.length && !documents.length) {
+        return [`${base}/messages`, { body: data.get("body"), kind: "message" }];
+      }
       const body = new FormData();
       body.append("body", data.get("body"));
       body.append("kind", "message");
-      for (const file of files) {
+      const labels = [...form.querySelectorAll("#reply-photos select")].map((s) => s.value);
+      [...files].forEach((file, i) => {
         body.append("images", file, file.name);
-        body.append("image_labels", "other");
-      }
+        body.append("image_labels", labels[i] || "other");
+      });
+      for (const file of documents) body.append("attachments", file, file.name);
       return [`${base}/messages`, body];
     }
     case "specialist_message": {
@@ -185,6 +205,7 @@ for (const form of root.querySelectorAll("form.action")) {
       const [path, body] = requestFor(form, event.submitter);
       await api("POST", path, body);
       form.reset();
+      if (replyPhotos && form.contains(replyPhotos)) replyPhotos.textContent = "";
       syncMinutes();
       await refresh();
     } catch (error) {
@@ -198,32 +219,38 @@ for (const form of root.querySelectorAll("form.action")) {
 const kindSelect = document.getElementById("message-kind");
 if (kindSelect) kindSelect.addEventListener("change", syncMinutes);
 
-// Photo viewer with zoom: click a thumbnail, then +/−, Fit, or click the photo.
-const viewer = document.getElementById("photo-viewer");
-const viewerImg = viewer.querySelector("img");
-let scale = 1;
-const zoom = (value) => {
-  scale = Math.min(8, Math.max(1, value));
-  viewerImg.style.width = scale === 1 ? "" : `${scale * 100}%`;
-  viewerImg.style.maxWidth = scale === 1 ? "" : "none";
-  viewer.classList.toggle("zoomed", scale > 1);
-};
-root.addEventListener("click", (event) => {
-  const thumb = event.target.closest(".thumb");
-  if (!thumb) return;
-  viewerImg.src = thumb.dataset.full;
-  viewerImg.alt = thumb.getAttribute("aria-label").replace("Open ", "").replace(" full size", "");
-  zoom(1);
-  viewer.showModal();
-});
-viewer.addEventListener("click", (event) => {
-  const button = event.target.closest("button");
-  if (event.target === viewerImg) zoom(scale > 1 ? 1 : 2.5);
-  else if (button && button.dataset.zoom === "in") zoom(scale * 1.5);
-  else if (button && button.dataset.zoom === "out") zoom(scale / 1.5);
-  else if (button && button.dataset.zoom === "fit") zoom(1);
-  else if (button && "close" in button.dataset) viewer.close();
-});
+// Photos added to a reply: the same labels (slots) and the same quality check as at
+// submit (POST /images/check, nothing stored); the GP sees the warnings before sending.
+const replyImages = document.getElementById("reply-images");
+const replyPhotos = document.getElementById("reply-photos");
+if (replyImages && replyPhotos) {
+  const labels = (replyPhotos.dataset.labels || "overview,close_up,dermoscopy,other").split(",");
+  replyImages.addEventListener("change", async () => {
+    replyPhotos.textContent = "";
+    const files = [...replyImages.files];
+    const rows = files.map((file, i) => {
+      const select = el("select", { "aria-label": `Kind of photo ${i + 1}` },
+        ...labels.map((l) => el("option", { value: l, text: l.replace("_", "-") })));
+      select.value = i === 0 ? "close_up" : "other";
+      const warnings = el("ul", { class: "warnings" });
+      replyPhotos.append(el("li", {}, el("span", { text: file.name }), " ", select, warnings));
+      return warnings;
+    });
+    if (!files.length) return;
+    const body = new FormData();
+    for (const file of files) body.append("images", file, file.name);
+    try {
+      const { images } = await api("POST", "/api/v1/images/check", body);
+      images.forEach((info, i) => {
+        for (const w of info.warnings) rows[i].append(el("li", { class: "warning", text: w.message }));
+      });
+    } catch (error) {
+      rows[0].append(el("li", { class: "warning", text: error.message }));
+    }
+  });
+}
+
+setupViewer(root);
 
 applyActions({ state: root.dataset.state, actions: JSON.parse(root.dataset.actions || "[]") });
 connectLive({
