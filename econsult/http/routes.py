@@ -13,6 +13,7 @@ from econsult.http import (
     api_consults,
     api_exports,
     api_images,
+    api_mfa,
     api_rota,
     api_staff,
     api_turnaround,
@@ -24,6 +25,7 @@ from econsult.http import (
     pages_clients,
     pages_consults,
     pages_dashboard,
+    pages_mfa,
     pages_rota,
     pages_targets,
     pages_worklist,
@@ -66,6 +68,7 @@ def api_routes() -> list[BaseRoute]:
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),
+        *api_mfa.routes(),
     ]
 
 
@@ -89,6 +92,7 @@ def page_routes() -> list[BaseRoute]:
         *pages_account.routes(),
         *pages_targets.routes(),
         *pages_audit.routes(),
+        *pages_mfa.routes(),
         *ws.routes(),
     ]
 

@@ -25,7 +25,7 @@ from econsult.errors import Conflict
 from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import rewrap_blob_header
 from econsult.images.store import BlobNotFound, BlobStore
-from econsult.models import Consult, ConsultImage, Message
+from econsult.models import Consult, ConsultImage, Message, Passkey, TotpCredential
 from econsult.ops.integrity import BATCH, KINDS_STORED, blob_key, image_id_batches
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import Keyring, KeyringError, token_kek_id
@@ -38,6 +38,8 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Consult, ("patient_name", "patient_dob", "patient_health_number", "question",
                "clinical_details", "close_comment")),
     (Message, ("body",)),
+    (TotpCredential, ("secret",)),
+    (Passkey, ("public_key",)),
 )
 
 
