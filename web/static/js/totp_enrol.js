@@ -6,8 +6,10 @@ export async function startEnrolment() {
   const found = await api("POST", "/api/v1/auth/mfa/totp/enrol");
   const img = document.getElementById("qr");
   // A data: URL rather than inserting markup: the SVG is ours, but nothing is parsed
-  // into the page.
-  img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(found.qr_svg);
+  // into the page. An SVG shown as an image must name its namespace; inline SVG omits it.
+  let svg = found.qr_svg;
+  if (!svg.includes("xmlns=")) svg = svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"');
+  img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
   document.getElementById("totp-secret").textContent = found.secret;
   document.getElementById("enrol-qr").hidden = false;
   document.getElementById("enrol-code").focus();
