@@ -277,6 +277,12 @@ async def webauthn_register_verify(request: Request) -> Response:
 async def webauthn_remove(request: Request) -> Response:
     """
     summary: Remove one of your passkeys (complete session)
+    parameters:
+      - name: id
+        in: path
+        required: true
+        description: the passkey's id, from /auth/mfa/status
+        schema: {type: string, maxLength: 32}
     responses:
       204: {description: removed}
       401: {description: not logged in, or the second factor is still owed}

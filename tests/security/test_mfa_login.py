@@ -404,3 +404,48 @@ async def test_mfa_reset_cli_makes_the_person_enrol_again(
         reset = (await session.execute(select(AuditEvent).where(
             col(AuditEvent.action) == "mfa.reset"))).scalars().one()
     assert reset.object_id == str(personas.gp.id)
+
+
+HOSTILE_BODIES: list[object] = [
+    {}, [], "x", 7, None, {"code": 123456}, {"code": ["1"]}, {"code": "1" * 5000},
+    {"code": "١٢٣٤٥٦"}, {"recovery_code": {"a": 1}}, {"code": "", "recovery_code": ""},
+    {"credential": "not json"}, {"credential": {"id": 1, "response": []}},
+    {"credential": {"id": "AA", "rawId": "AA", "type": "public-key",
+                    "response": {"clientDataJSON": "!!", "authenticatorData": "",
+                                 "signature": "", "attestationObject": "AA"}}},
+    {"credential": "[" * 5000}, {"credential": {"x": "y" * 70000}}, {"name": 5},
+]
+
+
+async def test_hostile_input_to_every_mfa_endpoint_never_reaches_a_5xx(
+        browser: httpx.AsyncClient, personas: Personas, clock: ManualClock) -> None:
+    paths = ["/api/v1/auth/mfa/verify", "/api/v1/auth/mfa/totp/confirm",
+             "/api/v1/auth/mfa/totp/enrol", "/api/v1/auth/mfa/recovery-codes",
+             "/api/v1/auth/mfa/webauthn/register/options",
+             "/api/v1/auth/mfa/webauthn/register/verify",
+             "/api/v1/auth/mfa/webauthn/authenticate/options",
+             "/api/v1/auth/mfa/webauthn/authenticate/verify"]
+
+    async def hammer() -> None:
+        for path in paths:
+            for body in HOSTILE_BODIES:
+                r = await browser.post(path, content=json.dumps(body),
+                                       headers={"content-type": "application/json"})
+                # (enrol and the options ignore the body: 200 for some sessions)
+                assert r.status_code < 500, (path, body, r.status_code, r.text[:200])
+                assert r.status_code != 200 or path.endswith(("/enrol", "/options",
+                                                              "/recovery-codes")), (path, body)
+            r = await browser.post(path, content=b"\xff\xfe{", headers={
+                "content-type": "application/json"})
+            assert r.status_code < 500, (path, r.text[:200])
+        for passkey_id in ("nope", "x" * 500, "%00", "../../etc"):
+            r = await browser.delete(f"/api/v1/auth/mfa/webauthn/passkeys/{passkey_id}")
+            assert 400 <= r.status_code < 500, (passkey_id, r.status_code)
+
+    await password_step(browser, personas.gp.email)  # pending, must enrol
+    await hammer()
+    clock.advance(timedelta(hours=1))
+    await enrol(browser, personas.derm.email, clock)  # complete
+    await hammer()
+    await password_step(browser, personas.derm.email)  # pending, enrolled
+    await hammer()
