@@ -449,3 +449,16 @@ async def test_hostile_input_to_every_mfa_endpoint_never_reaches_a_5xx(
     await hammer()
     await password_step(browser, personas.derm.email)  # pending, enrolled
     await hammer()
+
+
+async def test_the_account_page_shows_a_stranger_who_has_the_password(
+        browser: httpx.AsyncClient, personas: Personas, clock: ManualClock,
+        app: Starlette) -> None:
+    await enrol(browser, personas.gp.email, clock)
+    async with _client(app, "198.51.100.23") as thief:
+        await password_step(thief, personas.gp.email)
+    page = await browser.get("/account")
+    assert page.status_code == 200
+    assert "password + app code" in page.text  # this session
+    assert "198.51.100.23" in page.text
+    assert "password only, second step not done" in page.text
