@@ -20,6 +20,7 @@ account are throttled (security.throttle, `mfa` key). Slow or cryptographic work
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +54,7 @@ WRONG_CODE = "That code is not right, or it has been used already. Try the newes
 WRONG_RECOVERY = "That recovery code is not right, or it has been used already."
 TOO_MANY = "Too many wrong codes. Try again later."
 ISSUER = "econsult"
+_PASSKEY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class MfaDeps(Protocol):
@@ -449,15 +451,19 @@ async def passkey_register_verify(deps: MfaDeps, auth: ActiveSession, *, credent
 async def passkey_remove(deps: MfaDeps, auth: ActiveSession, *, passkey_id: str,
                          client_addr: str) -> None:
     _require_complete(auth)
+    # Ids are 32 hex digits (secrets.token_hex); anything else is no passkey of theirs,
+    # answered before it reaches the database (PostgreSQL refuses a NUL in text).
+    if not _PASSKEY_ID.fullmatch(passkey_id):
+        raise NotFound("No such passkey.")
     now = deps.clock.now()
     async with deps.db.write() as db:
         gone = await db.execute(delete(Passkey).where(
-            col(Passkey.id) == passkey_id[:32], col(Passkey.user_id) == auth.principal.id))
+            col(Passkey.id) == passkey_id, col(Passkey.user_id) == auth.principal.id))
         if getattr(gone, "rowcount", 0) != 1:
             raise NotFound("No such passkey.")
         await audit.append(db, actor=_actor(auth, client_addr), action="mfa.passkey_remove",
                            at=now, object_type="user", object_id=str(auth.principal.id),
-                           detail=f"passkey={passkey_id[:32]}")
+                           detail=f"passkey={passkey_id}")
 
 
 async def passkey_login_options(deps: MfaDeps, auth: ActiveSession) -> str:
