@@ -73,7 +73,8 @@ async def login_methods(db: AsyncSession, user: User, settings: Settings) -> tup
     return methods
 
 
-async def _known_address(db: AsyncSession, user_id: int, addr: str, now: datetime) -> bool:
+async def known_address(db: AsyncSession, user_id: int, addr: str, now: datetime) -> bool:
+    """The person completed a login from `addr` within KNOWN_ADDRESS_DAYS."""
     since = now - timedelta(days=KNOWN_ADDRESS_DAYS)
     found = await db.scalar(select(exists().where(
         col(AuthSession.user_id) == user_id, col(AuthSession.client_addr) == addr[:64],
@@ -99,7 +100,7 @@ async def login(
     now = clock.now()
     async with database.read() as db:
         user = (await db.execute(select(User).where(col(User.email) == email))).scalar_one_or_none()
-        known = user is not None and await _known_address(db, user.id or 0, client_addr, now)
+        known = user is not None and await known_address(db, user.id or 0, client_addr, now)
         wait = await throttle.retry_after(db, email=email, addr=client_addr, now=now,
                                           limit=settings.login_max_failures, window=window,
                                           known_address=known)

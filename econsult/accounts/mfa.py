@@ -33,6 +33,7 @@ from sqlmodel import col
 from econsult.accounts.login import (
     LoginResult,
     factor_methods,
+    known_address,
     login_methods,
     mfa_required_for,
     session_policy,
@@ -156,9 +157,11 @@ async def _check_throttle(deps: MfaDeps, auth: ActiveSession, client_addr: str,
                           method: str) -> None:
     now = deps.clock.now()
     async with deps.db.read() as db:
-        wait = await throttle.mfa_retry_after(db, user_id=auth.principal.id, now=now,
-                                              limit=deps.settings.login_max_failures,
-                                              window=_window(deps.settings))
+        known = await known_address(db, auth.principal.id, client_addr, now)
+        wait = await throttle.mfa_retry_after(db, user_id=auth.principal.id, addr=client_addr,
+                                              now=now, limit=deps.settings.login_max_failures,
+                                              window=_window(deps.settings),
+                                              known_address=known)
     if wait is not None:
         async with deps.db.write() as db:
             await audit.append(db, actor=_actor(auth, client_addr), action="auth.mfa", at=now,
@@ -171,7 +174,8 @@ async def _fail(deps: MfaDeps, auth: ActiveSession, client_addr: str, method: st
                 error: MfaFailed, *, outcome: str = "failed") -> MfaFailed:
     now = deps.clock.now()
     async with deps.db.write() as db:
-        await throttle.record_mfa_failure(db, user_id=auth.principal.id, now=now)
+        await throttle.record_mfa_failure(db, user_id=auth.principal.id, addr=client_addr,
+                                          now=now)
         await audit.append(db, actor=_actor(auth, client_addr), action="auth.mfa", at=now,
                            outcome=outcome, object_type="user",
                            object_id=str(auth.principal.id), detail=f"method={method}")
@@ -186,7 +190,7 @@ async def _complete(db: AsyncSession, deps: MfaDeps, auth: ActiveSession, user: 
     token, row = await sessions.create(db, user=user, now=now,
                                        policy=session_policy(deps.settings),
                                        client_addr=client_addr, amr=amr)
-    await throttle.clear_mfa(db, user_id=user.id or 0)
+    await throttle.clear_mfa(db, user_id=user.id or 0, addr=client_addr)
     await audit.append(db, actor=_actor(auth, client_addr), action="auth.mfa", at=now,
                        object_type="user", object_id=str(user.id),
                        detail=f"amr={' '.join(amr)}")

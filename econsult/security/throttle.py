@@ -13,8 +13,11 @@ key, and each key is checked only where it cannot be turned into a weapon:
   against guessing spread over many addresses. It is not applied to an address the
   person has completed a login from recently (the caller says so: `known_address`),
   so a distributed attack slows strangers, never the legitimate user at their desk.
-- `mfa`: second-factor failures of one account. Reaching the second factor needs the
-  password, so this cannot be set off by someone without it.
+- `mfa`: second-factor failures, the same way: per account and address (`limit`),
+  and per account from anywhere (four times that) except from a known address.
+  Reaching the second factor needs the password, so none of this can be set off by
+  someone without it; and even someone with it, guessing codes from elsewhere, does
+  not lock the person out of their own second step at their desk.
 
 A key over its limit within the window is blocked from its last failure for the
 window, doubled for each further time the limit was reached within a day (backoff),
@@ -65,6 +68,10 @@ def pair_key(email: str, addr: str) -> str:
 
 def mfa_key(user_id: int) -> str:
     return f"mfa:{user_id}"
+
+
+def mfa_pair_key(user_id: int, addr: str) -> str:
+    return f"mfa:{user_id}:" + _hash(addr[:64])
 
 
 @dataclass(frozen=True)
@@ -133,15 +140,31 @@ async def clear_account(db: AsyncSession, *, email: str, addr: str, now: datetim
     await db.execute(delete(LoginFailure).where(col(LoginFailure.at) < now - HORIZON))
 
 
-async def mfa_retry_after(db: AsyncSession, *, user_id: int, now: datetime, limit: int,
-                          window: timedelta) -> int | None:
-    """Seconds until another second-factor attempt is allowed for this account."""
-    return await _retry_after(db, [Limit(mfa_key(user_id), limit)], now=now, window=window)
+async def mfa_retry_after(db: AsyncSession, *, user_id: int, addr: str, now: datetime,
+                          limit: int, window: timedelta,
+                          known_address: bool = False) -> int | None:
+    """Seconds until another second-factor attempt is allowed for this account from
+    `addr`, or None if one is allowed now."""
+    limits = [Limit(mfa_pair_key(user_id, addr), limit)]
+    if not known_address:
+        limits.append(Limit(mfa_key(user_id), limit * ADDRESS_FACTOR))
+    return await _retry_after(db, limits, now=now, window=window)
 
 
-async def record_mfa_failure(db: AsyncSession, *, user_id: int, now: datetime) -> None:
+async def record_mfa_failure(db: AsyncSession, *, user_id: int, addr: str,
+                             now: datetime) -> None:
+    db.add(LoginFailure(key=mfa_pair_key(user_id, addr), at=now))
     db.add(LoginFailure(key=mfa_key(user_id), at=now))
 
 
-async def clear_mfa(db: AsyncSession, *, user_id: int) -> None:
-    await db.execute(delete(LoginFailure).where(col(LoginFailure.key) == mfa_key(user_id)))
+async def clear_mfa(db: AsyncSession, *, user_id: int, addr: str | None = None) -> None:
+    """After a success from `addr`: that address's and the account's consecutive
+    failures go (None: every address's, as an administrator's reset does)."""
+    keys = [mfa_key(user_id)]
+    if addr is not None:
+        keys.append(mfa_pair_key(user_id, addr))
+        await db.execute(delete(LoginFailure).where(col(LoginFailure.key).in_(keys)))
+    else:
+        await db.execute(delete(LoginFailure).where(
+            (col(LoginFailure.key) == mfa_key(user_id))
+            | col(LoginFailure.key).startswith(mfa_key(user_id) + ":")))

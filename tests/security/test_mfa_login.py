@@ -462,3 +462,36 @@ async def test_the_account_page_shows_a_stranger_who_has_the_password(
     assert "password + app code" in page.text  # this session
     assert "198.51.100.23" in page.text
     assert "password only, second step not done" in page.text
+
+
+async def test_code_guessing_elsewhere_does_not_lock_the_person_out_of_their_second_step(
+        browser: httpx.AsyncClient, personas: Personas, clock: ManualClock,
+        app: Starlette) -> None:
+    secret, _ = await enrol(browser, personas.derm.email, clock)  # at the desk
+    clock.advance(timedelta(seconds=30))
+    # Someone with the leaked password guesses codes from elsewhere, and is stopped.
+    async with _client(app, "203.0.113.99") as thief:
+        await password_step(thief, personas.derm.email)
+        statuses = [(await thief.post("/api/v1/auth/mfa/verify",
+                                      json={"code": f"{n:06d}"})).status_code
+                    for n in range(12)]
+        assert statuses[:5] == [400] * 5 and set(statuses[5:]) == {429}
+    # The specialist at their desk finishes their login all the same.
+    await password_step(browser, personas.derm.email)
+    ok = await browser.post("/api/v1/auth/mfa/verify", json={"code": code_at(secret, clock)})
+    take_session(browser, ok)
+    # Guesses spread over many addresses meet the account-wide ceiling.
+    clock.advance(timedelta(seconds=30))
+    for n in range(4):
+        async with _client(app, f"198.51.100.{n + 1}") as bot:
+            await password_step(bot, personas.derm.email)
+            for guess in range(5):
+                await bot.post("/api/v1/auth/mfa/verify", json={"code": f"{guess:06d}"})
+    async with _client(app, "192.0.2.77") as fresh:
+        await password_step(fresh, personas.derm.email)
+        capped = await fresh.post("/api/v1/auth/mfa/verify",
+                                  json={"code": code_at(secret, clock)})
+        assert capped.status_code == 429
+    await password_step(browser, personas.derm.email)
+    take_session(browser, await browser.post("/api/v1/auth/mfa/verify",
+                                             json={"code": code_at(secret, clock)}))
