@@ -495,3 +495,13 @@ async def test_code_guessing_elsewhere_does_not_lock_the_person_out_of_their_sec
     await password_step(browser, personas.derm.email)
     take_session(browser, await browser.post("/api/v1/auth/mfa/verify",
                                              json={"code": code_at(secret, clock)}))
+
+
+async def test_a_pending_session_expires_in_minutes(browser: httpx.AsyncClient,
+                                                    personas: Personas,
+                                                    clock: ManualClock) -> None:
+    secret, _ = await enrol(browser, personas.gp.email, clock)
+    await password_step(browser, personas.gp.email)
+    clock.advance(timedelta(minutes=10, seconds=1))
+    late = await browser.post("/api/v1/auth/mfa/verify", json={"code": code_at(secret, clock)})
+    assert late.status_code == 401

@@ -53,3 +53,20 @@ def test_the_demo_turns_mfa_off_unless_told_otherwise(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ECONSULT_MFA_REQUIRED", "admin")
     assert demo.cmd_demo(args) == 0
     assert seen == [frozenset(), frozenset({"admin"})]
+
+
+async def test_openapi_describes_the_mfa_endpoints_fully(anon: httpx.AsyncClient) -> None:
+    paths = (await anon.get("/api/v1/openapi.json")).json()["paths"]
+    mfa = {p: ops for p, ops in paths.items() if p.startswith("/auth/mfa/")}
+    assert {"/auth/mfa/totp/enrol", "/auth/mfa/totp/confirm", "/auth/mfa/verify",
+            "/auth/mfa/webauthn/register/options", "/auth/mfa/webauthn/register/verify",
+            "/auth/mfa/webauthn/authenticate/options",
+            "/auth/mfa/webauthn/authenticate/verify"} <= set(mfa)
+    for path, ops in mfa.items():
+        for method, op in ops.items():
+            assert op["summary"], (path, method)
+            assert any(str(code).startswith("4") for code in op["responses"]), (path, method)
+            if method == "post":
+                assert "requestBody" in op, (path, method)
+    login = paths["/auth/login"]["post"]
+    assert "mfa_required" in login["description"] and "429" in map(str, login["responses"])
