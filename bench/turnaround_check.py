@@ -2,7 +2,7 @@
 % within target against the CSV export, recomputed with econsult.turnaround.stats.
 
     ECONSULT_DATA_DIR=/tmp/demo1m econsult demo --consults 1000000 --no-serve
-    ECONSULT_DATA_DIR=/tmp/demo1m econsult serve --port 8041 &
+    ECONSULT_DATA_DIR=/tmp/demo1m ECONSULT_MFA_REQUIRED=none econsult serve --port 8041 &
     .venv/bin/python -m bench.turnaround_check --url http://127.0.0.1:8041
 """
 

@@ -74,6 +74,24 @@ def _database_url(name: str, raw: str) -> str:
     return raw
 
 
+# The roles of econsult.models.Role, named here because config sits below the models.
+ROLES: tuple[str, ...] = ("gp", "specialist", "staff", "admin", "delegate")
+
+
+def _roles(name: str, raw: str) -> frozenset[str]:
+    """`none`, `all`, or role names separated by commas or spaces."""
+    words = {w for w in re.split(r"[\s,]+", raw.strip().lower()) if w}
+    if words == {"none"}:
+        return frozenset()
+    if words == {"all"}:
+        return frozenset(ROLES)
+    unknown = sorted(words - set(ROLES))
+    if unknown or not words:
+        raise ConfigError(f"{name} must be none, all, or roles from {', '.join(ROLES)} "
+                          f"(got {raw!r})")
+    return frozenset(words)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -99,6 +117,8 @@ class Settings:
     # bench/images_pool.py) and survive a decoder crash on a hostile file.
     image_pool: str = "process"
     scheduler_enabled: bool = True
+    # Roles that must use a second factor (ECONSULT_MFA_REQUIRED); empty turns it off.
+    mfa_required: frozenset[str] = frozenset(ROLES)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -192,4 +212,6 @@ class Settings:
             if v not in ("process", "thread"):
                 raise ConfigError(f"ECONSULT_IMAGE_POOL must be process or thread (got {v!r})")
             kwargs["image_pool"] = v
+        if (v := get("ECONSULT_MFA_REQUIRED")) is not None:
+            kwargs["mfa_required"] = _roles("ECONSULT_MFA_REQUIRED", v)
         return cls(**kwargs)

@@ -2,6 +2,7 @@
 # Live escalation run against a real server (see the issue 3 closing note).
 set -euo pipefail
 export ECONSULT_DATA_DIR=$(mktemp -d)/var
+export ECONSULT_MFA_REQUIRED=none  # the demo accounts log in with passwords alone
 E=${ECONSULT_BIN:-.venv/bin/econsult}
 $E demo --consults 0 --no-serve > /dev/null
 $E serve --port 8017 > /tmp/esc-serve.log 2>&1 &

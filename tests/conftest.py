@@ -114,12 +114,14 @@ def settings(tmp_path: Path, template_db: str) -> Iterator[Settings]:
         _pg_exec(_pg_admin_url(PG_URL), f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
         url = PG_URL.rsplit("/", 1)[0] + "/" + name
         yield Settings(data_dir=data_dir, database_url=url, master_key=TEST_MASTER_KEY,
-                       scheduler_enabled=False, image_pool="thread")
+                       scheduler_enabled=False, image_pool="thread", mfa_required=frozenset())
         _pg_exec(_pg_admin_url(PG_URL), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         shutil.copyfile(template_db, data_dir / "econsult.db")
+        # Second factor off unless a test turns it on (tests/security/test_mfa_login.py),
+        # so every other test logs in with the password alone.
         yield Settings(data_dir=data_dir, master_key=TEST_MASTER_KEY, scheduler_enabled=False,
-                       image_pool="thread")
+                       image_pool="thread", mfa_required=frozenset())
 
 
 @pytest.fixture

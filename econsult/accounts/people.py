@@ -44,6 +44,10 @@ class SessionRow:
     expires_at: datetime
     client_addr: str
     current: bool = False
+    # How it was authenticated ("pwd otp", ...), and whether the second step is owed:
+    # a pending session the person did not open means someone else has their password.
+    amr: str = "pwd"
+    mfa_pending: bool = False
 
 
 def _live(now: datetime, policy: sessions.SessionPolicy) -> list[ColumnElement[bool]]:
@@ -110,7 +114,8 @@ async def _sessions(db: AsyncSession, user_id: int, now: datetime,
     rows = (await db.execute(select(AuthSession).where(
         col(AuthSession.user_id) == user_id, *_live(now, policy))
         .order_by(col(AuthSession.last_seen_at).desc()))).scalars()
-    return [SessionRow(r.id or 0, r.created_at, r.last_seen_at, r.expires_at, r.client_addr)
+    return [SessionRow(r.id or 0, r.created_at, r.last_seen_at, r.expires_at, r.client_addr,
+                       amr=r.amr, mfa_pending=r.mfa_pending)
             for r in rows]
 
 
@@ -120,7 +125,7 @@ async def my_sessions(database: Database, user: Principal, *, now: datetime,
     async with database.read() as db:
         found = await _sessions(db, user.id, now, policy)
     return [SessionRow(s.id, s.created_at, s.last_seen_at, s.expires_at, s.client_addr,
-                       s.id == current) for s in found]
+                       s.id == current, s.amr, s.mfa_pending) for s in found]
 
 
 async def revoke_session(database: Database, clock: Clock, by: Principal, *, user_id: int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from econsult.cli.common import settings
 from econsult.cli.serve import run
@@ -12,6 +13,9 @@ from econsult.cli.serve import run
 def cmd_demo(args: argparse.Namespace) -> int:
     from econsult.demo import seed
 
+    # The demo logs in with the printed passwords alone; the login page says so.
+    # An operator who sets ECONSULT_MFA_REQUIRED themselves keeps their choice.
+    os.environ.setdefault("ECONSULT_MFA_REQUIRED", "none")
     for line in asyncio.run(seed.prepare(settings(), consults=args.consults)):
         print(line)
     if args.no_serve:

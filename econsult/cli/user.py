@@ -41,6 +41,28 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_mfa_reset(args: argparse.Namespace) -> int:
+    from econsult.accounts import mfa
+    from econsult.clock import SystemClock
+    from econsult.errors import NotFound
+    from econsult.security.audit import Actor
+
+    async def run() -> int:
+        db = await open_database(settings())
+        try:
+            await mfa.reset(db, email=args.email, actor=Actor(None, "cli"), clock=SystemClock())
+        except NotFound as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await db.dispose()
+        print(f"second factor reset for {args.email.strip().lower()}: their sessions ended; "
+              "they set one up again at their next login")
+        return 0
+
+    return asyncio.run(run())
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = sub.add_parser("user", help="manage accounts").add_subparsers(dest="user_command",
                                                                         required=True)
@@ -53,3 +75,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                      help="a delegate's GPs (repeatable; at least one for --role delegate)")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_user_add)
+    reset = user.add_parser("mfa-reset", help="remove an account's second factors (lost "
+                            "phone): they enrol again at the next login")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(func=cmd_user_mfa_reset)

@@ -17,9 +17,22 @@ from econsult.http.state import app_state
 async def login(request: Request) -> Response:
     """
     summary: Log in with email and password
-    description: Sets an HttpOnly SameSite=Lax session cookie. 401 for any bad credentials, 429 with Retry-After after repeated failures.
+    description: Sets an HttpOnly SameSite=Lax session cookie. 401 for any bad credentials, 429 with Retry-After after repeated failures. When a second factor is owed the answer is {mfa_required, methods, csrf_token} and the cookie is a pending session that may call only /auth/mfa/* and /auth/logout; methods is ["enrol"] for someone who must set one up first.
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [email, password]
+            properties:
+              email: {type: string}
+              password: {type: string}
     responses:
-      200: {description: "{user, csrf_token}"}
+      200: {description: "{user, csrf_token}, or {mfa_required: true, methods, csrf_token}"}
+      400: {description: malformed body}
+      401: {description: bad credentials (one message for all)}
+      429: {description: too many failures from this address for this account or from this address; Retry-After}
     """  # noqa: E501
     ctx = app_state(request)
     data = await json_body(request)
@@ -33,8 +46,13 @@ async def login(request: Request) -> Response:
         passwords=ctx.passwords,
         replaces_session=existing_session_id(request),
     )
-    response = JSONResponse({"user": result.user.model_dump(mode="json"),
-                             "csrf_token": result.csrf_token})
+    if result.mfa_required:
+        response = JSONResponse({"mfa_required": True, "methods": list(result.methods),
+                                 "csrf_token": result.csrf_token},
+                                headers={"Cache-Control": "no-store"})
+    else:
+        response = JSONResponse({"user": result.user.model_dump(mode="json"),
+                                 "csrf_token": result.csrf_token})
     set_session_cookie(response, ctx.settings, result.token)
     return response
 

@@ -36,6 +36,11 @@ _LOGIN_PATHS = frozenset({"/login", "/api/v1/auth/login"})
 PASSWORD_CHANGE_PAGE = "/account/password"
 _PASSWORD_CHANGE_PATHS = _LOGIN_PATHS | {PASSWORD_CHANGE_PAGE, "/logout", "/api/v1/auth/logout",
                                          "/api/v1/me"}
+# All a session that passed the password but owes a second factor may reach; every
+# other API answers 401 and every other page redirects to the MFA step.
+MFA_PAGE = "/login/mfa"
+_MFA_PATHS = _LOGIN_PATHS | {MFA_PAGE, "/logout", "/api/v1/auth/logout"}
+_MFA_PREFIX = "/api/v1/auth/mfa/"
 
 
 def expected_origin(conn: HTTPConnection, settings: Settings) -> str:
@@ -72,6 +77,10 @@ class AuthMiddleware:
         conn = HTTPConnection(scope)
         state = app_state(conn)
         scope[AUTH_SCOPE_KEY] = auth = await _resolve(conn, state)
+        if (auth is not None and auth.mfa_pending and scope["path"] not in _MFA_PATHS
+                and not scope["path"].startswith(_MFA_PREFIX)):
+            await _second_factor_first(scope, receive, send)
+            return
         if (auth is not None and auth.must_change_password
                 and scope["path"] not in _PASSWORD_CHANGE_PATHS):
             await _password_change_first(scope, receive, send)
@@ -84,6 +93,20 @@ class AuthMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _second_factor_first(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    request = Request(scope)
+    if request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+            "accept", "").split(",")[0]:
+        response = await domain_error(request, NotAuthenticated(
+            "Complete the second factor first.", code="mfa_required"))
+    else:
+        response = RedirectResponse(MFA_PAGE, status_code=303)
+    await response(scope, receive, send)
 
 
 async def _password_change_first(scope: Scope, receive: Receive, send: Send) -> None:

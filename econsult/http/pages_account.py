@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from econsult.accounts import password_resets, people
+from econsult.accounts import mfa, password_resets, people
 from econsult.accounts.login import session_policy
 from econsult.errors import DomainError, InvalidInput, NotFound
 from econsult.http.auth import PASSWORD_CHANGE_PAGE, current_session, current_user
@@ -43,6 +43,7 @@ async def _page(request: Request, *, error: str = "", section: str = "", once: s
         "must_change": auth.must_change_password, "once": once,
         "show_outofoffice": may(user, Action.own_absence),
         "show_calendar": may(user, Action.own_calendar),
+        "mfa": await mfa.status(state, auth),
     }
     if context["show_outofoffice"]:
         context["absences"] = await absences.own_absences(state, user)

@@ -14,6 +14,7 @@ from econsult.http import (
     api_consults,
     api_exports,
     api_images,
+    api_mfa,
     api_rota,
     api_staff,
     api_turnaround,
@@ -26,6 +27,7 @@ from econsult.http import (
     pages_clients,
     pages_consults,
     pages_dashboard,
+    pages_mfa,
     pages_rota,
     pages_targets,
     pages_worklist,
@@ -70,6 +72,7 @@ def api_routes() -> list[BaseRoute]:
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),
+        *api_mfa.routes(),
     ]
 
 
@@ -93,6 +96,7 @@ def page_routes() -> list[BaseRoute]:
         *pages_account.routes(),
         *pages_targets.routes(),
         *pages_audit.routes(),
+        *pages_mfa.routes(),
         *ws.routes(),
     ]
 

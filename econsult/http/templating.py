@@ -38,10 +38,12 @@ def render(
     request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
 ) -> HTMLResponse:
     auth = request.scope.get("econsult.auth")
+    # A session still owing its second factor is not logged in as far as pages go.
+    principal = auth.principal if auth is not None and not auth.mfa_pending else None
     base = {
-        "user": auth.principal if auth else None,
+        "user": principal,
         "csrf_token": auth.csrf_token if auth else "",
-        "nav": nav_links(auth.principal) if auth else [],
+        "nav": nav_links(principal) if principal is not None else [],
     }
     templates = app_state(request).templates
     response = templates.TemplateResponse(request, name, {**base, **(context or {})},

@@ -26,6 +26,7 @@ from econsult.models.consults import (
     Message,
     MessageKind,
 )
+from econsult.models.mfa import MfaChallenge, Passkey, RecoveryCode, TotpCredential
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
@@ -55,6 +56,10 @@ __all__ = [
     "DelegateLink",
     "KekRecord",
     "LoginFailure",
+    "MfaChallenge",
+    "Passkey",
+    "RecoveryCode",
+    "TotpCredential",
     "Role",
     "Specialty",
     "User",

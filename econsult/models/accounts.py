@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import field_validator
-from sqlalchemy import String
+from sqlalchemy import LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from econsult.models.base import utc_field
@@ -60,6 +60,9 @@ class User(UserBase, table=True):
     # Set by a temporary password from an admin: every page but the password change
     # is closed to the session until a password of their own is chosen.
     must_change_password: bool = Field(default=False)
+    # The WebAuthn user id for this person's passkeys: random, made at the first
+    # registration and kept, so an authenticator's passkey for it is replaced, not doubled.
+    webauthn_handle: bytes | None = Field(default=None, sa_type=LargeBinary())
 
 
 class UserCreate(UserBase):
@@ -120,6 +123,12 @@ class AuthSession(SQLModel, table=True):
     expires_at: datetime = utc_field()
     revoked_at: datetime | None = utc_field(nullable=True)
     client_addr: str = Field(default="", max_length=64)
+    # The password was right and a second factor is still owed: such a session may
+    # reach only the MFA step and logout (http.auth). Completing it opens a new session.
+    mfa_pending: bool = Field(default=False)
+    # How this session was authenticated (RFC 8176 names, space-separated): "pwd",
+    # "pwd otp" (TOTP), "pwd hwk" (passkey), "pwd rec" (recovery code).
+    amr: str = Field(default="pwd", max_length=64)
 
 
 class LoginFailure(SQLModel, table=True):

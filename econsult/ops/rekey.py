@@ -25,7 +25,14 @@ from econsult.errors import Conflict
 from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import ATTACHMENT_KIND, rewrap_blob_header
 from econsult.images.store import BlobNotFound, BlobStore
-from econsult.models import Consult, ConsultAttachment, ConsultImage, Message
+from econsult.models import (
+    Consult,
+    ConsultAttachment,
+    ConsultImage,
+    Message,
+    Passkey,
+    TotpCredential,
+)
 from econsult.ops.integrity import (
     BATCH,
     KINDS_STORED,
@@ -45,6 +52,8 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
                "clinical_details", "close_comment")),
     (Message, ("body",)),
     (ConsultAttachment, ("filename",)),
+    (TotpCredential, ("secret",)),
+    (Passkey, ("public_key",)),
 )
 
 

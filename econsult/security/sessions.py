@@ -50,11 +50,20 @@ class ActiveSession:
     expires_at: datetime
     # A temporary password was used: only choosing a new one is open to this session.
     must_change_password: bool = False
+    # The password was right, a second factor is still owed (http.auth closes
+    # everything but the MFA step and logout to it).
+    mfa_pending: bool = False
+    # How this session was authenticated, e.g. ("pwd", "otp").
+    amr: tuple[str, ...] = ("pwd",)
 
 
 async def create(
-    db: AsyncSession, *, user: User, now: datetime, policy: SessionPolicy, client_addr: str
+    db: AsyncSession, *, user: User, now: datetime, policy: SessionPolicy, client_addr: str,
+    mfa_pending: bool = False, amr: tuple[str, ...] = ("pwd",),
+    lifetime: timedelta | None = None,
 ) -> tuple[str, AuthSession]:
+    """A new session for `user`. A pending one (`mfa_pending`) is given a short
+    `lifetime`: it exists only to finish the second factor."""
     token = new_token()
     row = AuthSession(
         token_hash=hash_token(token),
@@ -62,8 +71,10 @@ async def create(
         user_id=user.id or 0,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + policy.lifetime,
+        expires_at=now + min(policy.lifetime, lifetime or policy.lifetime),
         client_addr=client_addr[:64],
+        mfa_pending=mfa_pending,
+        amr=" ".join(amr),
     )
     db.add(row)
     await db.flush()
@@ -76,7 +87,8 @@ _RESOLVE: Any = (
            col(AuthSession.expires_at), col(AuthSession.revoked_at),
            col(User.id).label("user_id"), col(User.role), col(User.active), col(User.email),
            col(User.name), col(UserSpecialty.specialty), col(User.must_change_password),
-           col(DelegateLink.gp_id).label("acts_for"))
+           col(DelegateLink.gp_id).label("acts_for"), col(AuthSession.mfa_pending),
+           col(AuthSession.amr))
     .join(User, col(User.id) == col(AuthSession.user_id))
     .outerjoin(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
     # A delegate's GPs, by the link table's primary key (a specialist has none, so the
@@ -125,6 +137,8 @@ async def resolve(
         needs_touch=now - last_seen >= _TOUCH_EVERY,
         expires_at=min(auth.expires_at, now + policy.idle),
         must_change_password=bool(auth.must_change_password),
+        mfa_pending=bool(auth.mfa_pending),
+        amr=tuple(str(auth.amr or "").split()),
     )
 
 

@@ -25,6 +25,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 def econsult_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECONSULT_")}
     env["ECONSULT_DATA_DIR"] = str(data_dir)
+    env["ECONSULT_MFA_REQUIRED"] = "none"  # these clients log in with passwords alone
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

@@ -66,7 +66,8 @@ async def server_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECONSULT_")}
     env.update(ECONSULT_DATABASE_URL=database_url, ECONSULT_DATA_DIR=str(tmp_path / "data"),
                ECONSULT_MASTER_KEY=base64.b64encode(new_key()).decode(),
-               ECONSULT_IMAGE_POOL="thread", ECONSULT_IMAGE_WORKERS="1")
+               ECONSULT_IMAGE_POOL="thread", ECONSULT_IMAGE_WORKERS="1",
+               ECONSULT_MFA_REQUIRED="none")
     done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "econsult", "migrate"],
                                    env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -3,7 +3,7 @@
 - consult_attachments: one row per sanitised PDF; the file itself only in the
   encrypted blob store (`<id>.attachment`); the uploaded file name sealed.
 
-Revision ID: 0014
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01 12:30:00
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 import econsult.models.types
 
-revision: str = '0014'
+revision: str = '0009'
 down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
