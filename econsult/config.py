@@ -97,6 +97,8 @@ class Settings:
     # bench/images_pool.py) and survive a decoder crash on a hostile file.
     image_pool: str = "process"
     scheduler_enabled: bool = True
+    # Minutes a specialist may record on one answer (Ocean's cap); more is refused.
+    max_answer_minutes: int = 60
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -182,4 +184,6 @@ class Settings:
             if v not in ("process", "thread"):
                 raise ConfigError(f"ECONSULT_IMAGE_POOL must be process or thread (got {v!r})")
             kwargs["image_pool"] = v
+        if (v := get("ECONSULT_MAX_ANSWER_MINUTES")) is not None:
+            kwargs["max_answer_minutes"] = _int("ECONSULT_MAX_ANSWER_MINUTES", v, 1, 24 * 60)
         return cls(**kwargs)

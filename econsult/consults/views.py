@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import String, type_coerce
 from sqlmodel import col
 
+from econsult.consults.clinical_content import ChecklistAnswers, ReferralView, Signatory
 from econsult.models import Consult
 
 
@@ -99,6 +100,13 @@ class ThreadMessage:
     minutes: int | None
     body: str
     images: list[ImagePublic]
+    # An answer's structured parts and who signed it (None on other kinds).
+    impression: str | None = None
+    plan: str | None = None
+    refer_if: str | None = None
+    follow_up: str | None = None
+    referral_advised: bool | None = None
+    signatory: Signatory | None = None
 
 
 @dataclass(slots=True)
@@ -111,6 +119,12 @@ class Clinical:
     close_comment: str | None
     images: list[ImagePublic]
     messages: list[ThreadMessage]
+    reason: str | None = None
+    checklist: ChecklistAnswers | None = None  # rendered with the version it was sent with
+    patient_sex: str | None = None
+    medications: str | None = None
+    allergies: str | None = None
+    referral: ReferralView | None = None
 
 
 @dataclass(slots=True)
@@ -130,6 +144,7 @@ class ConsultDetail:
     clinical: Clinical | None = None
     submitted_by: int | None = None  # who sent it (as in list rows; None before delegates)
     sent_by: PersonRef | None = None  # the delegate who sent it for the GP, by name
+    requested_specialist: PersonRef | None = None  # the GP's "usual specialist", if named
 
     def to_json(self) -> dict[str, Any]:
         """The contract's flat shape: summary fields, then the rest; clinical keys only
@@ -143,11 +158,15 @@ class ConsultDetail:
                             "actor_name": e.actor_name, "at": e.at, **e.data}
                            for e in self.events],
                    actions=self.actions, side=self.side, gp_id=self.gp.id,
-                   submitted_by=self.submitted_by, sent_by=self.sent_by)
+                   submitted_by=self.submitted_by, sent_by=self.sent_by,
+                   requested_specialist=self.requested_specialist)
         if self.clinical is not None:
             c = self.clinical
             out.update(patient=c.patient, question=c.question, details=c.details,
-                       close_comment=c.close_comment, images=c.images, messages=c.messages)
+                       close_comment=c.close_comment, images=c.images, messages=c.messages,
+                       reason=c.reason, checklist=c.checklist, patient_sex=c.patient_sex,
+                       medications=c.medications, allergies=c.allergies,
+                       referral=c.referral)
         return out
 
 

@@ -8,7 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from econsult.consults import image_intake, lifecycle, messaging, queries
+from econsult.consults.clinical_intake import ClinicalInput, parse_answers
 from econsult.consults.image_intake import Upload
+from econsult.consults.messaging import AnswerParts
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
@@ -42,9 +44,37 @@ def _uploads(form: ParsedForm) -> list[Upload]:
 async def create_consult(request: Request) -> Response:
     """
     summary: Submit a consult (multipart form with optional images)
+    description: "Routed at once: to the named specialist when they are on call and under their cap, else to the on-call specialist (the `assigned` or `pooled` event says why). With a `reason`, the `checklist` answers are validated against that reason's current checklist (GET /specialties/{slug}/checklists) and the consult records its version. Idempotency-Key makes retries safe."
+    parameters:
+      - {name: Idempotency-Key, in: header, required: false, schema: {type: string, minLength: 8, maxLength: 128}}
+    requestBody:
+      required: true
+      content:
+        multipart/form-data:
+          schema:
+            type: object
+            required: [specialty, urgency, question, patient_name, patient_dob, patient_health_number]
+            properties:
+              specialty: {type: string}
+              urgency: {type: string, enum: [urgent, semi_urgent, routine]}
+              question: {type: string, minLength: 10, maxLength: 10000}
+              patient_name: {type: string}
+              patient_dob: {type: string, format: date}
+              patient_health_number: {type: string}
+              patient_sex: {type: string, enum: [female, male, intersex, unknown]}
+              medications: {type: string, maxLength: 4000, description: "current medications (sealed)"}
+              allergies: {type: string, maxLength: 4000, description: "allergies (sealed)"}
+              reason: {type: string, description: "reason for referral: a checklist's reason"}
+              checklist: {type: string, description: "JSON object of the checklist's answers, by item name"}
+              specialist: {type: string, format: email, description: "my usual specialist (of this specialty); remembered for the GP"}
+              gp: {type: string, format: email, description: "the GP the consult is for (required from a delegate)"}
+              images: {type: array, items: {type: string, format: binary}}
+              image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}}
     responses:
       201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images}"}
-    """
+      400: {description: "a field is invalid; `field` names it (a checklist item as checklist.<item>)"}
+      409: {description: "the Idempotency-Key was used for another consult"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     if not _is_multipart(request):
@@ -60,6 +90,11 @@ async def create_consult(request: Request) -> Response:
         details={k: form.first(k) or "" for k in DERMATOLOGY_FIELDS if form.first(k)},
         idempotency_key=request.headers.get("idempotency-key"),
         gp=form.first("gp") or "",
+        clinical=ClinicalInput(
+            reason=form.first("reason") or "", checklist=parse_answers(form.first("checklist")),
+            patient_sex=form.first("patient_sex") or "",
+            medications=form.first("medications") or "",
+            allergies=form.first("allergies") or "", specialist=form.first("specialist") or ""),
     )
     summary, created = await submit_with_photos(svc, user, data, _uploads(form),
                                                 client_addr=client_addr(request))
@@ -81,7 +116,13 @@ async def list_consults(request: Request) -> Response:
 async def get_consult(request: Request) -> Response:
     """
     summary: One consult with messages, image ids and the event timeline
-    """
+    description: "For the GP and the specialist on it: the question, patient, `reason`, `checklist` ({reason, title, version, items: [{name, label, value, required, recommended, text}], missing_recommended}, rendered with the version it was sent with), `patient_sex`, `medications`, `allergies`, `referral`, and messages; an answer carries `impression`, `plan`, `refer_if`, `follow_up`, `referral_advised` and its `signatory` {name, credentials, registration}. Staff get codes and times only."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    responses:
+      200: {description: "the consult detail"}
+      404: {description: "unknown, or not the caller's to see"}
+    """  # noqa: E501
     svc = app_state(request)
     detail = await queries.detail(svc, current_user(request), request.path_params["id"],
                                   client_addr=client_addr(request))
@@ -101,9 +142,44 @@ async def acknowledge(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     """
     summary: Message, clarification request or answer (multipart or JSON)
+    description: "An answer (`kind: answer`) records `minutes` (1 to the configured cap, ECONSULT_MAX_ANSWER_MINUTES, default 60; more is refused) and may be structured: `impression`, `plan`, `refer_if` (red flags, the safety net), `follow_up`, `referral_advised`. Every answer is signed by the specialist who writes it with their name, credentials and registration number; a structured answer needs the registration number on the profile."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [body]
+            properties:
+              body: {type: string, maxLength: 20000}
+              kind: {type: string, enum: [message, clarification_request, answer]}
+              minutes: {type: integer, minimum: 1, maximum: 60}
+              impression: {type: string, maxLength: 5000}
+              plan: {type: string, maxLength: 5000}
+              refer_if: {type: string, maxLength: 5000}
+              follow_up: {type: string, maxLength: 5000}
+              referral_advised: {type: boolean}
+        multipart/form-data:
+          schema:
+            type: object
+            properties:
+              body: {type: string}
+              kind: {type: string}
+              minutes: {type: integer}
+              impression: {type: string}
+              plan: {type: string}
+              refer_if: {type: string}
+              follow_up: {type: string}
+              referral_advised: {type: string, enum: ["true", "false"]}
+              images: {type: array, items: {type: string, format: binary}}
     responses:
-      201: {description: "{consult, message_id}"}
-    """
+      201: {description: "{consult, message_id, images}"}
+      400: {description: "a field is invalid (minutes above the cap, a part too long, no registration number to sign with)"}
+      404: {description: "unknown, or not the caller's"}
+      409: {description: "not allowed in the consult's state"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     uploads: list[Upload] = []
@@ -112,17 +188,34 @@ async def post_message(request: Request) -> Response:
         body, kind = form.first("body") or "", form.first("kind") or "message"
         minutes_raw: Any = form.first("minutes")
         uploads = _uploads(form)
+        parts = _parts({name: form.first(name) for name in _PARTS},
+                       form.first("referral_advised"))
     else:
         data = await json_body(request)
         body = text_field(data, "body", max_length=20_000)
         kind = text_field(data, "kind", required=False, max_length=32) or "message"
         minutes_raw = data.get("minutes")
+        parts = _parts({name: text_field(data, name, required=False, max_length=5000)
+                        for name in _PARTS}, data.get("referral_advised"))
     minutes = _minutes(minutes_raw)
     summary, message_id, stored = await messaging.post_message_with_photos(
         svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
-        uploads=uploads, client_addr=client_addr(request))
+        uploads=uploads, parts=parts, client_addr=client_addr(request))
     return JSONResponse({"consult": summary, "message_id": message_id,
                          "images": [i.public() for i in stored]}, status_code=201)
+
+
+_PARTS = ("impression", "plan", "refer_if", "follow_up")
+
+
+def _parts(texts: dict[str, str | None], advised: object) -> AnswerParts:
+    if advised in (None, "", False, "false", "off", "no"):
+        flag = False
+    elif advised in (True, "true", "on", "yes"):
+        flag = True
+    else:
+        raise InvalidInput("referral_advised must be true or false.", field="referral_advised")
+    return AnswerParts(**{k: v or "" for k, v in texts.items()}, referral_advised=flag)
 
 
 def _minutes(raw: Any) -> int | None:
@@ -160,13 +253,37 @@ async def return_to_pool(request: Request) -> Response:
 
 async def convert(request: Request) -> Response:
     """
-    summary: Convert to an urgent call-back request or record that a referral is needed
-    """
+    summary: Convert to an urgent call-back request, or to a referral (the GP)
+    description: "A referral needs a `reason`; it keeps the consult's request date as the referral date (the patient keeps their place) and records who decided: the GP's own choice, or the specialist's recommendation (the latest answer had referral_advised) accepted by the GP. `on_advice` true insists on the latter (409 if no answer advised it), false records the GP's choice; left out, the latest answer decides. The referral summary goes into the consult letter."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [to]
+            properties:
+              to: {type: string, enum: [urgent_callback, referral]}
+              reason: {type: string, maxLength: 2000, description: "required for a referral"}
+              on_advice: {type: boolean}
+    responses:
+      200: {description: "the consult's summary"}
+      400: {description: "unknown conversion, or a referral without a reason"}
+      404: {description: "unknown, or not the caller's"}
+      409: {description: "already converted, not allowed in this state, or no referral advice to accept"}
+    """  # noqa: E501
     data = await json_body(request)
+    on_advice = data.get("on_advice")
+    if on_advice is not None and not isinstance(on_advice, bool):
+        raise InvalidInput("on_advice must be true or false.", field="on_advice")
     summary = await lifecycle.convert(app_state(request), current_user(request),
                                       request.path_params["id"],
                                       to=text_field(data, "to", max_length=32),
-                                      client_addr=client_addr(request))
+                                      reason=text_field(data, "reason", required=False,
+                                                        max_length=2000),
+                                      on_advice=on_advice, client_addr=client_addr(request))
     return JSONResponse(summary)
 
 

@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 from econsult.http import (
     api_auth,
+    api_clinical,
     api_consults,
     api_exports,
     api_images,
@@ -66,6 +67,7 @@ def api_routes() -> list[BaseRoute]:
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),
+        *api_clinical.routes(),
     ]
 
 

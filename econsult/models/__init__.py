@@ -14,6 +14,13 @@ from econsult.models.accounts import (
 from econsult.models.api_clients import ApiAccessToken, ApiAssertionUse, ApiClient, ApiClientGp
 from econsult.models.audit import AuditEvent, AuditHead, KekRecord
 from econsult.models.base import metadata, utcnow
+from econsult.models.clinical import (
+    AnswerTemplate,
+    Checklist,
+    Referral,
+    StructuredAnswer,
+    UsualSpecialist,
+)
 from econsult.models.consults import (
     OPEN_STATES,
     Consult,
@@ -29,6 +36,11 @@ from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
 __all__ = [
+    "AnswerTemplate",
+    "Checklist",
+    "Referral",
+    "StructuredAnswer",
+    "UsualSpecialist",
     "ApiAccessToken",
     "ApiAssertionUse",
     "ApiClient",

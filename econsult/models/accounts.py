@@ -60,6 +60,9 @@ class User(UserBase, table=True):
     # Set by a temporary password from an admin: every page but the password change
     # is closed to the session until a password of their own is chosen.
     must_change_password: bool = Field(default=False)
+    # A specialist signs answers with these (never "on behalf of the department").
+    credentials: str = Field(default="", max_length=200)
+    registration: str = Field(default="", max_length=64)
 
 
 class UserCreate(UserBase):
