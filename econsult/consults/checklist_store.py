@@ -47,8 +47,8 @@ async def seed_defaults(session: AsyncSession) -> int:
     """Store each shipped checklist whose specialty and reason have none yet (staff
     edits are never overwritten). Returns how many were added."""
     await session.flush()  # specialties added in the same transaction
-    have = set((await session.execute(
-        select(col(Checklist.specialty), col(Checklist.reason)).distinct())).tuples())
+    have = {(str(s), str(r)) for s, r in (await session.execute(
+        select(col(Checklist.specialty), col(Checklist.reason)).distinct())).all()}
     specialties = set((await session.execute(select(col(Specialty.slug)))).scalars())
     added = 0
     now = utcnow()

@@ -143,12 +143,12 @@ async def convert(
     if to not in CONVERSIONS:
         raise InvalidInput("Convert to urgent_callback or referral.", field="to")
     reason = reason.strip()
-    if to == "referral" and not reason:
-        raise InvalidInput("Say why the patient needs a referral.", field="reason")
     if len(reason) > 2000:
         raise InvalidInput("The reason is too long (at most 2,000 characters).", field="reason")
     async with step(deps, user, consult_id, Action.convert, "convert", client_addr) as s:
         c = s.consult
+        if to == "referral" and not reason:  # (after the policy: 404 for anyone else)
+            raise InvalidInput("Say why the patient needs a referral.", field="reason")
         refused = conversion_refused(c, to)
         if refused:
             raise Conflict(refused, code="already_converted" if c.converted_to == to
