@@ -18,6 +18,8 @@ from econsult.consults.checklists import missing_recommended, summary
 from econsult.models import Consult, Referral, StructuredAnswer, User
 from econsult.security.fields import FieldCipher
 
+SEXES_TEXT = {"female": "Female", "male": "Male", "intersex": "Intersex",
+              "unknown": "Unknown or not disclosed"}
 DECIDERS = {"gp_choice": "The GP's decision",
             "specialist_advice": "The specialist's recommendation, accepted by the GP"}
 

@@ -20,12 +20,12 @@ from sqlmodel import col
 
 from econsult.consults.checklist_store import current_one
 from econsult.consults.checklists import validate_answers
+from econsult.consults.clinical_content import SEXES_TEXT
 from econsult.errors import InvalidInput
 from econsult.models import Consult, Role, User, UserSpecialty, UsualSpecialist
 from econsult.security.fields import FieldCipher
 
-SEXES = {"female": "Female", "male": "Male", "intersex": "Intersex",
-         "unknown": "Unknown or not disclosed"}
+SEXES = SEXES_TEXT
 MAX_LIST_TEXT = 4000
 
 
