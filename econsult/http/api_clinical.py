@@ -62,7 +62,7 @@ async def put_checklist(request: Request) -> Response:
     responses:
       200: {description: "{reason, title, version, schema}: the version just stored"}
       400: {description: "the schema is not a renderable checklist (field names the part)"}
-      404: {description: "unknown specialty, or the caller is not staff"}
+      404: {description: "unknown specialty, or the caller is not staff (the same answer)"}
       409: {description: "another edit stored the same version first"}
     """  # noqa: E501
     data = await json_body(request)
@@ -80,8 +80,7 @@ async def list_checklist_versions(request: Request) -> Response:
       - {name: reason, in: path, required: true, schema: {type: string}}
     responses:
       200: {description: "[{reason, title, version, schema}]"}
-      403: {description: "the caller is not staff"}
-      404: {description: "no such checklist"}
+      404: {description: "no such checklist, or the caller is not staff"}
     """
     found = await checklist_store.list_versions(
         app_state(request), current_user(request), request.path_params["slug"],
@@ -108,8 +107,7 @@ async def list_specialists(request: Request) -> Response:
                 specialists: {type: array, items: {type: object, properties: {name: {type: string}, email: {type: string}, credentials: {type: string}}}}
                 usual: {type: string, nullable: true, description: "email of the usual specialist"}
       400: {description: "a delegate did not name one of their GPs"}
-      403: {description: "the caller does not submit consults"}
-      404: {description: "unknown specialty"}
+      404: {description: "unknown specialty, or the caller does not submit consults"}
     """  # noqa: E501
     found = await continuity.choice(app_state(request), current_user(request),
                                     request.path_params["slug"],
@@ -122,7 +120,7 @@ async def list_templates(request: Request) -> Response:
     summary: The caller's own answer templates (specialists)
     responses:
       200: {description: "{templates: [{id, title, body, impression, plan, refer_if, follow_up, updated_at}]}"}
-      403: {description: "the caller is not a specialist"}
+      404: {description: "the caller is not a specialist"}
     """  # noqa: E501
     found = await answer_templates.list_own(app_state(request), current_user(request))
     return JSONResponse({"templates": found})
@@ -149,7 +147,7 @@ async def create_template(request: Request) -> Response:
     responses:
       201: {description: "{id, title, body, impression, plan, refer_if, follow_up, updated_at}"}
       400: {description: "no title, no text, or a part too long (field names it)"}
-      403: {description: "the caller is not a specialist"}
+      404: {description: "the caller is not a specialist"}
     """  # noqa: E501
     data = await json_body(request)
     saved = await answer_templates.create(app_state(request), current_user(request),

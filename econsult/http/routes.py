@@ -22,6 +22,7 @@ from econsult.http import (
     pages_admin_delegates,
     pages_audit,
     pages_auth,
+    pages_checklists,
     pages_clients,
     pages_consults,
     pages_dashboard,
@@ -90,6 +91,7 @@ def page_routes() -> list[BaseRoute]:
         *pages_worklist.routes(),
         *pages_account.routes(),
         *pages_targets.routes(),
+        *pages_checklists.routes(),
         *pages_audit.routes(),
         *ws.routes(),
     ]
