@@ -133,8 +133,14 @@ export function initChecklist(form) {
   }
 
   reason.addEventListener("change", showReason);
-  items.addEventListener("input", sync);
-  items.addEventListener("change", sync);
+  const edited = (event) => {
+    sync();
+    const slot = event.target.id && document.getElementById(`err-${event.target.id}`);
+    if (slot) slot.hidden = true;
+    event.target.removeAttribute("aria-invalid");
+  };
+  items.addEventListener("input", edited);
+  items.addEventListener("change", edited);
   specialty.addEventListener("change", loadSpecialty);
   if (gp) gp.addEventListener("change", loadSpecialty);
 
