@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 from econsult.db import Database
 from econsult.models import AuditEvent, User
@@ -43,7 +44,7 @@ async def test_a_specialist_sets_their_own_signature(
                                               "registration": "<script>"})
     assert bad.status_code == 400 and "registration number" in bad.text
     async with db.read() as session:
-        actions = list((await session.execute(select(AuditEvent.action))).scalars())
+        actions = list((await session.execute(select(col(AuditEvent.action)))).scalars())
     assert "user.signatory" in actions
 
 
