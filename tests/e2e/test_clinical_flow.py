@@ -124,3 +124,28 @@ def test_a_palpitations_consult_with_its_checklist_and_a_signed_structured_answe
     expect(block).to_contain_text("Dr Carla Dio, MD, FRCPC · Registration CPSBC 12345")
     expect(gp.locator("#state-badge")).to_have_text("Answered")
     gp.screenshot(path=str(artifacts / "clinical-gp-reads-answer.png"), full_page=True)
+
+
+def test_staff_edit_a_checklist_with_a_live_preview_and_save_a_new_version(
+        browser: Any, cardiology_site: Site, artifacts: Path) -> None:
+    site = cardiology_site
+    staff = login(browser, site, site.personas.staff.email)
+    expect(staff.locator('nav a[href="/checklists"], a[href="/checklists"]').first).to_be_visible()
+    staff.goto(f"{site.server.url}/checklists")
+    staff.select_option("#cl-specialty", "cardiology")
+    expect(staff.locator('#cl-reason option[value="palpitations"]')).to_be_attached(timeout=5000)
+    staff.select_option("#cl-reason", "palpitations")
+    expect(staff.locator("#cl-version")).to_have_text("Current version: 1")
+    preview = staff.locator("#cl-preview")
+    expect(preview).to_contain_text("How often episodes occur")
+    edited = staff.locator("#cl-schema").input_value().replace(
+        '"title": "Recent TSH"', '"title": "TSH in the last 3 months"')
+    staff.fill("#cl-schema", edited)
+    expect(preview).to_contain_text("TSH in the last 3 months")  # live, before saving
+    staff.fill("#cl-schema", edited.replace("{", "", 1))
+    expect(staff.locator("#cl-error")).to_contain_text("Not valid JSON")
+    staff.fill("#cl-schema", edited)
+    staff.click("#cl-save")
+    expect(staff.locator("#cl-version")).to_contain_text("Saved version 2", timeout=5000)
+    expect(staff.locator("#cl-versions")).to_contain_text("Version 1")
+    staff.screenshot(path=str(artifacts / "clinical-checklist-editor.png"), full_page=True)
