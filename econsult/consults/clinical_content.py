@@ -59,6 +59,13 @@ class StructuredParts:
     referral_advised: bool
     signatory: Signatory
 
+    @property
+    def structured(self) -> bool:
+        """Whether the specialist wrote any structured part (a plain answer is signed
+        too, but says nothing about a referral)."""
+        return bool(self.impression or self.plan or self.refer_if or self.follow_up
+                    or self.referral_advised)
+
 
 @dataclass(slots=True)
 class ReferralView:

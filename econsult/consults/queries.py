@@ -217,7 +217,8 @@ def _message(m: Message, people: dict[int | None, User], body: str, images: list
     parts = content.answers.get(m.id)
     if parts is not None:
         out.impression, out.plan, out.refer_if = parts.impression, parts.plan, parts.refer_if
-        out.follow_up, out.referral_advised = parts.follow_up, parts.referral_advised
+        out.follow_up = parts.follow_up
+        out.referral_advised = parts.referral_advised if parts.structured else None
         out.signatory = parts.signatory
     return out
 

@@ -229,7 +229,12 @@ async def test_minutes_above_the_cap_are_refused(
     assert ok(await gp.get(f"/api/v1/consults/{cid}"))["state"] == "in_review"
     ok(await cardio.post(f"/api/v1/consults/{cid}/messages", json={**plain, "minutes": 60}),
        201)
-    assert ok(await gp.get(f"/api/v1/consults/{cid}"))["minutes_spent"] == 60
+    detail = ok(await gp.get(f"/api/v1/consults/{cid}"))
+    assert detail["minutes_spent"] == 60
+    # A plain answer is signed by its specialist too, and says nothing about a referral.
+    plain_answer = detail["messages"][-1]
+    assert plain_answer["signatory"]["name"] == "Dr Carla Dio"
+    assert plain_answer["referral_advised"] is None and plain_answer["impression"] == ""
 
 
 async def test_the_cap_is_a_setting(settings: Settings) -> None:

@@ -14,9 +14,10 @@ export function answerBlock(m) {
   const s = m.signatory;
   const signature = s.name + (s.credentials ? `, ${s.credentials}` : "") +
     (s.registration ? ` · Registration ${s.registration}` : "");
-  return el("div", { class: "answer-letter" }, list,
-    el("p", { class: "advised", text: m.referral_advised ? "A face-to-face referral is advised."
-      : "A face-to-face referral is not needed now." }),
+  const advised = m.referral_advised === null || m.referral_advised === undefined ? null
+    : el("p", { class: "advised", text: m.referral_advised ? "A face-to-face referral is advised."
+      : "A face-to-face referral is not needed now." });
+  return el("div", { class: "answer-letter" }, list, advised,
     el("p", { class: "signature", text: signature }));
 }
 
