@@ -394,3 +394,33 @@ async def test_the_letter_carries_the_workup_the_signed_answer_and_the_referral_
     assert "Dr Carla Dio, MD, FRCPC · registration CPSBC 12345" in letter
     assert "Referral summary" in letter and "Advised by cardiology." in letter
     assert "The specialist's recommendation, accepted by the GP" in letter
+
+
+async def test_key_rotation_reseals_the_clinical_content(
+        personas: Personas, client_for: ClientFor, db: Database, clock: ManualClock,
+        app: Any, settings: Settings) -> None:
+    from econsult.http.state import app_state
+    from econsult.ops import rekey
+    from econsult.security.fields import FieldCipher
+    from econsult.security.keyring import Kek, Keyring, new_key
+
+    gp, cardio, cid = await _acknowledged(db, personas, client_for, clock)
+    await sign_as(db, personas.cardio)
+    ok(await cardio.post(f"/api/v1/consults/{cid}/messages",
+                         json={**ANSWER, "referral_advised": True}), 201)
+    ok(await gp.post(f"/api/v1/consults/{cid}/convert",
+                     json={"to": "referral", "reason": "As advised."}))
+    ok(await cardio.post("/api/v1/answer-templates", json={"title": "T", "plan": "P"}), 201)
+    old: Keyring = app_state(app).keyring
+    rotated = Keyring(Kek.from_bytes(new_key()), [old.active])
+    await rekey.rekey_fields(db, rotated, settings)
+    assert await rekey.count_fields(db, old.active_id, settings) == 0
+    cipher = FieldCipher(Keyring(rotated.active))  # the old KEK is gone
+    async with db.read() as session:
+        plan, message_id = (await session.execute(text(
+            "SELECT plan, message_id FROM structured_answers"))).one()
+        reason = (await session.execute(text("SELECT reason FROM referrals"))).scalar_one()
+        sex = (await session.execute(text("SELECT patient_sex FROM consults"))).scalar_one()
+    assert cipher.open("structured_answers", "plan", message_id, bytes(plan)) == ANSWER["plan"]
+    assert cipher.open("referrals", "reason", cid, bytes(reason)) == "As advised."
+    assert cipher.open("consults", "patient_sex", cid, bytes(sex)) == "female"

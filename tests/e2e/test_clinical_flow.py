@@ -99,8 +99,21 @@ def test_a_palpitations_consult_with_its_checklist_and_a_signed_structured_answe
     expect(cardio.locator("#clinical-summary")).to_contain_text("Penicillin (rash)")
     cardio.click("#ack-form button")
     expect(cardio.locator("#message-kind option[value=answer]")).to_be_enabled(timeout=5000)
+    # A saved template of the specialist's own fills the answer's parts.
+    status = cardio.evaluate("""async () => (await fetch("/api/v1/answer-templates", {
+        method: "POST", headers: {"Content-Type": "application/json",
+                                  "X-CSRF-Token": document.body.dataset.csrf},
+        body: JSON.stringify({title: "Benign ectopy", impression: "Benign ectopy.",
+                              follow_up: "Review in 4 weeks."})})).status""")
+    assert status == 201
+    cardio.reload()
+    expect(cardio.locator("#answer-template option", has_text="Benign ectopy")).to_be_attached(
+        timeout=5000)
     cardio.select_option("#message-kind", "answer")
     expect(cardio.locator("#answer-fields")).to_be_visible()
+    cardio.select_option("#answer-template", label="Benign ectopy")
+    expect(cardio.locator("#impression")).to_have_value("Benign ectopy.")
+    expect(cardio.locator("#follow_up")).to_have_value("Review in 4 weeks.")
     cardio.fill("#message-body", "Most likely benign ectopy; a monitor will settle it.")
     cardio.fill("#impression", "Symptomatic ectopy without red flags.")
     cardio.fill("#plan", "14-day patch monitor; reduce caffeine.")
