@@ -50,6 +50,14 @@ def latest_parts(rec: ConsultRecord, content: ClinicalContent) -> StructuredPart
     return content.answers[answers[-1].id] if answers else None
 
 
+def _adviser(name: str, parts: StructuredParts | None) -> str:
+    """The specialist whose advice was accepted, as they signed it."""
+    if not name or parts is None or parts.signatory.name != name:
+        return name
+    credentials = parts.signatory.credentials
+    return f"{name}, {credentials}" if credentials else name
+
+
 def referral_summary(rec: ConsultRecord, content: ClinicalContent) -> ReferralSummary | None:
     """None unless the consult was converted to a referral."""
     ref = content.referral
@@ -67,8 +75,7 @@ def referral_summary(rec: ConsultRecord, content: ClinicalContent) -> ReferralSu
         converted_at=datetime.fromisoformat(ref.converted_at),
         reason=ref.reason, decided_by=ref.decided_by_text,
         referring_gp=gp.name if gp else "",
-        advising_specialist=(f"{parts.signatory.name}" if parts and adviser else
-                             adviser.name if adviser else ""),
+        advising_specialist=_adviser(adviser.name if adviser else "", parts),
         question=rec.question,
         reason_for_referral=checklist.title if checklist else "",
         workup=tuple(item.text for item in checklist.items) if checklist else (),
