@@ -424,3 +424,37 @@ async def test_key_rotation_reseals_the_clinical_content(
     assert cipher.open("structured_answers", "plan", message_id, bytes(plan)) == ANSWER["plan"]
     assert cipher.open("referrals", "reason", cid, bytes(reason)) == "As advised."
     assert cipher.open("consults", "patient_sex", cid, bytes(sex)) == "female"
+
+
+async def test_a_delegate_names_the_specialist_for_their_gp(
+        personas: Personas, client_for: ClientFor, db: Database, clock: ManualClock) -> None:
+    from tests.factories import make_delegate
+
+    await put_on_call(db, personas.derm2, "dermatology", clock.now())
+    dee = await make_delegate(db, clock, email="dee@example.org", name="Dee Lewis",
+                              gps=(personas.gp,))
+    clinic = await client_for(dee)
+    sent = ok(await submit(clinic, gp=personas.gp.email, specialist=personas.derm2.email), 201)
+    assert sent["assigned_to"] == personas.derm2.id
+    mine = ok(await clinic.get(
+        f"/api/v1/specialties/dermatology/specialists?gp={personas.gp.email}"))
+    assert mine["usual"] == personas.derm2.email  # remembered for the GP, not the delegate
+    gp = await client_for(personas.gp)
+    assert ok(await gp.get("/api/v1/specialties/dermatology/specialists"))["usual"] == (
+        personas.derm2.email)
+    other = await clinic.get(
+        f"/api/v1/specialties/dermatology/specialists?gp={personas.other_gp.email}")
+    assert other.status_code == 400  # not one of hers
+    specialist = await client_for(personas.derm)
+    assert (await specialist.get("/api/v1/specialties/dermatology/specialists")).status_code \
+        == 404
+
+
+async def test_the_form_offers_the_clinical_details(
+        personas: Personas, client_for: ClientFor) -> None:
+    page = await (await client_for(personas.gp)).get("/consults/new")
+    assert page.status_code == 200
+    for marker in ('id="clinical-fields"', 'name="patient_sex"', 'name="medications"',
+                   'name="allergies"', 'name="reason"', 'name="checklist"',
+                   'name="specialist"'):
+        assert marker in page.text, marker
