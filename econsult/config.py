@@ -119,6 +119,8 @@ class Settings:
     scheduler_enabled: bool = True
     # Roles that must use a second factor (ECONSULT_MFA_REQUIRED); empty turns it off.
     mfa_required: frozenset[str] = frozenset(ROLES)
+    # Minutes a specialist may record on one answer (Ocean's cap); more is refused.
+    max_answer_minutes: int = 60
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -214,4 +216,6 @@ class Settings:
             kwargs["image_pool"] = v
         if (v := get("ECONSULT_MFA_REQUIRED")) is not None:
             kwargs["mfa_required"] = _roles("ECONSULT_MFA_REQUIRED", v)
+        if (v := get("ECONSULT_MAX_ANSWER_MINUTES")) is not None:
+            kwargs["max_answer_minutes"] = _int("ECONSULT_MAX_ANSWER_MINUTES", v, 1, 24 * 60)
         return cls(**kwargs)

@@ -160,6 +160,13 @@ class ConsultForm(TypedDict, total=False):
     body_site: str | None
     gp: str | None  # the GP a delegate sends for
     image_labels: str | None
+    # clinical content (issue 16)
+    reason: str | None
+    checklist: str | None  # a JSON object of answers
+    patient_sex: str | None
+    medications: str | None
+    allergies: str | None
+    specialist: str | None  # "my usual specialist"
 
 
 FORM: dict[str, str] = {

@@ -90,6 +90,8 @@ async def test_migrate_keeps_targets_staff_changed(tmp_path: Path) -> None:
         async with db.write() as session:
             await session.execute(text("UPDATE specialties SET targets='{\"x\": 1}' "
                                        "WHERE slug='cardiology'"))
+            # (its checklists first: they belong to the specialty)
+            await session.execute(text("DELETE FROM checklists WHERE specialty='pediatrics'"))
             await session.execute(text("DELETE FROM specialties WHERE slug='pediatrics'"))
     finally:
         await db.dispose()

@@ -22,6 +22,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         return 2
     password = sys.stdin.readline().rstrip("\r\n")
 
+    from econsult.accounts.signatory import clean, set_signatory
+
+    clean(args.credentials or "", args.registration or "")  # refused before anything is added
+
     async def run() -> None:
         db = await open_database(settings())
         try:
@@ -30,6 +34,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                 specialties=args.specialty or [], actor=Actor(None, "cli"), clock=SystemClock(),
                 passwords=Passwords(), by=None, delegate_for=args.delegate_for or [],
             )
+            if args.credentials or args.registration:
+                await set_signatory(db, SystemClock(), None, user_id=user.id,
+                                    credentials=args.credentials or "",
+                                    registration=args.registration or "",
+                                    actor=Actor(None, "cli"))
         finally:
             await db.dispose()
         extra = f" [{', '.join(user.specialties)}]" if user.specialties else ""
@@ -74,6 +83,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add.add_argument("--delegate-for", action="extend", nargs="+", metavar="GP_EMAIL",
                      help="a delegate's GPs (repeatable; at least one for --role delegate)")
     add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--credentials", metavar="TEXT",
+                     help="a specialist's credentials for signing answers, e.g. 'MD, FRCPC'")
+    add.add_argument("--registration", metavar="NUMBER",
+                     help="a specialist's registration (licence) number for signing answers")
     add.set_defaults(func=cmd_user_add)
     reset = user.add_parser("mfa-reset", help="remove an account's second factors (lost "
                             "phone): they enrol again at the next login")

@@ -50,11 +50,16 @@ class Submitted(_SubmittedBase, total=False):
     on_behalf_of: int
 
 
-class Routed(TypedDict):
-    """assigned / pooled: why the routing decided so, and the rota tier it used."""
-
+class _RoutedBase(TypedDict):
     reason: str
     tier: str | None
+
+
+class Routed(_RoutedBase, total=False):
+    """assigned / pooled: why the routing decided so, and the rota tier it used; when
+    the GP named a specialist, what became of that (routing.decision.NamedOutcome)."""
+
+    named: str
 
 
 class Escalated(TypedDict):
@@ -65,6 +70,7 @@ class Escalated(TypedDict):
 class Pooled(TypedDict, total=False):
     reason: str
     tier: str | None
+    named: str
 
 
 class MessageEvent(TypedDict):
@@ -78,8 +84,13 @@ class Rerouted(TypedDict):
     reason: str
 
 
-class Converted(TypedDict):
+class _ConvertedBase(TypedDict):
     converted_to: str
+
+
+class Converted(_ConvertedBase, total=False):
+    # For a referral: gp_choice, or specialist_advice (the GP accepted an answer's advice).
+    decided_by: str
 
 
 class Reassigned(TypedDict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -20,7 +20,7 @@ from econsult.consults.routing_io import load_specialty, route, targets_of
 from econsult.consults.steps import consult_events, consult_target, step
 from econsult.consults.views import ConsultSummary, summary_of
 from econsult.errors import Conflict, InvalidInput
-from econsult.models import Consult, ConsultState, Message, User
+from econsult.models import Consult, ConsultState, Message, Referral, StructuredAnswer, User
 from econsult.routing.decision import DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
 from econsult.security.policy import Action, Principal
@@ -132,12 +132,23 @@ async def return_to_pool(
 
 
 async def convert(
-    deps: ConsultDeps, user: Principal, consult_id: str, *, to: str, client_addr: str = ""
+    deps: ConsultDeps, user: Principal, consult_id: str, *, to: str, reason: str = "",
+    on_advice: bool | None = None, client_addr: str = "",
 ) -> ConsultSummary:
+    """Urgent call-back, or a referral. A referral needs the GP's reason, keeps the
+    consult's request date as the referral date (the patient keeps their place in the
+    queue for the clinic) and records who decided: the GP's own choice, or the
+    specialist's recommendation (the latest answer advised it) accepted by the GP.
+    `on_advice` None: decided by whether the latest answer advised a referral."""
     if to not in CONVERSIONS:
         raise InvalidInput("Convert to urgent_callback or referral.", field="to")
+    reason = reason.strip()
+    if len(reason) > 2000:
+        raise InvalidInput("The reason is too long (at most 2,000 characters).", field="reason")
     async with step(deps, user, consult_id, Action.convert, "convert", client_addr) as s:
         c = s.consult
+        if to == "referral" and not reason:  # (after the policy: 404 for anyone else)
+            raise InvalidInput("Say why the patient needs a referral.", field="reason")
         refused = conversion_refused(c, to)
         if refused:
             raise Conflict(refused, code="already_converted" if c.converted_to == to
@@ -153,10 +164,34 @@ async def convert(
             c.target_seconds = target.respond_within.total_seconds()
             if c.state == S.assigned:
                 c.ack_due_at = s.now + target.acknowledge_within
+        decided: dict[str, str] = {}
+        if to == "referral":
+            decided["decided_by"] = await _add_referral(deps, s.db, c, user, reason, on_advice,
+                                                        s.now)
         c.converted_to = to
-        await s.event(E.converted, converted_to=to)
-        await s.audit("consult.convert", detail=f"to={to}")
+        await s.event(E.converted, converted_to=to, **decided)
+        await s.audit("consult.convert", detail=" ".join(
+            [f"to={to}", *(f"{k}={v}" for k, v in decided.items())]))
     return summary_of(s.consult)
+
+
+async def _add_referral(deps: ConsultDeps, db: AsyncSession, c: Consult, user: Principal,
+                        reason: str, on_advice: bool | None, now: datetime) -> str:
+    latest = (await db.execute(
+        select(StructuredAnswer).join(Message, col(Message.id) == col(StructuredAnswer.message_id))
+        .where(col(StructuredAnswer.consult_id) == c.id)
+        .order_by(col(Message.created_at).desc()).limit(1))).scalars().first()
+    advised = latest if latest is not None and latest.referral_advised else None
+    if on_advice and advised is None:
+        raise Conflict("No answer on this consult advises a referral; convert it as your "
+                       "own decision.", code="no_referral_advice")
+    by_advice = advised is not None and on_advice is not False
+    decided_by = "specialist_advice" if by_advice else "gp_choice"
+    db.add(Referral(consult_id=c.id, referral_date=c.submitted_at, converted_at=now,
+                    decided_by=decided_by, decided_by_id=user.id,
+                    advised_by_id=advised.signatory_id if by_advice and advised else None,
+                    reason=deps.fields.seal("referrals", "reason", c.id, reason)))
+    return decided_by
 
 
 async def close(

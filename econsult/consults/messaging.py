@@ -5,6 +5,7 @@ specialist's messages, clarification requests (the response clock pauses) and an
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from econsult.consults import attachments as pdfs
 from econsult.consults import deadlines, image_intake, states
@@ -17,18 +18,46 @@ from econsult.consults.steps import Step, consult_events, consult_target, step
 from econsult.consults.stored_images import StoredImage, add_image_rows
 from econsult.consults.views import ConsultSummary, summary_of
 from econsult.errors import InvalidInput
-from econsult.models import ConsultState, Message
+from econsult.models import ConsultState, Message, StructuredAnswer, User
 from econsult.security.policy import Action, Principal, is_requester
 from econsult.turnaround.clocks import compute_clocks
 
 S = ConsultState
-MAX_MINUTES = 60
+MAX_PART = 5000
 # Each kind of message, and the policy action it needs.
 KINDS = {"message": Action.message, "clarification_request": Action.request_clarification,
          "answer": Action.answer}
 # The state-machine step each kind is, written by the specialist.
 _STEP = {"message": "specialist_message", "clarification_request": "request_clarification",
          "answer": "answer"}
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerParts:
+    """A structured answer besides its body: impression, recommendation / plan, when to
+    refer or red flags (the safety net), follow-up, and whether a face-to-face
+    referral is advised. Empty strings are parts left out."""
+
+    impression: str = ""
+    plan: str = ""
+    refer_if: str = ""
+    follow_up: str = ""
+    referral_advised: bool = False
+
+    @property
+    def given(self) -> bool:
+        return bool(self.impression or self.plan or self.refer_if or self.follow_up
+                    or self.referral_advised)
+
+    def cleaned(self) -> AnswerParts:
+        parts = {}
+        for name in ("impression", "plan", "refer_if", "follow_up"):
+            text = getattr(self, name).strip()
+            if len(text) > MAX_PART:
+                raise InvalidInput(f"{name.replace('_', ' ').capitalize()} is too long "
+                                   f"(at most {MAX_PART:,} characters).", field=name)
+            parts[name] = text
+        return AnswerParts(**parts, referral_advised=self.referral_advised)
 
 
 async def post_message(
@@ -40,12 +69,18 @@ async def post_message(
     kind: str,
     minutes: int | None = None,
     images: list[StoredImage] | None = None,
+    parts: AnswerParts | None = None,
     client_addr: str = "",
     attachments: list[StoredAttachment] | None = None,
 ) -> tuple[ConsultSummary, str]:
-    """A message, a clarification request or an answer. Returns (summary, message id)."""
+    """A message, a clarification request or an answer (with its structured parts, signed
+    by the specialist who writes it). Returns (summary, message id)."""
     body = body.strip()
-    if not body:
+    parts = (parts or AnswerParts()).cleaned()
+    if parts.given and kind != "answer":
+        raise InvalidInput("Only an answer has an impression, plan, red flags or follow-up.",
+                           field="kind")
+    if not body and not (kind == "answer" and (parts.impression or parts.plan)):
         raise InvalidInput("Write a message.", field="body")
     if len(body) > 20_000:
         raise InvalidInput("The message is too long (at most 20,000 characters).", field="body")
@@ -54,9 +89,9 @@ async def post_message(
     if kind not in KINDS:
         raise InvalidInput("kind must be message, clarification_request or answer.", field="kind")
     if kind == "answer":
-        if minutes is None or minutes < 1:
-            raise InvalidInput("Record the minutes you spent (1 to 60).", field="minutes")
-        minutes = min(minutes, MAX_MINUTES)
+        cap = deps.settings.max_answer_minutes
+        if minutes is None or not 1 <= minutes <= cap:
+            raise InvalidInput(f"Record the minutes you spent (1 to {cap}).", field="minutes")
     message_id = str(uuid.uuid4())
     # Anyone on the thread may write; which kinds, and what it does to the consult,
     # depends on their side of it (decided by policy once the consult is loaded).
@@ -80,6 +115,8 @@ async def post_message(
             )
         )
         await s.db.flush()
+        if kind == "answer":
+            await _sign(deps, s, message_id, user.id, parts)
         add_image_rows(s.db, deps, c.id, message_id, user.id, images, s.now)
         pdfs.add_rows(s.db, deps, c.id, message_id, user.id, attachments, s.now)
         if requester:
@@ -89,6 +126,31 @@ async def post_message(
         await s.audit("consult.message", detail=f"kind={kind} images={len(images)}"
                       + (f" attachments={len(attachments)}" if attachments else ""))
     return summary_of(c), message_id
+
+
+async def _sign(deps: ConsultDeps, s: Step, message_id: str, author_id: int,
+                parts: AnswerParts) -> None:
+    """Every answer is signed by the named specialist who wrote it, as their profile
+    stands now (a later change of credentials does not rewrite a sent answer). A
+    structured answer is a letter: it needs the registration number."""
+    author = await s.db.get(User, author_id)
+    if author is None:  # the session's own user: cannot happen while it is signed in
+        raise InvalidInput("Unknown author.", field="body")
+    if parts.given and not author.registration.strip():
+        raise InvalidInput("Add your registration number (and credentials) on your account "
+                           "page before signing a structured answer.", field="registration",
+                           code="signatory_incomplete")
+
+    def seal(name: str) -> bytes | None:
+        text: str = getattr(parts, name)
+        return deps.fields.seal("structured_answers", name, message_id, text) if text else None
+
+    s.db.add(StructuredAnswer(
+        message_id=message_id, consult_id=s.consult.id, impression=seal("impression"),
+        plan=seal("plan"), refer_if=seal("refer_if"), follow_up=seal("follow_up"),
+        referral_advised=parts.referral_advised, signatory_id=author_id,
+        signatory_name=author.name, signatory_credentials=author.credentials.strip(),
+        signatory_registration=author.registration.strip()))
 
 
 async def _gp_message(deps: ConsultDeps, s: Step) -> None:
@@ -152,8 +214,8 @@ async def _record_turnaround(deps: ConsultDeps, s: Step) -> None:
 
 async def post_message_with_photos(
     deps: ConsultDeps, user: Principal, consult_id: str, *, body: str, kind: str,
-    minutes: int | None, uploads: list[Upload], client_addr: str = "",
-    attachments: list[AttachmentUpload] | None = None,
+    minutes: int | None, uploads: list[Upload], parts: AnswerParts | None = None,
+    client_addr: str = "", attachments: list[AttachmentUpload] | None = None,
 ) -> tuple[ConsultSummary, str, list[StoredImage], list[StoredAttachment]]:
     """A message as the form sends it: photos (the same labels and checks as at submit)
     and PDFs processed and stored outside the transaction, their blobs removed again if
@@ -169,7 +231,7 @@ async def post_message_with_photos(
     try:
         summary, message_id = await post_message(
             deps, user, consult_id, body=body, kind=kind, minutes=minutes, images=stored,
-            client_addr=client_addr, attachments=documents)
+            parts=parts, client_addr=client_addr, attachments=documents)
     except BaseException:
         await image_intake.discard(deps, stored)
         await pdfs.discard(deps, documents)

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlmodel import col
 
-from econsult.consults import actions
+from econsult.consults import actions, clinical_content
 from econsult.consults.attachments import public_of as public_attachment
 from econsult.consults.attachments import rows_of as attachment_rows
+from econsult.consults.clinical_content import ClinicalContent
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
 from econsult.consults.stored_images import public_image
@@ -149,7 +150,9 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
             col(ConsultImage.consult_id) == consult_id).order_by(col(ConsultImage.created_at))
         )).scalars()) if clinical else []
         documents = await attachment_rows(db, consult_id) if clinical else []
+        content = (await clinical_content.load(db, deps.fields, consult)) if clinical else None
         people_ids = {consult.gp_id, consult.assigned_to, consult.submitted_by,
+                      consult.requested_specialist_id,
                       *(e.actor_id for e in events),
                       *(m.author_id for m in messages)} - {None}
         people = {u.id: u for u in (await db.execute(
@@ -171,9 +174,12 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
         sent_by=(PersonRef(consult.submitted_by, _name(people, consult.submitted_by))
                  if consult.submitted_by is not None
                  and consult.submitted_by != consult.gp_id else None),
+        requested_specialist=(PersonRef(consult.requested_specialist_id,
+                                        _name(people, consult.requested_specialist_id))
+                              if consult.requested_specialist_id else None),
     )
-    if clinical:
-        out.clinical = _clinical(deps, consult, messages, images, people)
+    if clinical and content is not None:
+        out.clinical = _clinical(deps, consult, messages, images, people, content)
         _add_attachments(deps, out.clinical, documents)
         await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
                                 action="consult.view", at=deps.clock.now(),
@@ -182,7 +188,8 @@ async def detail(deps: ConsultDeps, user: Principal, consult_id: str,
 
 
 def _clinical(deps: ConsultDeps, consult: Consult, messages: list[Message],
-              images: list[ConsultImage], people: dict[int | None, User]) -> Clinical:
+              images: list[ConsultImage], people: dict[int | None, User],
+              content: ClinicalContent) -> Clinical:
     open_ = deps.fields.open
     details = (json.loads(open_("consults", "clinical_details", consult.id,
                                 consult.clinical_details)) if consult.clinical_details else {})
@@ -201,12 +208,11 @@ def _clinical(deps: ConsultDeps, consult: Consult, messages: list[Message],
         close_comment=(open_("consults", "close_comment", consult.id, consult.close_comment)
                        if consult.close_comment else None),
         images=by_message.get(None, []),
-        messages=[
-            ThreadMessage(m.id, m.kind, m.author_id, _name(people, m.author_id),
-                          m.created_at.isoformat(), m.minutes,
-                          open_("messages", "body", m.id, m.body), by_message.get(m.id, []))
-            for m in messages
-        ],
+        messages=[_message(m, people, open_("messages", "body", m.id, m.body),
+                           by_message.get(m.id, []), content) for m in messages],
+        reason=consult.reason, checklist=content.checklist, patient_sex=content.patient_sex,
+        medications=content.medications, allergies=content.allergies,
+        referral=content.referral,
     )
 
 
@@ -219,6 +225,17 @@ def _add_attachments(deps: ConsultDeps, clinical: Clinical,
     clinical.attachments = by_message.get(None, [])
     for message in clinical.messages:
         message.attachments = by_message.get(message.id, [])
+def _message(m: Message, people: dict[int | None, User], body: str, images: list[ImagePublic],
+             content: ClinicalContent) -> ThreadMessage:
+    out = ThreadMessage(m.id, m.kind, m.author_id, _name(people, m.author_id),
+                        m.created_at.isoformat(), m.minutes, body, images)
+    parts = content.answers.get(m.id)
+    if parts is not None:
+        out.impression, out.plan, out.refer_if = parts.impression, parts.plan, parts.refer_if
+        out.follow_up = parts.follow_up
+        out.referral_advised = parts.referral_advised if parts.structured else None
+        out.signatory = parts.signatory
+    return out
 
 
 def _name(people: dict[int | None, User], user_id: int | None) -> str:
@@ -232,7 +249,8 @@ def _iso(value: object) -> str | None:
 
 _SAFE_EVENT_KEYS = frozenset({"reason", "tier", "previous_specialty", "converted_to", "kind",
                               "escalated", "urgency", "specialty",
-                              "to", "routing"})  # reassigned, handed_back
+                              "to", "routing",  # reassigned, handed_back
+                              "named", "decided_by"})  # named specialist, referral
 
 
 def _safe_data(raw: str) -> dict[str, Any]:

@@ -141,10 +141,11 @@ async def route(
     now: datetime,
     tz: ZoneInfo,
     exclude: frozenset[int] = frozenset(),
+    preferred: int | None = None,
 ) -> Decision:
     on_call = await on_call_intervals(db, specialty.slug, now - _HORIZON, now + _HORIZON, tz)
     return decide(
-        RoutingRequest(specialty.slug, Urgency(urgency), exclude),
+        RoutingRequest(specialty.slug, Urgency(urgency), exclude, preferred),
         on_call,
         await candidates(db, specialty),
         now,

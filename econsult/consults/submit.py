@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from econsult.consults import attachments as pdfs
-from econsult.consults import deadlines, image_intake
+from econsult.consults import clinical_intake, deadlines, image_intake
 from econsult.consults.attachments import AttachmentUpload, StoredAttachment
+from econsult.consults.clinical_intake import ClinicalInput
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder
@@ -56,6 +57,8 @@ class SubmitInput:
     details: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     gp: str = ""  # email of the GP the consult is for (required from a delegate)
+    # Reason for referral and its checklist, sex, medications, allergies, named specialist.
+    clinical: ClinicalInput = field(default_factory=ClinicalInput)
 
 
 def validate(data: SubmitInput, today: date) -> None:
@@ -103,8 +106,14 @@ def validate(data: SubmitInput, today: date) -> None:
     fitz = data.details.get("fitzpatrick", "").strip()
     if fitz and fitz.upper() not in _FITZPATRICK and fitz not in {"1", "2", "3", "4", "5", "6"}:
         raise InvalidInput("Fitzpatrick skin type must be I to VI.", field="fitzpatrick")
+    clinical_intake.check_fields(data.clinical)
     if data.idempotency_key is not None and not 8 <= len(data.idempotency_key) <= 128:
         raise InvalidInput("Idempotency-Key must be 8 to 128 characters.", field="idempotency_key")
+
+
+def _named(outcome: str | None) -> dict[str, Any]:
+    """The routed event's note of what became of the specialist the GP named."""
+    return {"named": outcome} if outcome else {}
 
 
 def _on_behalf(gp_id: int, user: Principal) -> dict[str, Any]:
@@ -144,6 +153,8 @@ async def submit(
     if earlier:
         return await _replay(deps, user, earlier), False
 
+    async with deps.db.read() as db:
+        intake = await clinical_intake.check(db, data.specialty, data.clinical)
     consult_id = str(uuid.uuid4())
     now = deps.clock.now()
     seal = deps.fields.seal
@@ -154,7 +165,8 @@ async def submit(
             specialty = await load_specialty(db, data.specialty)
             target = targets_of(specialty)[Urgency(data.urgency)]
             decision = await route(
-                db, specialty=specialty, urgency=data.urgency, now=now, tz=deps.settings.timezone
+                db, specialty=specialty, urgency=data.urgency, now=now, tz=deps.settings.timezone,
+                preferred=intake.specialist_id,
             )
             assigned = decision.kind is DecisionKind.ASSIGN
             gp_id = await responsible_gp(db, user, data.gp)
@@ -186,8 +198,10 @@ async def submit(
                 if details
                 else None,
             )
+            clinical_intake.apply(consult, intake, deps.fields)
             deadlines.start_clocks(consult, target, now, deps.calendar, assigned=assigned)
             db.add(consult)
+            await clinical_intake.remember(db, gp_id, specialty.slug, intake.specialist_id, now)
             if data.idempotency_key:
                 db.add(
                     IdempotentRequest(
@@ -224,6 +238,7 @@ async def submit(
                 at=now,
                 reason=decision.reason,
                 tier=decision.tier.value if decision.tier else None,
+                **_named(decision.named),
             )
             await audit.append(
                 db,
@@ -265,6 +280,7 @@ async def submit_with_photos(
     pdfs.check_count(attachments or [])
     async with deps.db.read() as db:  # for whom, before any photo is processed
         await responsible_gp(db, user, data.gp)
+        await clinical_intake.check(db, data.specialty, data.clinical)
     if await existing_for_key(deps, user, data.idempotency_key):
         return await submit(deps, user, data, [], client_addr=client_addr)
     stored = await image_intake.ingest(deps, uploads)

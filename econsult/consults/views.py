@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import String, type_coerce
 from sqlmodel import col
 
+from econsult.consults.clinical_content import ChecklistAnswers, ReferralView, Signatory
 from econsult.models import Consult
 
 
@@ -113,6 +114,13 @@ class ThreadMessage:
     body: str
     images: list[ImagePublic]
     attachments: list[AttachmentPublic] = field(default_factory=list)
+    # An answer's structured parts and who signed it (None on other kinds).
+    impression: str | None = None
+    plan: str | None = None
+    refer_if: str | None = None
+    follow_up: str | None = None
+    referral_advised: bool | None = None
+    signatory: Signatory | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +134,12 @@ class Clinical:
     images: list[ImagePublic]
     messages: list[ThreadMessage]
     attachments: list[AttachmentPublic] = field(default_factory=list)
+    reason: str | None = None
+    checklist: ChecklistAnswers | None = None  # rendered with the version it was sent with
+    patient_sex: str | None = None
+    medications: str | None = None
+    allergies: str | None = None
+    referral: ReferralView | None = None
 
 
 @dataclass(slots=True)
@@ -145,6 +159,7 @@ class ConsultDetail:
     clinical: Clinical | None = None
     submitted_by: int | None = None  # who sent it (as in list rows; None before delegates)
     sent_by: PersonRef | None = None  # the delegate who sent it for the GP, by name
+    requested_specialist: PersonRef | None = None  # the GP's "usual specialist", if named
 
     def to_json(self) -> dict[str, Any]:
         """The contract's flat shape: summary fields, then the rest; clinical keys only
@@ -158,12 +173,16 @@ class ConsultDetail:
                             "actor_name": e.actor_name, "at": e.at, **e.data}
                            for e in self.events],
                    actions=self.actions, side=self.side, gp_id=self.gp.id,
-                   submitted_by=self.submitted_by, sent_by=self.sent_by)
+                   submitted_by=self.submitted_by, sent_by=self.sent_by,
+                   requested_specialist=self.requested_specialist)
         if self.clinical is not None:
             c = self.clinical
             out.update(patient=c.patient, question=c.question, details=c.details,
                        close_comment=c.close_comment, images=c.images, messages=c.messages,
-                       attachments=c.attachments)
+                       attachments=c.attachments,
+                       reason=c.reason, checklist=c.checklist, patient_sex=c.patient_sex,
+                       medications=c.medications, allergies=c.allergies,
+                       referral=c.referral)
         return out
 
 

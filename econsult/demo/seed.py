@@ -13,6 +13,7 @@ from datetime import time
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from econsult.accounts import signatory
 from econsult.accounts import users as accounts
 from econsult.clock import SystemClock
 from econsult.config import Settings
@@ -70,6 +71,10 @@ async def seed_users(db: Database, passwords: Passwords | None = None) -> dict[s
                 actor=Actor(None, "demo"), clock=clock, passwords=passwords, by=None,
                 delegate_for=person.delegate_for)
             existing[person.email] = created.id
+            if person.role == "specialist":  # demo signatures (issue 16), made-up numbers
+                await signatory.set_signatory(
+                    db, clock, None, user_id=created.id, credentials="MD, FRCPC",
+                    registration=f"DEMO-{10000 + created.id}", actor=Actor(None, "demo"))
     return {k: v for k, v in existing.items() if v is not None}
 
 

@@ -9,7 +9,9 @@ from starlette.responses import Response
 
 from econsult.consults import attachments, image_intake, lifecycle, messaging, queries
 from econsult.consults.attachments import AttachmentUpload
+from econsult.consults.clinical_intake import ClinicalInput, parse_answers
 from econsult.consults.image_intake import Upload
+from econsult.consults.messaging import AnswerParts
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
@@ -60,9 +62,9 @@ def _uploads(form: ParsedForm) -> list[Upload]:
 async def create_consult(request: Request) -> Response:
     """
     summary: Submit a consult (multipart form with optional photos and PDF attachments)
-    description: "Photos are decoded, stripped of every metadata block but their colour profile, and re-encoded; PDFs are checked with pikepdf (refused if password-protected, not a PDF, over ECONSULT_MAX_ATTACHMENT_MB or the page bound) and stored without JavaScript, actions or embedded files. Everything is encrypted before the consult is written; a refused file changes nothing."
+    description: "Routed at once: to the named specialist when they are on call and under their cap, else to the on-call specialist (the `assigned` or `pooled` event says why). With a `reason`, the `checklist` answers are validated against that reason's current checklist (GET /specialties/{slug}/checklists) and the consult records its version. Photos are decoded, stripped of every metadata block but their colour profile, and re-encoded; PDFs are checked with pikepdf (refused if password-protected, not a PDF, over ECONSULT_MAX_ATTACHMENT_MB or the page bound) and stored without JavaScript, actions or embedded files. Everything is encrypted before the consult is written; a refused file changes nothing. Idempotency-Key makes retries safe."
     parameters:
-      - {name: Idempotency-Key, in: header, required: false, description: "8 to 128 characters; a retry with the same key returns the first consult", schema: {type: string}}
+      - {name: Idempotency-Key, in: header, required: false, description: "8 to 128 characters; a retry with the same key returns the first consult", schema: {type: string, minLength: 8, maxLength: 128}}
     requestBody:
       required: true
       content:
@@ -73,23 +75,30 @@ async def create_consult(request: Request) -> Response:
             properties:
               specialty: {type: string, description: "specialty slug"}
               urgency: {type: string, enum: [urgent, semi_urgent, routine]}
-              question: {type: string, minLength: 10}
+              question: {type: string, minLength: 10, maxLength: 10000}
               patient_name: {type: string}
               patient_dob: {type: string, format: date}
               patient_health_number: {type: string}
+              patient_sex: {type: string, enum: [female, male, intersex, unknown]}
+              medications: {type: string, maxLength: 4000, description: "current medications (sealed)"}
+              allergies: {type: string, maxLength: 4000, description: "allergies (sealed)"}
+              reason: {type: string, description: "reason for referral: a checklist's reason"}
+              checklist: {type: string, description: "JSON object of the checklist's answers, by item name"}
+              specialist: {type: string, format: email, description: "my usual specialist (of this specialty); remembered for the GP"}
               body_site: {type: string}
               duration: {type: string}
               lesion_description: {type: string}
               fitzpatrick: {type: string, enum: [I, II, III, IV, V, VI]}
-              gp: {type: string, description: "email of the GP the consult is for (a delegate must send it)"}
+              gp: {type: string, format: email, description: "email of the GP the consult is for (a delegate must send it)"}
               images: {type: array, items: {type: string, format: binary}, description: "photos (JPEG, PNG, WebP, HEIC), at most 10"}
               image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}, description: "one per photo, in order"}
               attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents, at most 5, each within ECONSULT_MAX_ATTACHMENT_MB (default 10) and 500 pages"}
     responses:
       201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
-      400: {description: "{error: {code, message, field}}: a bad field, or a photo or PDF refused (codes such as not_pdf, encrypted, too_many_pages, damaged, unknown_file_field); nothing is stored"}
+      400: {description: "{error: {code, message, field}}: a bad field (a checklist item as checklist.<item>), or a photo or PDF refused (codes such as not_pdf, encrypted, too_many_pages, damaged, unknown_file_field); nothing is stored"}
       401: {description: "No valid session"}
       403: {description: "The caller may not submit consults"}
+      409: {description: "the Idempotency-Key was used for another consult"}
       413: {description: "A file or the whole upload is over the size limit"}
     """  # noqa: E501
     svc = app_state(request)
@@ -107,6 +116,11 @@ async def create_consult(request: Request) -> Response:
         details={k: form.first(k) or "" for k in DERMATOLOGY_FIELDS if form.first(k)},
         idempotency_key=request.headers.get("idempotency-key"),
         gp=form.first("gp") or "",
+        clinical=ClinicalInput(
+            reason=form.first("reason") or "", checklist=parse_answers(form.first("checklist")),
+            patient_sex=form.first("patient_sex") or "",
+            medications=form.first("medications") or "",
+            allergies=form.first("allergies") or "", specialist=form.first("specialist") or ""),
     )
     summary, created = await submit_with_photos(svc, user, data, _uploads(form),
                                                 client_addr=client_addr(request),
@@ -129,11 +143,11 @@ async def list_consults(request: Request) -> Response:
 async def get_consult(request: Request) -> Response:
     """
     summary: One consult with messages, photos, PDF attachments and the event timeline
-    description: "For the people on the consult: the decrypted question, details, messages, photos (each with its quality warnings) and PDF attachments (each with its page count), at the consult and on each message; staff get codes and times only. Audited."
+    description: "For the people on the consult: the decrypted question, patient, details, `reason`, `checklist` ({reason, title, version, items: [{name, label, value, required, recommended, text}], missing_recommended}, rendered with the version it was sent with), `patient_sex`, `medications`, `allergies`, `referral`, messages, photos (each with its quality warnings) and PDF attachments (each with its page count); an answer carries `impression`, `plan`, `refer_if`, `follow_up`, `referral_advised` and its `signatory` {name, credentials, registration}. Staff get codes and times only. Audited."
     parameters:
       - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
     responses:
-      200: {description: "{id, state, specialty, urgency, assigned_to, due_at, ..., events, actions, side; for clinicians also patient, question, details, images: [{id, label, width, height, warnings: [{code, message}], message_id}], attachments: [{id, filename, pages, size_bytes, removed, message_id}], messages: [{id, kind, author, author_name, at, minutes, body, images, attachments}]}"}
+      200: {description: "{id, state, specialty, urgency, assigned_to, due_at, ..., events, actions, side; for clinicians also patient, question, details, checklist, images: [{id, label, width, height, warnings: [{code, message}], message_id}], attachments: [{id, filename, pages, size_bytes, removed, message_id}], messages: [{id, kind, author, author_name, at, minutes, body, images, attachments, impression, plan, refer_if, follow_up, referral_advised, signatory}]}"}
       401: {description: "No valid session"}
       404: {description: "Unknown, or not the caller's to see"}
     """  # noqa: E501
@@ -156,7 +170,7 @@ async def acknowledge(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     """
     summary: Message, clarification request or answer (multipart with photos and PDFs, or JSON)
-    description: "Photos in a reply take the same labels (image_labels) and checks as at submit; PDFs the same checks and sanitising as a consult's attachments. A GP writes kind message; the specialist also clarification_request or answer (with minutes)."
+    description: "Photos in a reply take the same labels (image_labels) and checks as at submit; PDFs the same checks and sanitising as a consult's attachments. A GP writes kind message; the specialist also clarification_request or answer. An answer (`kind: answer`) records `minutes` (1 to the configured cap, ECONSULT_MAX_ANSWER_MINUTES, default 60; more is refused) and may be structured: `impression`, `plan`, `refer_if` (red flags, the safety net), `follow_up`, `referral_advised`. Every answer is signed by the specialist who writes it with their name, credentials and registration number; a structured answer needs the registration number on the profile."
     parameters:
       - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
     requestBody:
@@ -169,7 +183,12 @@ async def post_message(request: Request) -> Response:
             properties:
               body: {type: string, maxLength: 20000}
               kind: {type: string, enum: [message, clarification_request, answer], default: message}
-              minutes: {type: integer, minimum: 1, description: "with an answer"}
+              minutes: {type: integer, minimum: 1, maximum: 60, description: "with an answer"}
+              impression: {type: string, maxLength: 5000}
+              plan: {type: string, maxLength: 5000}
+              refer_if: {type: string, maxLength: 5000}
+              follow_up: {type: string, maxLength: 5000}
+              referral_advised: {type: boolean}
         multipart/form-data:
           schema:
             type: object
@@ -178,12 +197,17 @@ async def post_message(request: Request) -> Response:
               body: {type: string}
               kind: {type: string, enum: [message, clarification_request, answer]}
               minutes: {type: integer}
+              impression: {type: string}
+              plan: {type: string}
+              refer_if: {type: string}
+              follow_up: {type: string}
+              referral_advised: {type: string, enum: ["true", "false"]}
               images: {type: array, items: {type: string, format: binary}}
               image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}}
               attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents"}
     responses:
       201: {description: "{consult, message_id, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
-      400: {description: "A bad field, or a photo or PDF refused; nothing is stored"}
+      400: {description: "A bad field (minutes above the cap, a part too long, no registration number to sign with), or a photo or PDF refused; nothing is stored"}
       404: {description: "Unknown, or not the caller's consult"}
       409: {description: "The consult's state does not allow this message now"}
       413: {description: "A file or the whole upload is over the size limit"}
@@ -198,18 +222,36 @@ async def post_message(request: Request) -> Response:
         minutes_raw: Any = form.first("minutes")
         uploads = _uploads(form)
         documents = _attachments(form)
+        parts = _parts({name: form.first(name) for name in _PARTS},
+                       form.first("referral_advised"))
     else:
         data = await json_body(request)
         body = text_field(data, "body", max_length=20_000)
         kind = text_field(data, "kind", required=False, max_length=32) or "message"
         minutes_raw = data.get("minutes")
+        parts = _parts({name: text_field(data, name, required=False, max_length=5000)
+                        for name in _PARTS}, data.get("referral_advised"))
     minutes = _minutes(minutes_raw)
     summary, message_id, stored, pdfs = await messaging.post_message_with_photos(
         svc, user, request.path_params["id"], body=body, kind=kind, minutes=minutes,
-        uploads=uploads, client_addr=client_addr(request), attachments=documents)
+        uploads=uploads, parts=parts, client_addr=client_addr(request),
+        attachments=documents)
     return JSONResponse({"consult": summary, "message_id": message_id,
                          "images": [i.public() for i in stored],
                          "attachments": [a.public() for a in pdfs]}, status_code=201)
+
+
+_PARTS = ("impression", "plan", "refer_if", "follow_up")
+
+
+def _parts(texts: dict[str, str | None], advised: object) -> AnswerParts:
+    if advised in (None, "", False, "false", "off", "no"):
+        flag = False
+    elif advised in (True, "true", "on", "yes"):
+        flag = True
+    else:
+        raise InvalidInput("referral_advised must be true or false.", field="referral_advised")
+    return AnswerParts(**{k: v or "" for k, v in texts.items()}, referral_advised=flag)
 
 
 def _minutes(raw: Any) -> int | None:
@@ -247,13 +289,37 @@ async def return_to_pool(request: Request) -> Response:
 
 async def convert(request: Request) -> Response:
     """
-    summary: Convert to an urgent call-back request or record that a referral is needed
-    """
+    summary: Convert to an urgent call-back request, or to a referral (the GP)
+    description: "A referral needs a `reason`; it keeps the consult's request date as the referral date (the patient keeps their place) and records who decided: the GP's own choice, or the specialist's recommendation (the latest answer had referral_advised) accepted by the GP. `on_advice` true insists on the latter (409 if no answer advised it), false records the GP's choice; left out, the latest answer decides. The referral summary goes into the consult letter."
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [to]
+            properties:
+              to: {type: string, enum: [urgent_callback, referral]}
+              reason: {type: string, maxLength: 2000, description: "required for a referral"}
+              on_advice: {type: boolean}
+    responses:
+      200: {description: "the consult's summary"}
+      400: {description: "unknown conversion, or a referral without a reason"}
+      404: {description: "unknown, or not the caller's"}
+      409: {description: "already converted, not allowed in this state, or no referral advice to accept"}
+    """  # noqa: E501
     data = await json_body(request)
+    on_advice = data.get("on_advice")
+    if on_advice is not None and not isinstance(on_advice, bool):
+        raise InvalidInput("on_advice must be true or false.", field="on_advice")
     summary = await lifecycle.convert(app_state(request), current_user(request),
                                       request.path_params["id"],
                                       to=text_field(data, "to", max_length=32),
-                                      client_addr=client_addr(request))
+                                      reason=text_field(data, "reason", required=False,
+                                                        max_length=2000),
+                                      on_advice=on_advice, client_addr=client_addr(request))
     return JSONResponse(summary)
 
 

@@ -14,6 +14,7 @@ _LINKS: tuple[tuple[Action, str, str], ...] = (
     (Action.view_worklist, "/worklist", "Work list"),
     (Action.manage_rota, "/rota", "Rota"),
     (Action.manage_targets, "/targets", "Targets"),
+    (Action.manage_checklists, "/checklists", "Checklists"),
     (Action.manage_users, "/admin/users", "Users"),
     (Action.manage_users, "/admin/clients", "API clients"),
     (Action.review_audit, "/audit", "Audit"),

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from econsult.accounts import mfa, password_resets, people
+from econsult.accounts import mfa, password_resets, people, signatory
 from econsult.accounts.login import session_policy
 from econsult.errors import DomainError, InvalidInput, NotFound
 from econsult.http.auth import PASSWORD_CHANGE_PAGE, current_session, current_user
@@ -21,12 +21,14 @@ from econsult.http.errors import status_for
 from econsult.http.requests import actor_of, client_addr, parse_id, parse_instant
 from econsult.http.state import app_state
 from econsult.http.templating import render
+from econsult.models import Role
 from econsult.rota import absences, calendar_feed
 from econsult.security.policy import Action, may, require
 
 NOTICES = {"password": "Password changed. Your other sessions have ended.",
            "session": "Session ended.", "absence_added": "Out-of-office saved.",
-           "absence_deleted": "Out-of-office removed."}
+           "absence_deleted": "Out-of-office removed.",
+           "signatory": "Signature saved: your next answers are signed with it."}
 
 
 async def _page(request: Request, *, error: str = "", section: str = "", once: str = "",
@@ -45,6 +47,9 @@ async def _page(request: Request, *, error: str = "", section: str = "", once: s
         "show_calendar": may(user, Action.own_calendar),
         "mfa": await mfa.status(state, auth),
     }
+    context["show_signatory"] = user.role is Role.specialist
+    if context["show_signatory"]:
+        context["signatory"] = await signatory.profile(state.db, user, user.id)
     if context["show_outofoffice"]:
         context["absences"] = await absences.own_absences(state, user)
     if context["show_calendar"]:
@@ -80,6 +85,12 @@ async def account_submit(request: Request) -> Response:
                                               absence_id=parse_id(form.get("id"), "absence"))
             return RedirectResponse("/account?done=absence_deleted#outofoffice",
                                     status_code=303)
+        if action == "signatory":
+            await signatory.set_signatory(
+                state.db, state.clock, user, user_id=user.id, actor=actor,
+                credentials=str(form.get("credentials") or "")[:300],
+                registration=str(form.get("registration") or "")[:100])
+            return RedirectResponse("/account?done=signatory#signatory", status_code=303)
         if action == "calendar_link":
             token = await calendar_feed.make_feed(state.db, state.clock, user, actor=actor)
             return await _page(request, once=f"/calendar/{token}.ics")

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from econsult.accounts import delegates, editing, password_resets, people
+from econsult.accounts import delegates, editing, password_resets, people, signatory
 from econsult.accounts import users as accounts
 from econsult.accounts.login import session_policy
 from econsult.errors import DomainError, InvalidInput
@@ -122,8 +122,10 @@ async def _person(request: Request, user_id: int, *, error: str = "", once: str 
     state = app_state(request)
     row, live = await people.person(state.db, current_user(request), user_id,
                                     now=state.clock.now(), policy=session_policy(state.settings))
+    signs = (await signatory.profile(state.db, current_user(request), user_id)
+             if Role(row.user.role) is Role.specialist else None)
     return render(request, "admin_user.html", {
-        "row": row, "sessions": live, "roles": [r.value for r in Role],
+        "row": row, "sessions": live, "roles": [r.value for r in Role], "signatory": signs,
         "specialties": await list_specialties(state.db), "error": error, "once": once,
         "once_kind": once_kind, "notice": notice, "form": form or {},
         "public_url": state.settings.public_url or str(request.base_url).rstrip("/"),
@@ -150,6 +152,12 @@ async def person_submit(request: Request) -> Response:
                                                    **typed)
             return RedirectResponse(f"/admin/users?done=saved&user={user_id}&moved={moved}",
                                     status_code=303)
+        if action == "signatory":
+            await signatory.set_signatory(
+                state.db, state.clock, by, user_id=user_id, actor=actor,
+                credentials=str(form.get("credentials") or "")[:300],
+                registration=str(form.get("registration") or "")[:100])
+            return await _person(request, user_id, notice="Signature saved.")
         if action == "revoke_session":
             await people.revoke_session(state.db, state.clock, by, user_id=user_id,
                                         session_id=parse_id(form.get("session"), "session"),

@@ -47,7 +47,8 @@ def _when(value: str | None) -> datetime | None:
 
 def _common(svc: AppState) -> dict[str, Any]:
     return {"state_labels": STATE_LABELS, "urgency_labels": URGENCY_LABELS,
-            "when": _when, "now": svc.clock.now()}
+            "when": _when, "now": svc.clock.now(),
+            "max_answer_minutes": svc.settings.max_answer_minutes}
 
 
 async def new_consult(request: Request) -> Response:

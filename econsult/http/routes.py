@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from econsult.http import (
     api_attachments,
     api_auth,
+    api_clinical,
     api_consults,
     api_exports,
     api_images,
@@ -24,6 +25,7 @@ from econsult.http import (
     pages_admin_delegates,
     pages_audit,
     pages_auth,
+    pages_checklists,
     pages_clients,
     pages_consults,
     pages_dashboard,
@@ -73,6 +75,7 @@ def api_routes() -> list[BaseRoute]:
         *api_exports.routes(),
         *api_staff.routes(),
         *api_mfa.routes(),
+        *api_clinical.routes(),
     ]
 
 
@@ -95,6 +98,7 @@ def page_routes() -> list[BaseRoute]:
         *pages_worklist.routes(),
         *pages_account.routes(),
         *pages_targets.routes(),
+        *pages_checklists.routes(),
         *pages_audit.routes(),
         *pages_mfa.routes(),
         *ws.routes(),

@@ -20,6 +20,7 @@ from econsult.errors import NotFound
 from econsult.interop.image_bytes import decrypted
 from econsult.interop.letter_pdf import render_pdf
 from econsult.interop.record import ConsultRecord, Person, RecordImage, load_one
+from econsult.interop.referral_summary import latest_parts, load_content, referral_summary
 from econsult.security.audit import Actor
 from econsult.security.policy import Principal
 
@@ -54,7 +55,11 @@ async def consult_letter(deps: ConsultDeps, templates: jinja2.Environment, user:
     if answered_only and (rec.consult.answered_at is None or rec.consult.state == "cancelled"):
         raise NotFound("Consult letter not found.")
     photos = {i.id: await _photo(deps, i) for i in rec.all_images()}
-    html = templates.get_template(TEMPLATE).render(letter_context(rec, photos, deps))
+    context = letter_context(rec, photos, deps)
+    clinical = await load_content(deps, rec)
+    context.update(clinical=clinical, parts=latest_parts(rec, clinical),
+                   referral=referral_summary(rec, clinical))
+    html = templates.get_template(TEMPLATE).render(context)
     content = await deps.workers.run(render_pdf, html)
     await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
                             action="consult.letter", at=deps.clock.now(),

@@ -15,6 +15,13 @@ from econsult.models.api_clients import ApiAccessToken, ApiAssertionUse, ApiClie
 from econsult.models.attachments import ConsultAttachment
 from econsult.models.audit import AuditEvent, AuditHead, KekRecord
 from econsult.models.base import metadata, utcnow
+from econsult.models.clinical import (
+    AnswerTemplate,
+    Checklist,
+    Referral,
+    StructuredAnswer,
+    UsualSpecialist,
+)
 from econsult.models.consults import (
     OPEN_STATES,
     Consult,
@@ -31,6 +38,11 @@ from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
 __all__ = [
+    "AnswerTemplate",
+    "Checklist",
+    "Referral",
+    "StructuredAnswer",
+    "UsualSpecialist",
     "ApiAccessToken",
     "ApiAssertionUse",
     "ApiClient",

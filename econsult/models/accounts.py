@@ -63,6 +63,9 @@ class User(UserBase, table=True):
     # The WebAuthn user id for this person's passkeys: random, made at the first
     # registration and kept, so an authenticator's passkey for it is replaced, not doubled.
     webauthn_handle: bytes | None = Field(default=None, sa_type=LargeBinary())
+    # A specialist signs answers with these (never "on behalf of the department").
+    credentials: str = Field(default="", max_length=200)
+    registration: str = Field(default="", max_length=64)
 
 
 class UserCreate(UserBase):

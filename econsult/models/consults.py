@@ -101,6 +101,17 @@ class Consult(SQLModel, table=True):
     usefulness: int | None = Field(default=None)
     close_comment: bytes | None = Field(default=None, sa_type=SealedBytes())
 
+    # Clinical content (issue 16): the reason for referral and the checklist version it
+    # was answered against (models/clinical.py), the sealed answers, and what every
+    # consult records about the patient; the specialist the GP asked for, if any.
+    reason: str | None = Field(default=None, max_length=64)
+    checklist_version: int | None = Field(default=None)
+    checklist_answers: bytes | None = Field(default=None, sa_type=SealedBytes())
+    patient_sex: bytes | None = Field(default=None, sa_type=SealedBytes())
+    medications: bytes | None = Field(default=None, sa_type=SealedBytes())
+    allergies: bytes | None = Field(default=None, sa_type=SealedBytes())
+    requested_specialist_id: int | None = Field(default=None, foreign_key="users.id")
+
 
 class ConsultEvent(SQLModel, table=True):
     """The timeline: one row per transition, append-only. Ids only grow, so a

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from econsult.config import Settings
+from econsult.consults.checklist_store import seed_defaults as seed_checklists
 from econsult.db import Database
 from econsult.db.schema import upgrade
 from econsult.models import KekRecord, Specialty
@@ -34,7 +35,8 @@ DEFAULT_SPECIALTIES: dict[str, str] = {
 
 async def seed_catalogue(db: Database, settings: Settings) -> int:
     """Insert missing default specialties (existing targets are left as staff set them)
-    and record the keyring's KEK ids. Returns the number of specialties added."""
+    and their missing default workup checklists (staff edits are kept), and record the
+    keyring's KEK ids. Returns the number of specialties added."""
     keyring = load_keyring(settings.master_key, settings.key_file)
     now = datetime.now(UTC)
     async with db.write() as session:
@@ -45,6 +47,7 @@ async def seed_catalogue(db: Database, settings: Settings) -> int:
                 targets = json.dumps(targets_to_json(default_targets_for(slug)))
                 session.add(Specialty(slug=slug, name=name, targets=targets))
                 added += 1
+        await seed_checklists(session)
         known = set((await session.execute(select(col(KekRecord.id)))).scalars())
         for kek_id in keyring.ids:
             if kek_id not in known:

@@ -26,11 +26,14 @@ from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import ATTACHMENT_KIND, rewrap_blob_header
 from econsult.images.store import BlobNotFound, BlobStore
 from econsult.models import (
+    AnswerTemplate,
     Consult,
     ConsultAttachment,
     ConsultImage,
     Message,
     Passkey,
+    Referral,
+    StructuredAnswer,
     TotpCredential,
 )
 from econsult.ops.integrity import (
@@ -49,12 +52,21 @@ Progress = Callable[[int, int], None]
 # Every SealedBytes column, by table: (model, columns).
 SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Consult, ("patient_name", "patient_dob", "patient_health_number", "question",
-               "clinical_details", "close_comment")),
+               "clinical_details", "close_comment", "checklist_answers", "patient_sex",
+               "medications", "allergies")),
     (Message, ("body",)),
     (ConsultAttachment, ("filename",)),
     (TotpCredential, ("secret",)),
     (Passkey, ("public_key",)),
+    (StructuredAnswer, ("impression", "plan", "refer_if", "follow_up")),
+    (AnswerTemplate, ("content",)),
+    (Referral, ("reason",)),
 )
+
+
+def _pk(model: Any) -> Any:
+    """The single text primary key the field's seal is bound to (id, message_id...)."""
+    return col(next(iter(model.__table__.primary_key.columns)))
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -172,8 +184,8 @@ async def rekey_fields(db: Database, keyring: Keyring, settings: Settings,
         while True:
             async with db.write() as session:
                 rows = (await session.execute(
-                    select(model.id, *(getattr(model, c) for c in columns))
-                    .where(col(model.id) > last).order_by(col(model.id)).limit(batch))).all()
+                    select(_pk(model), *(getattr(model, c) for c in columns))
+                    .where(_pk(model) > last).order_by(_pk(model)).limit(batch))).all()
                 for row in rows:
                     values = {}
                     for name, token in zip(columns, row[1:], strict=True):
@@ -189,7 +201,7 @@ async def rekey_fields(db: Database, keyring: Keyring, settings: Settings,
                         if new is not token:
                             values[name] = new
                     if values:
-                        await session.execute(update(model).where(col(model.id) == row[0])
+                        await session.execute(update(model).where(_pk(model) == row[0])
                                               .values(**values))
                         changed += 1
             if not rows:
@@ -211,8 +223,8 @@ async def count_fields(db: Database, kek_id: str, settings: Settings) -> int:
         while True:
             async with db.read() as session:
                 rows = (await session.execute(
-                    select(model.id, *(getattr(model, c) for c in columns))
-                    .where(col(model.id) > last).order_by(col(model.id)).limit(BATCH))).all()
+                    select(_pk(model), *(getattr(model, c) for c in columns))
+                    .where(_pk(model) > last).order_by(_pk(model)).limit(BATCH))).all()
             if not rows:
                 break
             for row in rows:

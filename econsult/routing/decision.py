@@ -5,12 +5,16 @@ Eligible: on call at `now`, holds the specialty, active, not excluded, below bot
 Primary tier before backup; then least open load, then idle longest (never assigned
 counts as idle forever), then lowest id so the same inputs always give the same answer.
 Nobody eligible: the consult goes to the specialty's pool.
+
+Continuity: a GP may name a specialist ("my usual specialist"). The named specialist is
+chosen whenever they are eligible and on call, in either tier; otherwise the consult is
+routed exactly as if nobody had been named, and the decision says why (`named`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -24,6 +28,24 @@ class DecisionKind(StrEnum):
     POOL = "pool"
 
 
+class NamedOutcome(StrEnum):
+    CHOSEN = "chosen"
+    NOT_ON_CALL = "not_on_call"
+    AT_CAP = "at_cap"
+    INACTIVE = "inactive"
+    EXCLUDED = "excluded"
+    NOT_OF_SPECIALTY = "not_of_specialty"
+
+
+_NAMED_TEXT = {
+    NamedOutcome.NOT_ON_CALL: "is not on call",
+    NamedOutcome.AT_CAP: "is at their cap",
+    NamedOutcome.INACTIVE: "is inactive",
+    NamedOutcome.EXCLUDED: "was excluded",
+    NamedOutcome.NOT_OF_SPECIALTY: "does not hold the specialty",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RoutingRequest:
     """What is being routed. `urgency` does not change the choice today; it is
@@ -32,6 +54,7 @@ class RoutingRequest:
     specialty: str
     urgency: Urgency
     exclude: frozenset[int] = field(default_factory=frozenset)
+    preferred: int | None = None  # the specialist the GP named, if any
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "urgency", Urgency(self.urgency))
@@ -68,6 +91,8 @@ class Decision:
     specialist_id: int | None
     tier: Tier | None
     reason: str
+    # What became of a named specialist: "chosen", or why not (a NamedOutcome value).
+    named: str | None = None
 
     def __post_init__(self) -> None:
         assigned = self.kind is DecisionKind.ASSIGN
@@ -85,10 +110,40 @@ def decide(
     candidates: Mapping[int, SpecialistState],
     now: datetime,
 ) -> Decision:
-    """Route a new consult to one on-call specialist, or to the pool."""
+    """Route a new consult to one on-call specialist (the named one if they can take
+    it), or to the pool."""
     tiers = _best_tier_on_call(on_call, now)
+    named: NamedOutcome | None = None
+    if request.preferred is not None:
+        named = _named_outcome(request, request.preferred, tiers, candidates)
+        if named is NamedOutcome.CHOSEN:
+            chosen = candidates[request.preferred]
+            tier = tiers[request.preferred]
+            return Decision(DecisionKind.ASSIGN, chosen.specialist_id, tier,
+                            f"named specialist, on call ({tier}), open load {chosen.open_load}",
+                            named.value)
     pick = _pick(request, tiers, candidates)
-    return pick if pick else Decision.pool(_why_nobody(request, tiers, candidates))
+    decision = pick if pick else Decision.pool(_why_nobody(request, tiers, candidates))
+    if named is None:
+        return decision
+    return replace(decision, reason=f"named specialist {_NAMED_TEXT[named]}; {decision.reason}",
+                   named=named.value)
+
+
+def _named_outcome(request: RoutingRequest, sid: int, tiers: Mapping[int, Tier],
+                   candidates: Mapping[int, SpecialistState]) -> NamedOutcome:
+    state = candidates.get(sid)
+    if state is None or request.specialty not in state.specialties:
+        return NamedOutcome.NOT_OF_SPECIALTY
+    if not state.active:
+        return NamedOutcome.INACTIVE
+    if sid in request.exclude:
+        return NamedOutcome.EXCLUDED
+    if sid not in tiers:
+        return NamedOutcome.NOT_ON_CALL
+    if state.at_cap:
+        return NamedOutcome.AT_CAP
+    return NamedOutcome.CHOSEN
 
 
 def next_escalation(

@@ -61,6 +61,8 @@ class Action(StrEnum):
     own_account = "own_account"  # one's own sessions and password (/account)
     own_absence = "own_absence"  # one's own out-of-office (specialists)
     own_calendar = "own_calendar"  # one's own on-call calendar feed (specialists)
+    manage_checklists = "manage_checklists"  # edit workup checklists (staff)
+    own_templates = "own_templates"  # one's own answer templates (specialists)
 
 
 CONSULT_ACTIONS = frozenset(
@@ -89,14 +91,14 @@ _DELEGATE_ON_GPS = frozenset({Action.view, Action.view_meta, Action.message})
 _EVERYONE = frozenset({Action.own_account})
 # Staff on any consult: the codes and times, and moving it between people.
 _STAFF_ON_ANY = frozenset({Action.view_meta, Action.reassign})
-_SPECIALIST_OWN = frozenset({Action.own_absence, Action.own_calendar})
+_SPECIALIST_OWN = frozenset({Action.own_absence, Action.own_calendar, Action.own_templates})
 
 _GLOBAL: dict[Role, frozenset[Action]] = {
     Role.gp: frozenset({Action.submit_consult, Action.check_images}),
     Role.specialist: frozenset({Action.work_queue, Action.check_images}) | _SPECIALIST_OWN,
     Role.staff: frozenset({Action.manage_rota, Action.manage_targets, Action.view_turnaround,
                            Action.export_turnaround, Action.review_audit,
-                           Action.view_worklist}),
+                           Action.view_worklist, Action.manage_checklists}),
     Role.admin: frozenset({Action.manage_users, Action.manage_keys, Action.review_audit}),
     Role.delegate: frozenset({Action.submit_consult, Action.check_images}),
 }

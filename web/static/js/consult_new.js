@@ -1,5 +1,6 @@
 // GP: new consult form. Guided photo slots with previews and quality warnings, a real
 // upload progress bar, inline errors that keep what was typed, one consult per form.
+import { initChecklist } from "./checklist.js";
 import { api, csrf, el, fmtTime } from "./util.js";
 
 const form = document.getElementById("consult-form");
@@ -212,3 +213,4 @@ for (const button of form.querySelectorAll(".remove-photo")) {
 }
 specialty.addEventListener("change", syncSpecialty);
 syncSpecialty();
+initChecklist(form); // reason for referral, its checklist, usual specialist (checklist.js)

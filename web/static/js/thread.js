@@ -1,5 +1,6 @@
 // Consult thread: acts through the JSON API and re-reads the consult whenever /ws says
 // it changed (the socket carries no clinical content; GET /api/v1/consults/{id} does).
+import { answerBlock, answerParts, initAnswerForm, syncAnswerFields } from "./answer.js";
 import { connectLive } from "./live.js";
 import { api, el, STATE_LABELS, timeEl } from "./util.js";
 import { setupViewer } from "./viewer.js";
@@ -44,6 +45,7 @@ function applyActions(consult) {
 function syncMinutes() {
   const row = document.getElementById("minutes-row");
   if (row) row.hidden = document.getElementById("message-kind").value !== "answer";
+  syncAnswerFields();
 }
 
 function thumbs(images) {
@@ -84,7 +86,8 @@ function renderMessages(messages) {
       class: `message kind-${m.kind}${m.author === me ? " mine" : ""}`, "data-id": m.id },
     el("p", { class: "message-head" }, el("strong", { text: m.author_name }), " ",
       kind ? el("span", { class: "badge kind", text: kind }) : null, " ", timeEl(m.at)),
-    el("p", { class: "prose", text: m.body }), thumbs(m.images), attachmentList(m.attachments)));
+    el("p", { class: "prose", text: m.body }), answerBlock(m), thumbs(m.images),
+    attachmentList(m.attachments)));
   }
   document.getElementById("no-messages").hidden = messages.length > 0;
 }
@@ -146,7 +149,8 @@ function requestFor(form, submitter) {
     case "acknowledge": return [`${base}/acknowledge`, undefined];
     case "return_to_pool": return [`${base}/return`, undefined];
     case "cancel": return [`${base}/cancel`, undefined];
-    case "convert": return [`${base}/convert`, { to: submitter ? submitter.value : "" }];
+    case "convert": return [`${base}/convert`, { to: submitter ? submitter.value : "",
+                                                 reason: data.get("reason") || "" }];
     case "reroute":
       return [`${base}/reroute`, { specialty: data.get("specialty"), reason: data.get("reason") }];
     case "close":
@@ -173,7 +177,10 @@ function requestFor(form, submitter) {
     case "specialist_message": {
       const kind = data.get("kind");
       const payload = { body: data.get("body"), kind };
-      if (kind === "answer") payload.minutes = data.get("minutes") || null;
+      if (kind === "answer") {
+        payload.minutes = data.get("minutes") || null;
+        Object.assign(payload, answerParts(form));
+      }
       return [`${base}/messages`, payload];
     }
     default: return [null, null];
@@ -207,6 +214,7 @@ for (const form of root.querySelectorAll("form.action")) {
       form.reset();
       if (replyPhotos && form.contains(replyPhotos)) replyPhotos.textContent = "";
       syncMinutes();
+      syncAnswerFields();
       await refresh();
     } catch (error) {
       if (!fieldErrors(form, error)) showError(error.message);
@@ -253,6 +261,7 @@ if (replyImages && replyPhotos) {
 setupViewer(root);
 
 applyActions({ state: root.dataset.state, actions: JSON.parse(root.dataset.actions || "[]") });
+initAnswerForm();
 connectLive({
   after: root.dataset.after,
   onEvent: (event) => { if (event.consult_id === id) scheduleRefresh(); },
