@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from econsult.consults import deadlines, image_intake
+from econsult.consults import deadlines, image_intake, search
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder
@@ -24,7 +24,14 @@ from econsult.consults.routing_io import load_specialty, route, targets_of
 from econsult.consults.stored_images import StoredImage, add_image_rows
 from econsult.consults.views import SubmittedConsult, submitted_of
 from econsult.errors import Conflict, InvalidInput, NotFound
-from econsult.models import Consult, ConsultState, IdempotentRequest, ImageLabel, User
+from econsult.models import (
+    Consult,
+    ConsultSearchToken,
+    ConsultState,
+    IdempotentRequest,
+    ImageLabel,
+    User,
+)
 from econsult.routing.decision import DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
 from econsult.security import audit
@@ -194,6 +201,10 @@ async def submit(
                     )
                 )
             await db.flush()
+            # Findable by name and health number (blind index, same transaction).
+            await db.execute(insert(ConsultSearchToken), search.token_rows(
+                deps.keyring, consult_id, name=data.patient_name.strip(),
+                health_number=data.patient_health_number.strip()))
             add_image_rows(db, deps, consult_id, None, user.id, images, now)
             await recorder.add(
                 db,

@@ -7,12 +7,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from econsult.consults import image_intake, lifecycle, messaging, queries
+from econsult.consults import image_intake, lifecycle, listing, messaging, queries
 from econsult.consults.image_intake import Upload
+from econsult.consults.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery, parse_states
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
-from econsult.http.requests import client_addr, json_body, text_field
+from econsult.http.requests import (
+    client_addr,
+    json_body,
+    parse_date,
+    parse_small_int,
+    text_field,
+)
 from econsult.http.responses import JSONResponse
 from econsult.http.state import app_state
 from econsult.http.uploads import ParsedForm, parse_multipart
@@ -69,13 +76,61 @@ async def create_consult(request: Request) -> Response:
 
 async def list_consults(request: Request) -> Response:
     """
-    summary: The caller's consults (?state=); a specialist's open queue by due time
+    summary: The caller's consults, a page at a time, with filters and patient search
+    description: >
+      Only consults the caller may see (a GP's own, a delegate's GPs', a specialist's
+      and their pools'; codes and times for staff). Without `state`, a specialist gets
+      their open queue, soonest due first; everyone else (and a specialist asking for
+      states) gets what needs their action first, then open, then finished, newest
+      first. Follow `next_cursor` until it is null to reach every consult.
+    parameters:
+      - {name: state, in: query, schema: {type: string},
+         description: "a state, several separated by commas, or all"}
+      - {name: specialty, in: query, schema: {type: string}}
+      - {name: q, in: query, schema: {type: string, maxLength: 100},
+         description: "name prefixes (2+ letters each) or the exact health number"}
+      - {name: needs_action, in: query, schema: {type: string, enum: ["0", "1"]}}
+      - {name: from, in: query, schema: {type: string, format: date},
+         description: "submitted on or after this day (program time zone)"}
+      - {name: to, in: query, schema: {type: string, format: date},
+         description: "submitted on or before this day (program time zone)"}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200,
+         default: 50}}
+      - {name: cursor, in: query, schema: {type: string},
+         description: "next_cursor of the previous page"}
+    responses:
+      200:
+        description: >
+          {consults: [summary, plus patient_name, gp_id, submitted_by, gp_name,
+          patient_age, question_preview, photo_count, follow_up for clinicians],
+          next_cursor: string or null}
+      400: {description: "a bad state, limit, date, search or cursor"}
+      401: {description: "no valid session"}
     """
     svc = app_state(request)
-    rows = await queries.list_for(svc, current_user(request),
-                                  state=request.query_params.get("state") or None,
+    params = request.query_params
+    query = ListQuery(
+        states=parse_states(params.get("state")),
+        specialty=params.get("specialty") or None,
+        q=params["q"] if params.get("q", "").strip() else None,
+        needs_action=_flag(params.get("needs_action"), "needs_action"),
+        submitted_from=parse_date(params["from"], "from") if params.get("from") else None,
+        submitted_to=parse_date(params["to"], "to") if params.get("to") else None,
+        limit=(parse_small_int(params["limit"], "limit", 1, MAX_LIMIT)
+               if params.get("limit") else DEFAULT_LIMIT),
+        cursor=params.get("cursor") or None,
+    )
+    page = await listing.page_for(svc, current_user(request), query,
                                   client_addr=client_addr(request))
-    return JSONResponse({"consults": rows})
+    return JSONResponse({"consults": page.consults, "next_cursor": page.next_cursor})
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    if raw in (None, "", "0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise InvalidInput(f"{name} must be 1 or 0.", field=name)
 
 
 async def get_consult(request: Request) -> Response:

@@ -27,6 +27,7 @@ from econsult.models.consults import (
 )
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
+from econsult.models.search import ConsultSearchToken
 
 __all__ = [
     "ApiAccessToken",
@@ -37,6 +38,7 @@ __all__ = [
     "Consult",
     "ConsultEvent",
     "ConsultImage",
+    "ConsultSearchToken",
     "ConsultState",
     "IdempotentRequest",
     "ImageLabel",
