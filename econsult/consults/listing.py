@@ -36,7 +36,7 @@ from econsult.consults.views import (
     list_item_of_row,
     summary_of_row,
 )
-from econsult.errors import InvalidInput
+from econsult.errors import InvalidInput, PermissionDenied
 from econsult.models import (
     OPEN_STATES,
     Consult,
@@ -229,6 +229,10 @@ async def page_for(deps: ConsultDeps, user: Principal, query: ListQuery, *,
     if (query.submitted_from and query.submitted_to
             and query.submitted_from > query.submitted_to):
         raise InvalidInput("from must not be after to.", field="from")
+    if query.q is not None and not sees_patient_names(user):
+        # Staff see codes and times: a search by patient would tell them who is whose.
+        raise PermissionDenied("Searching by patient is for the clinicians on a consult.",
+                               code="search_not_allowed")
     queue = user.role is Role.specialist and not query.states
     keys = _order(user, queue)
     after = _decode(query.cursor, keys) if query.cursor else None
