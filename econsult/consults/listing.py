@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from econsult.consults import search
@@ -79,6 +80,7 @@ class ConsultListRow(ClinicalListItem):
     question_preview: str = ""
     photo_count: int = 0
     follow_up: bool = False  # the GP followed up on an answer
+    assignee_name: str = ""
 
 
 @dataclass(slots=True)
@@ -236,10 +238,12 @@ async def page_for(deps: ConsultDeps, user: Principal, query: ListQuery, *,
     queue = user.role is Role.specialist and not query.states
     keys = _order(user, queue)
     after = _decode(query.cursor, keys) if query.cursor else None
-    where = _filters(deps, user, query, queue) if user.active else [false()]
+    where: list[ColumnElement[bool]] = (_filters(deps, user, query, queue) if user.active
+                                        else [false()])
     if after is not None:
         where.append(_after(keys, after))
     clinical = sees_patient_names(user)
+    assignee = aliased(User)
     columns: list[Any] = list(SUMMARY_COLUMNS)
     if clinical:
         columns += [*LIST_PEOPLE_COLUMNS, col(Consult.patient_name), col(Consult.patient_dob),
@@ -249,7 +253,9 @@ async def page_for(deps: ConsultDeps, user: Principal, query: ListQuery, *,
                     select(func.count()).select_from(ConsultImage)
                     .where(col(ConsultImage.consult_id) == col(Consult.id)).scalar_subquery(),
                     exists().where(col(ConsultEvent.consult_id) == col(Consult.id),
-                                   col(ConsultEvent.type) == "follow_up")]
+                                   col(ConsultEvent.type) == "follow_up"),
+                    select(col(assignee.name)).where(col(assignee.id) == col(Consult.assigned_to))
+                    .scalar_subquery()]
     columns += [k.expr.label(f"_k{i}") for i, k in enumerate(keys)]
     statement = (select(*columns).where(and_(true(), *where))
                  .order_by(*(k.expr.asc() if k.ascending else k.expr.desc() for k in keys))
@@ -276,7 +282,8 @@ async def page_for(deps: ConsultDeps, user: Principal, query: ListQuery, *,
             gp_name=row[n + 3] or "",
             patient_age=_age(opened("consults", "patient_dob", cid, row[n + 1]), today),
             question_preview=_preview(opened("consults", "question", cid, row[n + 2])),
-            photo_count=int(row[n + 4] or 0), follow_up=bool(row[n + 5])))
+            photo_count=int(row[n + 4] or 0), follow_up=bool(row[n + 5]),
+            assignee_name=row[n + 6] or ""))
     if rows:
         await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
                                 action="consult.list", at=deps.clock.now(),

@@ -23,10 +23,10 @@ S = ConsultState
 MAX_MINUTES = 60
 # Each kind of message, and the policy action it needs.
 KINDS = {"message": Action.message, "clarification_request": Action.request_clarification,
-         "answer": Action.answer}
+         "answer": Action.answer, "addendum": Action.answer}
 # The state-machine step each kind is, written by the specialist.
 _STEP = {"message": "specialist_message", "clarification_request": "request_clarification",
-         "answer": "answer"}
+         "answer": "answer", "addendum": "addendum"}
 
 
 async def post_message(
@@ -40,7 +40,8 @@ async def post_message(
     images: list[StoredImage] | None = None,
     client_addr: str = "",
 ) -> tuple[ConsultSummary, str]:
-    """A message, a clarification request or an answer. Returns (summary, message id)."""
+    """A message, a clarification request, an answer or an addendum to the answer.
+    Returns (summary, message id)."""
     body = body.strip()
     if not body:
         raise InvalidInput("Write a message.", field="body")
@@ -48,7 +49,8 @@ async def post_message(
         raise InvalidInput("The message is too long (at most 20,000 characters).", field="body")
     images = images or []
     if kind not in KINDS:
-        raise InvalidInput("kind must be message, clarification_request or answer.", field="kind")
+        raise InvalidInput("kind must be message, clarification_request, answer or addendum.",
+                           field="kind")
     if kind == "answer":
         if minutes is None or minutes < 1:
             raise InvalidInput("Record the minutes you spent (1 to 60).", field="minutes")
@@ -79,9 +81,13 @@ async def post_message(
         add_image_rows(s.db, deps, c.id, message_id, user.id, images, s.now)
         if requester:
             await _gp_message(deps, s)
+        elif kind == "addendum":
+            # Shown under the answer; the state, the clocks and the turnaround stand.
+            await s.event(E.addendum, kind=kind)
         else:
             await _specialist_message(deps, s, kind, minutes)
-        await s.audit("consult.message", detail=f"kind={kind} images={len(images)}")
+        await s.audit("consult.addendum" if kind == "addendum" else "consult.message",
+                      detail=f"kind={kind} images={len(images)}")
     return summary_of(c), message_id
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 from starlette.applications import Starlette
 
 from econsult.clock import ManualClock
@@ -254,7 +255,7 @@ async def test_search_still_works_after_a_key_rotation(
     new_id, counts = await keys.rotate(both)
     assert new_id == kek_id_for(base64.b64decode(fresh)) and counts["search"] == 1
     async with db.read() as session:
-        kek_ids = set((await session.execute(select(ConsultSearchToken.kek_id))).scalars())
+        kek_ids = set((await session.execute(select(col(ConsultSearchToken.kek_id)))).scalars())
         total = (await session.execute(
             select(func.count()).select_from(ConsultSearchToken))).scalar_one()
     assert kek_ids == {new_id} and total > 0
