@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,8 +20,8 @@ from econsult.accounts import delegates
 from econsult.consults import listing, queries
 from econsult.consults.listing import ListQuery
 from econsult.consults.submit import DERMATOLOGY_FIELDS
-from econsult.http.auth import current_user
 from econsult.errors import InvalidInput
+from econsult.http.auth import current_user
 from econsult.http.requests import client_addr, parse_date
 from econsult.http.state import AppState, app_state
 from econsult.http.templating import render
@@ -192,7 +192,8 @@ async def thread(request: Request) -> Response:
         "clinical": found.clinical is not None,
         "actions_json": json.dumps(found.actions),
         "specialties": [s for s in specialties if s.slug != found.summary.specialty],
-        "outcomes": OUTCOME_LABELS, "outcomes_json": json.dumps(OUTCOME_LABELS), "photo_labels": [label.value for label in ImageLabel],
+        "outcomes": OUTCOME_LABELS, "outcomes_json": json.dumps(OUTCOME_LABELS),
+        "photo_labels": [label.value for label in ImageLabel],
         "derm_labels": {f: f.replace("_", " ").capitalize() for f in DERMATOLOGY_FIELDS},
         "closed_states": (ConsultState.closed.value, ConsultState.cancelled.value),
         "thread_messages": _with_addenda(found.clinical.messages if found.clinical else []),
