@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from econsult.clock import format_local
 from econsult.db import Database
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
@@ -189,3 +190,43 @@ def test_addendum_is_shown_under_the_answer_and_errors_clear_when_fixed(
     expect(gp.locator("#survey-outcome")).to_have_text("Referral avoided")
     expect(gp.locator("#survey-usefulness")).to_have_text("5 of 5")
     gp.screenshot(path=str(artifacts / "addendum-survey.png"), full_page=True)
+
+
+def test_server_and_browser_show_the_same_instant_as_the_same_text(
+    browser: Any, site: Site
+) -> None:
+    """Whatever zone data Chromium carries, the page formats from the server's rules:
+    the due time on the thread header (server-rendered) and as the page re-renders it
+    read the same, and so do instants either side of the 2026 changes."""
+    cid = send(site)
+    gp = login(browser, site, site.personas.gp.email)
+    gp.goto(f"{site.server.url}/consults/{cid}")
+    due = gp.locator("#due time")
+    server_text, iso = due.inner_text(), due.get_attribute("datetime")
+    assert server_text.endswith((" MST", " PDT", " PST"))
+    browser_text = gp.evaluate(
+        "async (iso) => (await import('/static/js/util.js')).fmtTime(iso, {withZone: true})",
+        iso)
+    assert browser_text == server_text
+    tz = site.settings.timezone
+    moments = [datetime(2026, 3, 8, 9, 59, tzinfo=UTC), datetime(2026, 3, 8, 10, 0, tzinfo=UTC),
+               datetime(2026, 11, 1, 8, 59, tzinfo=UTC), datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+               datetime(2026, 12, 2, 1, 0, tzinfo=UTC), datetime(2027, 7, 1, 12, 30, tzinfo=UTC),
+               datetime(2026, 2, 28, 23, 59, tzinfo=UTC)]
+    shown = gp.evaluate(
+        "async (isos) => { const u = await import('/static/js/util.js');"
+        " return isos.map((i) => u.fmtTime(i, {withZone: true})); }",
+        [m.isoformat() for m in moments])
+    assert shown == [format_local(m, tz, with_zone=True) for m in moments]
+    assert shown[4] == "Tue 01 Dec 2026 18:00 MST"  # not the stale rule's 17:00
+    # The timeline, re-rendered by the page after a change, matches the server's too.
+    first_event = gp.locator("#timeline time").first
+    before = first_event.inner_text()
+    with httpx.Client(base_url=site.server.url, timeout=10) as gp_api:
+        r = gp_api.post("/api/v1/auth/login",
+                        json={"email": site.personas.gp.email, "password": PASSWORD})
+        gp_api.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        gp_api.post(f"/api/v1/consults/{cid}/messages", json={"body": "Any news?"})
+    expect(gp.locator("#messages")).to_contain_text("Any news?")
+    assert gp.locator("#timeline time").first.inner_text() == before
+    assert gp.locator("#due time").inner_text() == server_text

@@ -37,7 +37,7 @@ function rowOf(c) {
     el("td", { class: "state", "data-label": "State" }, badge(`state-${c.state}`, STATE_LABELS[c.state] || c.state)),
     el("td", { class: "assignee", "data-label": "Specialist",
                text: c.assigned_to ? (c.assignee_name || "—") : c.state === "pooled" ? "Specialty pool" : "—" }),
-    el("td", { class: "due", "data-label": "Due" }, c.due_at ? timeEl(c.due_at) : "—"));
+    el("td", { class: "due", "data-label": "Due" }, c.due_at ? timeEl(c.due_at, { withZone: true }) : "—"));
   return row;
 }
 
@@ -100,7 +100,7 @@ function update(event) {
   if ("due_at" in event) {
     const cell = row.querySelector(".due");
     cell.textContent = "";
-    cell.append(event.due_at ? timeEl(event.due_at) : "—");
+    cell.append(event.due_at ? timeEl(event.due_at, { withZone: true }) : "—");
   }
   if (event.state === "pooled") row.querySelector(".assignee").textContent = "Specialty pool";
   if (event.type === "follow_up" && !row.querySelector(".label-follow-up")) {

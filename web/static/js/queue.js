@@ -72,7 +72,7 @@ function apply(row, event) {
   const time = row.querySelector("time");
   if (time) {
     time.dateTime = event.due_at || "";
-    time.textContent = fmtTime(event.due_at);
+    time.textContent = fmtTime(event.due_at, { withZone: true });
   }
   row.classList.toggle("at-risk", Boolean(event.at_risk));
   row.classList.toggle("overdue", Boolean(event.breached));

@@ -128,7 +128,7 @@ function render(consult) {
     : consult.state === "pooled" ? "Specialty pool" : "—";
   const due = document.getElementById("due");
   due.textContent = "";
-  due.append(consult.due_at ? timeEl(consult.due_at) : "—");
+  due.append(consult.due_at ? timeEl(consult.due_at, { withZone: true }) : "—");
   if (consult.messages) renderMessages(consult.messages);
   renderSurvey(consult);
   renderTimeline(consult.events || []);
