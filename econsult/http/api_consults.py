@@ -155,9 +155,38 @@ async def acknowledge(request: Request) -> Response:
 
 async def post_message(request: Request) -> Response:
     """
-    summary: Message, clarification request or answer (multipart or JSON)
+    summary: Message, clarification request, answer or addendum (multipart or JSON)
+    description: >
+      `kind` is message (default), clarification_request, answer (needs `minutes`) or
+      addendum: the specialist who answered adds to the answer of an answered or
+      closed consult; it is shown under the answer and changes no state or clock.
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [body]
+            properties:
+              body: {type: string, maxLength: 20000}
+              kind: {type: string,
+                     enum: [message, clarification_request, answer, addendum]}
+              minutes: {type: integer, minimum: 1}
+        multipart/form-data:
+          schema:
+            type: object
+            properties:
+              body: {type: string}
+              kind: {type: string}
+              minutes: {type: integer}
+              images: {type: array, items: {type: string, format: binary}}
     responses:
-      201: {description: "{consult, message_id}"}
+      201: {description: "{consult, message_id, images}"}
+      400: {description: "empty or too long body, unknown kind, missing minutes"}
+      401: {description: "no valid session"}
+      404: {description: "unknown consult, or not the caller's to write on (or kind)"}
+      409: {description: "the consult's state does not allow this kind now"}
     """
     svc = app_state(request)
     user = current_user(request)

@@ -12,12 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import col
 from starlette.applications import Starlette
 
 from econsult.clock import ManualClock
 from econsult.config import Settings
+from econsult.consults import search
 from econsult.db import Database
 from econsult.http.state import app_state
 from econsult.models import ConsultSearchToken
@@ -292,3 +293,18 @@ async def test_a_specialists_tabs_and_queue_rows(
     derm2, cardio = await client_for(personas.derm2), await client_for(personas.cardio)
     assert {r["state"] for r in (await all_pages(derm2, "&state=all"))[0]} == {"pooled"}
     assert (await all_pages(cardio, "&state=all"))[0] == []
+
+
+async def test_reindex_makes_consults_without_tokens_findable(
+    app: Starlette, personas: Personas, client_for: ClientFor, db: Database, rota: None
+) -> None:
+    """Consults written before the index (or bulk-loaded) are found after a reindex;
+    current ones are left alone."""
+    gp = await client_for(personas.gp)
+    cid = ok(await submit(gp, patient_name="Ursula Unindexed"), 201)["id"]
+    async with db.write() as session:
+        await session.execute(delete(ConsultSearchToken))
+    assert ok(await gp.get("/api/v1/consults?q=ursula"))["consults"] == []
+    assert await search.reindex(db, app_state(app).keyring) == 1
+    assert [r["id"] for r in ok(await gp.get("/api/v1/consults?q=ursula"))["consults"]] == [cid]
+    assert await search.reindex(db, app_state(app).keyring) == 0
