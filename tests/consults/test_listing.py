@@ -308,3 +308,20 @@ async def test_reindex_makes_consults_without_tokens_findable(
     assert await search.reindex(db, app_state(app).keyring) == 1
     assert [r["id"] for r in ok(await gp.get("/api/v1/consults?q=ursula"))["consults"]] == [cid]
     assert await search.reindex(db, app_state(app).keyring) == 0
+
+
+async def test_staff_page_through_everyones_codes_newest_first(
+    app: Starlette, personas: Personas, client_for: ClientFor, clock: ManualClock, db: Database
+) -> None:
+    svc = app_state(app)
+    made = await bulk_consults(db, svc.fields, gp_id=personas.gp.id or 0,
+                               specialist_id=personas.derm.id or 0, n=40, start=clock.now())
+    made += await bulk_consults(db, svc.fields, gp_id=personas.other_gp.id or 0,
+                                specialist_id=personas.derm.id or 0, n=25,
+                                start=clock.now(), first=40)
+    staff = await client_for(personas.staff)
+    rows, pages = await all_pages(staff, limit=10)
+    assert pages == 7 and len({r["id"] for r in rows}) == 65
+    assert [r["submitted_at"] for r in rows] == sorted((r["submitted_at"] for r in rows),
+                                                       reverse=True)
+    assert not any("patient_name" in r or "question_preview" in r for r in rows)
