@@ -87,7 +87,15 @@ function update(event) {
     row = rowOf({ id: event.consult_id, state: event.state, specialty: event.specialty || "",
                   urgency: event.urgency || "routine", submitted_at: event.at,
                   assigned_to: event.assigned_to, patient_name: "New consult" });
-    tbody.prepend(row);
+    // Newest first within its group: straight under the group's heading.
+    const group = groups[event.state] || "Open";
+    const head = tbody.querySelector(`tr.group[data-group="${group}"]`);
+    if (head) head.after(row);
+    else {
+      tbody.prepend(row);
+      row.before(el("tr", { class: "group", "data-group": group },
+        el("th", { colSpan: gpColumn ? 6 : 5, scope: "colgroup", text: group })));
+    }
     document.getElementById("empty").hidden = true;
     document.getElementById("consult-table").hidden = false;
   }
