@@ -230,3 +230,43 @@ def test_server_and_browser_show_the_same_instant_as_the_same_text(
     expect(gp.locator("#messages")).to_contain_text("Any news?")
     assert gp.locator("#timeline time").first.inner_text() == before
     assert gp.locator("#due time").inner_text() == server_text
+
+
+def test_a_specialists_tabs_search_and_queue_rows(
+    browser: Any, site: Site, artifacts: Path
+) -> None:
+    made = seed(site, 130)
+    derm = login(browser, site, site.personas.derm.email)
+    derm.goto(f"{site.server.url}/queue")
+    rows = derm.locator("#queue-list > li")
+    open_ids = {m.id for m in made if m.state in ("assigned", "in_review", "awaiting_gp",
+                                                    "pooled")}
+    expect(rows).to_have_count(min(50, len(open_ids)))
+    first = rows.first
+    expect(first.locator(".gp-name")).to_have_text(site.personas.gp.name)
+    expect(first.locator(".age")).to_have_text("66 y")
+    expect(first.locator(".photos")).to_have_text("0 photos")
+    expect(first.locator(".qpreview")).to_contain_text("Bulk consult number")
+    while derm.locator("#more").is_visible():
+        count = rows.count()
+        derm.click("#more")
+        expect(rows).not_to_have_count(count)
+    assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.id)")) == open_ids
+    derm.screenshot(path=str(artifacts / "queue-rows.png"), full_page=False)
+    # Answered: what they answered stays reachable (answered and closed).
+    derm.click("#tab-answered")
+    expect(derm.locator("#tab-answered")).to_have_attribute("aria-current", "page")
+    answered = {m.id for m in made if m.state in ("answered", "closed")}
+    while derm.locator("#more").is_visible():
+        count = rows.count()
+        derm.click("#more")
+        expect(rows).not_to_have_count(count)
+    assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.id)")) == answered
+    # All mine, searched by health number.
+    derm.click("#tab-all")
+    target = made[88]
+    derm.fill("#q", health_number(88))
+    derm.click(".queue-search button[type=submit]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", target.id)
+    expect(rows.first.locator(".patient")).to_have_text(target.patient_name)
