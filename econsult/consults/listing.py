@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
@@ -59,7 +60,12 @@ from econsult.models import (
 )
 from econsult.routing.wallclock import to_instant
 from econsult.security.audit import Actor
-from econsult.security.policy import Principal, sees_patient_names, visible_consults
+from econsult.security.policy import (
+    Principal,
+    consult_filter,
+    sees_patient_names,
+    visible_consults,
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -113,14 +119,14 @@ def parse_states(raw: str | None) -> tuple[str, ...]:
     return found
 
 
-def _rank(user: Principal) -> ColumnElement[int]:
+def _rank(role: Role) -> ColumnElement[int]:
     """0: waits for the caller; 1: open; 2: finished."""
     state = col(Consult.state)
-    if user.role is Role.specialist:
+    if role is Role.specialist:
         mine = (S.assigned.value, S.in_review.value)
         return case((state.in_(mine), 0), (state.in_(_FINISHED + (S.answered.value,)), 2),
                     else_=1)
-    if user.role is Role.staff:
+    if role is Role.staff:
         flagged = or_(col(Consult.at_risk_at).is_not(None), col(Consult.breached_at).is_not(None))
         return case((state.in_(_FINISHED + (S.answered.value,)), 2), (flagged, 0), else_=1)
     waiting = (S.awaiting_gp.value, S.answered.value)
@@ -134,18 +140,18 @@ class _Key:
     kind: str  # "int", "time" or "id"
 
 
-def _order(user: Principal, queue: bool) -> list[_Key]:
+def _order(role: Role, queue: bool) -> list[_Key]:
     if queue:
         paused = case((col(Consult.respond_due_at).is_(None), 1), else_=0)
         due = func.coalesce(col(Consult.respond_due_at), col(Consult.submitted_at))
         return [_Key(paused, True, "int"), _Key(due, True, "time"),
                 _Key(col(Consult.submitted_at), True, "time"), _Key(col(Consult.id), True, "id")]
     newest = [_Key(col(Consult.submitted_at), False, "time"), _Key(col(Consult.id), False, "id")]
-    if user.role is Role.staff:
+    if role is Role.staff:
         # Everyone's consults (a million, after some years): newest first, read in index
         # order; what is at risk comes with needs_action=1 (the worklist has the rest).
         return newest
-    return [_Key(_rank(user), True, "int"), *newest]
+    return [_Key(_rank(role), True, "int"), *newest]
 
 
 def _encode(values: list[Any]) -> str:
@@ -198,18 +204,54 @@ def _day_start(day: date, tz: ZoneInfo) -> datetime:
     return to_instant(day, time(0), tz).astimezone(UTC)
 
 
+def _open() -> ColumnElement[bool]:
+    # Equalities, not IN: an IN list is re-rendered at every execution.
+    return or_(*(col(Consult.state) == s for s in sorted(s.value for s in OPEN_STATES)))
+
+
+def _statement(keys: list[_Key], where: list[ColumnElement[bool]], clinical: bool,
+               limit: int) -> Any:
+    """The list's select: summary columns (and, for clinicians, the sealed fields and
+    what a row shows at a glance), then the sort key, in the order of `keys`."""
+    assignee = aliased(User)
+    columns: list[Any] = list(SUMMARY_COLUMNS)
+    if clinical:
+        columns += [*LIST_PEOPLE_COLUMNS, col(Consult.patient_name), col(Consult.patient_dob),
+                    col(Consult.question),
+                    select(col(User.name)).where(col(User.id) == col(Consult.gp_id))
+                    .scalar_subquery(),
+                    select(func.count()).select_from(ConsultImage)
+                    .where(col(ConsultImage.consult_id) == col(Consult.id)).scalar_subquery(),
+                    exists().where(col(ConsultEvent.consult_id) == col(Consult.id),
+                                   col(ConsultEvent.type) == "follow_up"),
+                    select(col(assignee.name)).where(col(assignee.id) == col(Consult.assigned_to))
+                    .scalar_subquery()]
+    columns += [k.expr.label(f"_k{i}") for i, k in enumerate(keys)]
+    return (select(*columns).where(and_(true(), *where))
+            .order_by(*(k.expr.asc() if k.ascending else k.expr.desc() for k in keys))
+            .limit(limit + 1))
+
+
+@functools.cache
+def _first_page(role: Role, clinical: bool, queue: bool, limit: int) -> Any:
+    """The unfiltered first page (a queue's refresh, the list page), built once per
+    role: the viewer is the bind parameter ``viewer_id`` of `consult_filter`."""
+    where = [consult_filter(role), *([_open()] if queue else [])]
+    return _statement(_order(role, queue), where, clinical, limit)
+
+
 def _filters(deps: ConsultDeps, user: Principal, query: ListQuery,
              queue: bool) -> list[ColumnElement[bool]]:
     where = [visible_consults(user)]
     state = col(Consult.state)
     if queue:
-        where.append(state.in_(sorted(s.value for s in OPEN_STATES)))
+        where.append(_open())
     elif query.states:
         where.append(state.in_(query.states))
     if query.specialty:
         where.append(col(Consult.specialty) == query.specialty)
     if query.needs_action:
-        where.append(_rank(user) == 0)
+        where.append(_rank(user.role) == 0)
     tz = deps.settings.timezone
     if query.submitted_from:
         where.append(col(Consult.submitted_at) >= _day_start(query.submitted_from, tz))
@@ -250,37 +292,27 @@ async def page_for(deps: ConsultDeps, user: Principal, query: ListQuery, *,
         raise PermissionDenied("Searching by patient is for the clinicians on a consult.",
                                code="search_not_allowed")
     queue = user.role is Role.specialist and not query.states
-    keys = _order(user, queue)
+    keys = _order(user.role, queue)
     after = _decode(query.cursor, keys) if query.cursor else None
-    where: list[ColumnElement[bool]] = (_filters(deps, user, query, queue) if user.active
-                                        else [false()])
-    if after is not None:
-        where.append(_after(keys, after))
     clinical = sees_patient_names(user)
-    assignee = aliased(User)
-    columns: list[Any] = list(SUMMARY_COLUMNS)
-    if clinical:
-        columns += [*LIST_PEOPLE_COLUMNS, col(Consult.patient_name), col(Consult.patient_dob),
-                    col(Consult.question),
-                    select(col(User.name)).where(col(User.id) == col(Consult.gp_id))
-                    .scalar_subquery(),
-                    select(func.count()).select_from(ConsultImage)
-                    .where(col(ConsultImage.consult_id) == col(Consult.id)).scalar_subquery(),
-                    exists().where(col(ConsultEvent.consult_id) == col(Consult.id),
-                                   col(ConsultEvent.type) == "follow_up"),
-                    select(col(assignee.name)).where(col(assignee.id) == col(Consult.assigned_to))
-                    .scalar_subquery()]
-    columns += [k.expr.label(f"_k{i}") for i, k in enumerate(keys)]
-    statement = (select(*columns).where(and_(true(), *where))
-                 .order_by(*(k.expr.asc() if k.ascending else k.expr.desc() for k in keys))
-                 .limit(query.limit + 1))
+    if (after is None and user.active and user.client_id is None
+            and query == ListQuery(limit=query.limit)):
+        # The unfiltered first page, the hot path (every queue refresh): built once.
+        statement = _first_page(user.role, clinical, queue, query.limit)
+        params: dict[str, Any] = {"viewer_id": user.id}
+    else:
+        where: list[ColumnElement[bool]] = (_filters(deps, user, query, queue)
+                                            if user.active else [false()])
+        if after is not None:
+            where.append(_after(keys, after))
+        statement, params = _statement(keys, where, clinical, query.limit), {}
     async with deps.db.read() as db:
-        rows = (await db.execute(statement)).all()
+        rows = (await db.execute(statement, params)).all()
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     next_cursor = None
     if more and rows:
-        tail = rows[-1][len(columns) - len(keys):]
+        tail = rows[-1][len(rows[-1]) - len(keys):]
         next_cursor = _encode([_as_key(v, k) for v, k in zip(tail, keys, strict=True)])
     if not clinical:
         return ConsultPage([summary_of_row(row) for row in rows], next_cursor)
