@@ -173,18 +173,19 @@ def _decode(cursor: str, keys: list[_Key]) -> list[Any]:
         raise bad
     out: list[Any] = []
     for key, value in zip(keys, values, strict=True):
-        if key.kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if (key.kind == "int" and isinstance(value, int) and not isinstance(value, bool)
+                and 0 <= value <= 9):  # ranks and flags
             out.append(value)
         elif key.kind == "id" and isinstance(value, str) and len(value) <= 36:
             out.append(value)
         elif key.kind == "time" and isinstance(value, str):
             try:
                 moment = datetime.fromisoformat(value)
-            except ValueError:
+                if moment.tzinfo is None or not 1900 <= moment.year <= 2199:
+                    raise bad
+                out.append(moment.astimezone(UTC))
+            except (ValueError, OverflowError):
                 raise bad from None
-            if moment.tzinfo is None:
-                raise bad
-            out.append(moment.astimezone(UTC))
         else:
             raise bad
     return out

@@ -121,6 +121,10 @@ async def test_filters_narrow_and_combine(
     "cursor=" + base64.urlsafe_b64encode(b'["a","2026-01-01T00:00:00+00:00","id"]').decode(),
     "cursor=" + base64.urlsafe_b64encode(b'[0,"not a time","id"]').decode(),
     "cursor=" + base64.urlsafe_b64encode(b'[0,"2026-01-01T00:00:00","id"]').decode(),
+    "cursor=" + base64.urlsafe_b64encode(b'[0,"0001-01-01T00:00:00+05:00","id"]').decode(),
+    "cursor=" + base64.urlsafe_b64encode(b'[99999999999999999999,"2026-01-01T00:00:00+00:00",'
+                                         b'"id"]').decode(),
+    "cursor=" + base64.urlsafe_b64encode(b'{"a": 1}').decode(), "cursor=" + "A" * 401,
     "q=a", "q=" + "x" * 101, "q=%20%20", "q=ab+cd+ef+gh+ij+kl",
 ])
 async def test_bad_values_answer_400_and_say_why(
