@@ -3,10 +3,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 
-from econsult.clock import RULE_YEARS, format_local, zone, zone_data_version, zone_rules
+import pytest
+from starlette.applications import Starlette
+
+from econsult.app import create_app
+from econsult.clock import (
+    RULE_YEARS,
+    ManualClock,
+    format_local,
+    zone,
+    zone_data_version,
+    zone_rules,
+)
+from econsult.config import Settings
+from econsult.http.state import app_state
+from tests.factories import CHEAP_PASSWORDS
 
 VANCOUVER = zone("America/Vancouver")
 TORONTO = zone("America/Toronto")
@@ -60,3 +76,23 @@ def test_one_format_with_the_zone_where_it_matters() -> None:
     # The old rule (UTC-8 after 1 November) would say 17:00: the hour the issue saw.
     assert format_local(due, TORONTO, with_zone=True) == "Tue 01 Dec 2026 20:00 EST"
     assert format_local(None, VANCOUVER) == ""
+
+
+async def test_the_zone_data_version_is_logged_at_start_up(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    application = create_app(settings, clock=ManualClock(), passwords=CHEAP_PASSWORDS)
+    with caplog.at_level(logging.INFO, logger="econsult"):
+        async with application.router.lifespan_context(application):
+            pass
+    started = [r.getMessage() for r in caplog.records]
+    assert any(f"zone data {zone_data_version()}" in m and "America/Vancouver" in m
+               for m in started), started
+
+
+def test_pages_carry_the_zone_rules_the_browser_formats_with(
+    app: Starlette, settings: Settings
+) -> None:
+    templates = app_state(app).templates
+    rules = json.loads(templates.env.globals["tz_rules"])
+    assert [tuple(r) for r in rules] == list(zone_rules(settings.timezone))
