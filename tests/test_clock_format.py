@@ -94,5 +94,5 @@ def test_pages_carry_the_zone_rules_the_browser_formats_with(
     app: Starlette, settings: Settings
 ) -> None:
     templates = app_state(app).templates
-    rules = json.loads(templates.env.globals["tz_rules"])
+    rules = json.loads(str(templates.env.globals["tz_rules"]))
     assert [tuple(r) for r in rules] == list(zone_rules(settings.timezone))
