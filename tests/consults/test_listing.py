@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import sqlite3
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -229,7 +231,14 @@ async def test_the_database_holds_neither_the_name_nor_the_number_in_plaintext(
     for needle in ("Wilhelmina", "wilhelmina", "Plaintextova", "plaintextova", "wilhel",
                    "8765 4321 99", "8765432199"):
         assert needle.encode() not in raw, needle
-    # And through sqlite3, every text and blob value of every table.
+    # The sqlite3 shell's dump of the whole database (blobs as hex, so look for both).
+    if shutil.which("sqlite3"):
+        dump = subprocess.run(["sqlite3", str(path), ".dump"], capture_output=True,
+                              text=True, timeout=60, check=True).stdout.lower()
+        assert "insert into consult_search_tokens" in dump
+        for needle in ("wilhelmina", "plaintextova", "8765432199", "8765 4321 99"):
+            assert needle not in dump and needle.encode().hex() not in dump, needle
+    # And through the sqlite3 module, every text and blob value of every table.
     with sqlite3.connect(path) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
