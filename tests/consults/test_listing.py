@@ -23,9 +23,10 @@ from econsult.config import Settings
 from econsult.consults import search
 from econsult.db import Database
 from econsult.http.state import app_state
-from econsult.models import ConsultSearchToken
+from econsult.models import OPEN_STATES, Consult, ConsultSearchToken, Role
 from econsult.ops import keys
 from econsult.security.keyring import kek_id_for, new_key, parse_master_key
+from econsult.security.policy import Action, Principal, may
 from tests.bulk_consults import bulk_consults, health_number
 from tests.conftest import ClientFor
 from tests.factories import Personas, ok, submit
@@ -338,3 +339,48 @@ async def test_staff_page_through_everyones_codes_newest_first(
     assert [r["submitted_at"] for r in rows] == sorted((r["submitted_at"] for r in rows),
                                                        reverse=True)
     assert not any("patient_name" in r or "question_preview" in r for r in rows)
+
+
+async def test_every_filter_for_every_persona_lists_exactly_what_policy_allows(
+    app: Starlette, personas: Personas, client_for: ClientFor, clock: ManualClock, db: Database
+) -> None:
+    """From the attacker's side, exhaustively: whatever the filters, a list (paged to
+    the end) is exactly the consults `may(view_meta)` allows that match them."""
+    svc = app_state(app)
+    made = await bulk_consults(db, svc.fields, gp_id=personas.gp.id or 0,
+                               specialist_id=personas.derm.id or 0, n=30, start=clock.now())
+    made += await bulk_consults(db, svc.fields, gp_id=personas.other_gp.id or 0,
+                                specialist_id=personas.derm2.id or 0, n=20, start=clock.now(),
+                                first=30)
+    made += await bulk_consults(db, svc.fields, gp_id=personas.other_gp.id or 0,
+                                specialist_id=personas.cardio.id or 0, n=10, start=clock.now(),
+                                specialty="cardiology", first=50)
+    async with db.read() as session:
+        rows = {c.id: c for c in (await session.execute(select(Consult))).scalars()}
+    specialties = {personas.derm.id: {"dermatology"}, personas.derm2.id: {"dermatology"},
+                   personas.cardio.id: {"cardiology"}}
+    for user in (personas.gp, personas.other_gp, personas.derm, personas.derm2,
+                 personas.cardio, personas.staff):
+        principal = Principal(id=user.id or 0, role=user.role,
+                              specialties=frozenset(specialties.get(user.id, set())))
+        client = await client_for(user)
+        for state in ("", "all", "closed", "pooled,awaiting_gp", "answered,closed"):
+            for extra in ("", "&needs_action=1", "&specialty=cardiology"):
+                got = {r["id"] for r in (await all_pages(
+                    client, (f"&state={state}" if state else "") + extra, limit=13))[0]}
+                visible = {cid for cid, c in rows.items()
+                           if may(principal, Action.view_meta, c)}
+                assert got <= visible, (user.email, state, extra)
+                wanted = set(visible)
+                if state and state != "all":
+                    wanted = {c for c in wanted if rows[c].state in state.split(",")}
+                elif not state and user.role is Role.specialist:
+                    wanted = {c for c in wanted if rows[c].state in OPEN_STATES}
+                if "cardiology" in extra:
+                    wanted = {c for c in wanted if rows[c].specialty == "cardiology"}
+                if "needs_action" in extra:  # what waits for this caller
+                    waiting = {Role.gp: {"awaiting_gp", "answered"},
+                               Role.specialist: {"assigned", "in_review"}}.get(user.role, set())
+                    wanted = {c for c in wanted if rows[c].state in waiting}
+                assert got == wanted, (user.email, state, extra, len(got), len(wanted))
+    assert made
