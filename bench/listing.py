@@ -34,9 +34,14 @@ from bench.common import (
     wait_http,
 )
 
-# The query `queries.list_for` runs for a specialist (SQLAlchemy's, spelled out).
-QUERY = ("SELECT * FROM consults WHERE consults.assigned_to = ? OR (consults.state = 'pooled'"
-         " AND consults.specialty IN (?)) ORDER BY consults.respond_due_at LIMIT 500")
+# The rows `consults.listing.page_for` reads for a specialist's queue (one page of 50
+# and one to know there are more), spelled out: the real one also decrypts the name,
+# birth date and question of each row and counts its photos.
+QUERY = ("SELECT * FROM consults WHERE (consults.assigned_to = ? OR (consults.state = 'pooled'"
+         " AND consults.specialty IN (?))) AND consults.state IN ('assigned', 'awaiting_gp',"
+         " 'in_review', 'pooled') ORDER BY consults.respond_due_at IS NULL,"
+         " coalesce(consults.respond_due_at, consults.submitted_at), consults.submitted_at,"
+         " consults.id LIMIT 51")
 
 
 def bare_app(db_path: Path, user_id: int, specialty: str) -> Any:

@@ -66,3 +66,48 @@ def zone(name: str) -> ZoneInfo:
 def zone_data_version() -> str:
     """The IANA release of the zone data in use (e.g. "2026f")."""
     return str(tzdata.IANA_VERSION)
+
+
+# --- showing times: the one format, on the server and (from these rules) in the browser
+
+LOCAL_FORMAT = "%a %d %b %Y %H:%M"  # "Wed 02 Dec 2026 17:00"
+RULE_YEARS = (2000, 2050)
+
+
+def format_local(value: datetime | None, tz: ZoneInfo, *, with_zone: bool = False) -> str:
+    """An instant as the program shows it, in `tz` ("Wed 02 Dec 2026 17:00", with
+    " MST" where the zone matters: deadlines). web/static/js/util.js formats the same
+    instant to the same text from `zone_rules`, never from the browser's own zone data."""
+    if value is None:
+        return ""
+    local = value.astimezone(tz)
+    text = local.strftime(LOCAL_FORMAT)  # English names: the C locale (never set otherwise)
+    return f"{text} {local.tzname()}" if with_zone else text
+
+
+@functools.cache
+def zone_rules(tz: ZoneInfo) -> tuple[tuple[int, int, str], ...]:
+    """The zone's UTC offsets over RULE_YEARS as (from epoch second, offset seconds,
+    abbreviation), from the same zone data the server uses, for the browser to format
+    times with (its own zone data may be older or newer than ours)."""
+    start = datetime(RULE_YEARS[0], 1, 1, tzinfo=UTC)
+    end = datetime(RULE_YEARS[1], 1, 1, tzinfo=UTC)
+
+    def at(moment: datetime) -> tuple[int, str]:
+        local = moment.astimezone(tz)
+        offset = local.utcoffset()
+        return (int(offset.total_seconds()) if offset else 0), local.tzname() or ""
+
+    rules = [(int(start.timestamp()), *at(start))]
+    day = timedelta(days=7)  # zones change at most a few times a year
+    moment = start
+    while moment < end:
+        nxt = moment + day
+        if at(nxt) != at(moment):
+            low, high = moment, nxt  # the change lies in (low, high]: bisect to the second
+            while high - low > timedelta(seconds=1):
+                mid = low + (high - low) / 2
+                low, high = (mid, high) if at(mid) == at(low) else (low, mid)
+            rules.append((int(high.timestamp()), *at(high)))
+        moment = nxt
+    return tuple(rules)

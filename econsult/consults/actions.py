@@ -15,6 +15,7 @@ _TABLE: tuple[tuple[str, Action, str], ...] = (
     ("specialist_message", Action.message, "specialist_message"),
     ("request_clarification", Action.request_clarification, "request_clarification"),
     ("answer", Action.answer, "answer"),
+    ("addendum", Action.answer, "addendum"),  # who may answer may add to the answer
     ("gp_message", Action.message, "gp_message"),
     ("reroute", Action.reroute, "reroute"),
     ("return_to_pool", Action.return_to_pool, "return_to_pool"),

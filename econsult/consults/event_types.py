@@ -24,6 +24,7 @@ class EventType(StrEnum):
     specialist_message = "specialist_message"
     clarification_requested = "clarification_requested"
     answered = "answered"
+    addendum = "addendum"  # the specialist added to the answer (no change of state)
     gp_message = "gp_message"
     gp_replied = "gp_replied"
     follow_up = "follow_up"
@@ -121,6 +122,7 @@ PAYLOADS: Mapping[EventType, type] = {
     EventType.specialist_message: MessageEvent,
     EventType.clarification_requested: MessageEvent,
     EventType.answered: MessageEvent,
+    EventType.addendum: MessageEvent,
     EventType.gp_message: MessageEvent,
     EventType.gp_replied: MessageEvent,
     EventType.follow_up: MessageEvent,

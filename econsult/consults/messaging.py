@@ -26,10 +26,10 @@ S = ConsultState
 MAX_PART = 5000
 # Each kind of message, and the policy action it needs.
 KINDS = {"message": Action.message, "clarification_request": Action.request_clarification,
-         "answer": Action.answer}
+         "answer": Action.answer, "addendum": Action.answer}
 # The state-machine step each kind is, written by the specialist.
 _STEP = {"message": "specialist_message", "clarification_request": "request_clarification",
-         "answer": "answer"}
+         "answer": "answer", "addendum": "addendum"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +73,9 @@ async def post_message(
     client_addr: str = "",
     attachments: list[StoredAttachment] | None = None,
 ) -> tuple[ConsultSummary, str]:
-    """A message, a clarification request or an answer (with its structured parts, signed
-    by the specialist who writes it). Returns (summary, message id)."""
+    """A message, a clarification request, an answer (with its structured parts, signed
+    by the specialist who writes it) or an addendum to the answer.
+    Returns (summary, message id)."""
     body = body.strip()
     parts = (parts or AnswerParts()).cleaned()
     if parts.given and kind != "answer":
@@ -87,7 +88,8 @@ async def post_message(
     images = images or []
     attachments = attachments or []
     if kind not in KINDS:
-        raise InvalidInput("kind must be message, clarification_request or answer.", field="kind")
+        raise InvalidInput("kind must be message, clarification_request, answer or addendum.",
+                           field="kind")
     if kind == "answer":
         cap = deps.settings.max_answer_minutes
         if minutes is None or not 1 <= minutes <= cap:
@@ -121,9 +123,13 @@ async def post_message(
         pdfs.add_rows(s.db, deps, c.id, message_id, user.id, attachments, s.now)
         if requester:
             await _gp_message(deps, s)
+        elif kind == "addendum":
+            # Shown under the answer; the state, the clocks and the turnaround stand.
+            await s.event(E.addendum, kind=kind)
         else:
             await _specialist_message(deps, s, kind, minutes)
-        await s.audit("consult.message", detail=f"kind={kind} images={len(images)}"
+        await s.audit("consult.addendum" if kind == "addendum" else "consult.message",
+                      detail=f"kind={kind} images={len(images)}"
                       + (f" attachments={len(attachments)}" if attachments else ""))
     return summary_of(c), message_id
 

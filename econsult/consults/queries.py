@@ -1,18 +1,15 @@
-"""Reading consults: the caller's list, and one consult's full thread.
+"""Reading consults: one consult's full thread, and what pages show beside lists.
 
-Lists carry codes and times (plus the patient's name for the GP and specialist who
-need it to recognise the case); the detail decrypts clinical content, and every such
-view is written to the audit log. Which consults a caller sees is the policy's
-`consult_filter`, nothing else.
+The detail decrypts clinical content, and every such view is written to the audit
+log. Lists (pages of them, filters and search) are `econsult.consults.listing`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from econsult.consults import actions, clinical_content
@@ -23,91 +20,33 @@ from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
 from econsult.consults.stored_images import public_image
 from econsult.consults.views import (
-    LIST_PEOPLE_COLUMNS,
-    SUMMARY_COLUMNS,
     AttachmentPublic,
     Clinical,
-    ClinicalListItem,
     ConsultDetail,
-    ConsultSummary,
     ImagePublic,
     Patient,
     PersonRef,
     ThreadMessage,
     TimelineEvent,
-    list_item_of_row,
     summary_of,
-    summary_of_row,
 )
-from econsult.errors import InvalidInput, NotFound
+from econsult.errors import NotFound
 from econsult.models import (
-    OPEN_STATES,
     Consult,
     ConsultAttachment,
     ConsultEvent,
     ConsultImage,
-    ConsultState,
     Message,
-    Role,
     User,
 )
 from econsult.security.audit import Actor
 from econsult.security.policy import (
     Action,
     Principal,
-    consult_filter,
     may,
     require,
-    sees_patient_names,
     side,
 )
-
-LIST_LIMIT = 500
-
-
-@functools.cache
-def _list_statement(role: Role, clinical: bool, by_state: bool) -> Any:
-    """The list query for a role, built once (it runs on every queue refresh)."""
-    columns = ((*SUMMARY_COLUMNS, *LIST_PEOPLE_COLUMNS, col(Consult.patient_name)) if clinical
-               else SUMMARY_COLUMNS)
-    query = select(*columns).where(consult_filter(role))
-    if by_state:
-        query = query.where(col(Consult.state) == bindparam("state"))
-    elif role is Role.specialist:
-        # A specialist's list is their queue: open consults, soonest due first. (Their
-        # answered and closed ones, thousands after a year, are asked for by state;
-        # mixed in, they would push open ones past the limit.)
-        # (Equalities, not IN: an IN list is re-rendered at every execution.)
-        query = query.where(or_(*(col(Consult.state) == state
-                                  for state in sorted(s.value for s in OPEN_STATES))))
-        return query.order_by(col(Consult.respond_due_at).asc().nulls_last(),
-                              col(Consult.submitted_at)).limit(LIST_LIMIT)
-    return query.order_by(col(Consult.submitted_at).desc()).limit(LIST_LIMIT)
-
-
-async def list_for(deps: ConsultDeps, user: Principal, *, state: str | None = None,
-                   client_addr: str = "") -> list[ConsultSummary] | list[ClinicalListItem]:
-    """The caller's consults, newest first (a GP's own, a delegate's GPs'; everything,
-    for staff), or for a specialist their open queue by due time; `state` narrows to
-    one state. At most LIST_LIMIT; patient names for the clinicians and delegates
-    (audited)."""
-    if state is not None and state not in ConsultState.__members__:
-        raise InvalidInput(f"Unknown state {state!r}.", field="state")
-    if not user.active:
-        return []
-    clinical = sees_patient_names(user)
-    rows = await deps.db.fetch(_list_statement(user.role, clinical, state is not None),
-                               {"viewer_id": user.id, "state": state})
-    if not clinical:
-        return [summary_of_row(row) for row in rows]
-    names = deps.fields.open_many("consults", "patient_name",
-                                  ((row[0], row[-1]) for row in rows))
-    result = [list_item_of_row(row, name) for row, name in zip(rows, names, strict=True)]
-    if rows:
-        await deps.audit.record(actor=Actor(user.id, user.email, client_addr),
-                                action="consult.list", at=deps.clock.now(),
-                                detail=f"count={len(rows)}")
-    return result
 
 
 async def last_event_id(deps: ConsultDeps) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.clock import format_local
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType as E
 from econsult.consults.handback import absent_now, holder_of, mark_assigned, place
@@ -81,4 +82,4 @@ async def _holder(db: AsyncSession, email: str) -> Principal:
 
 
 def _local(deps: ConsultDeps, at: datetime) -> str:
-    return at.astimezone(deps.settings.timezone).strftime("%a %d %b %H:%M")
+    return format_local(at, deps.settings.timezone, with_zone=True)

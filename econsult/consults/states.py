@@ -21,6 +21,8 @@ ALLOWED_FROM: dict[str, frozenset[S]] = {
     "return_to_pool": frozenset({S.assigned, S.in_review}),
     "convert": frozenset({S.assigned, S.pooled, S.in_review, S.awaiting_gp, S.answered}),
     "close": frozenset({S.answered}),
+    # An addendum adds to the advice given; the consult stays as it was.
+    "addendum": frozenset({S.answered, S.closed}),
     "cancel": frozenset({S.assigned, S.pooled, S.in_review, S.awaiting_gp}),
     "reassign": frozenset({S.assigned, S.pooled, S.in_review, S.awaiting_gp}),
 }
@@ -34,6 +36,7 @@ _WHY: dict[str, str] = {
     "reroute": "A consult can be rerouted only before it is answered.",
     "return_to_pool": "Only a consult you hold and have not answered can go back to the pool.",
     "convert": "A finished consult cannot be converted.",
+    "addendum": "An addendum adds to an answer: answer the consult first.",
     "close": "A consult can be closed once it has been answered; before that, cancel it.",
     "cancel": "An answered or finished consult cannot be cancelled; close it instead.",
     "reassign": "Only an open consult can be reassigned.",

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from econsult.consults import attachments as pdfs
-from econsult.consults import clinical_intake, deadlines, image_intake
+from econsult.consults import clinical_intake, deadlines, image_intake, search
 from econsult.consults.attachments import AttachmentUpload, StoredAttachment
 from econsult.consults.clinical_intake import ClinicalInput
 from econsult.consults.deps import ConsultDeps
@@ -27,7 +27,14 @@ from econsult.consults.routing_io import load_specialty, route, targets_of
 from econsult.consults.stored_images import StoredImage, add_image_rows
 from econsult.consults.views import SubmittedConsult, submitted_of
 from econsult.errors import Conflict, InvalidInput, NotFound
-from econsult.models import Consult, ConsultState, IdempotentRequest, ImageLabel, User
+from econsult.models import (
+    Consult,
+    ConsultSearchToken,
+    ConsultState,
+    IdempotentRequest,
+    ImageLabel,
+    User,
+)
 from econsult.routing.decision import DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
 from econsult.security import audit
@@ -212,6 +219,10 @@ async def submit(
                     )
                 )
             await db.flush()
+            # Findable by name and health number (blind index, same transaction).
+            await db.execute(insert(ConsultSearchToken), search.token_rows(
+                deps.keyring, consult_id, name=data.patient_name.strip(),
+                health_number=data.patient_health_number.strip()))
             add_image_rows(db, deps, consult_id, None, user.id, images, now)
             pdfs.add_rows(db, deps, consult_id, None, user.id, attachments, now)
             await recorder.add(

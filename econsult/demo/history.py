@@ -336,6 +336,11 @@ async def generate_for_demo(db: Database, settings: Any, *, n: int, users: Mappi
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        return await generate(db, n=n, now=SystemClock().now(), cipher=cipher,
+        made = await generate(db, n=n, now=SystemClock().now(), cipher=cipher,
                               calendar=program_calendar(settings), gps=gps,
                               specialists=specialists, seed=seed, progress=progress)
+    # Bulk-loaded consults skip submit: make them findable by name and health number.
+    from econsult.consults.search import reindex
+
+    await reindex(db, cipher.keyring)
+    return made

@@ -7,15 +7,22 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from econsult.consults import attachments, image_intake, lifecycle, messaging, queries
+from econsult.consults import attachments, image_intake, lifecycle, listing, messaging, queries
 from econsult.consults.attachments import AttachmentUpload
 from econsult.consults.clinical_intake import ClinicalInput, parse_answers
 from econsult.consults.image_intake import Upload
+from econsult.consults.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery, parse_states
 from econsult.consults.messaging import AnswerParts
 from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
-from econsult.http.requests import client_addr, json_body, text_field
+from econsult.http.requests import (
+    client_addr,
+    json_body,
+    parse_date,
+    parse_small_int,
+    text_field,
+)
 from econsult.http.responses import JSONResponse
 from econsult.http.state import app_state
 from econsult.http.uploads import ParsedForm, parse_multipart
@@ -131,13 +138,61 @@ async def create_consult(request: Request) -> Response:
 
 async def list_consults(request: Request) -> Response:
     """
-    summary: The caller's consults (?state=); a specialist's open queue by due time
+    summary: The caller's consults, a page at a time, with filters and patient search
+    description: >
+      Only consults the caller may see (a GP's own, a delegate's GPs', a specialist's
+      and their pools'; codes and times for staff). Without `state`, a specialist gets
+      their open queue, soonest due first; everyone else (and a specialist asking for
+      states) gets what needs their action first, then open, then finished, newest
+      first. Follow `next_cursor` until it is null to reach every consult.
+    parameters:
+      - {name: state, in: query, schema: {type: string},
+         description: "a state, several separated by commas, or all"}
+      - {name: specialty, in: query, schema: {type: string}}
+      - {name: q, in: query, schema: {type: string, maxLength: 100},
+         description: "name prefixes (2+ letters each) or the exact health number"}
+      - {name: needs_action, in: query, schema: {type: string, enum: ["0", "1"]}}
+      - {name: from, in: query, schema: {type: string, format: date},
+         description: "submitted on or after this day (program time zone)"}
+      - {name: to, in: query, schema: {type: string, format: date},
+         description: "submitted on or before this day (program time zone)"}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200,
+         default: 50}}
+      - {name: cursor, in: query, schema: {type: string},
+         description: "next_cursor of the previous page"}
+    responses:
+      200:
+        description: >
+          {consults: [summary, plus patient_name, gp_id, submitted_by, gp_name,
+          patient_age, question_preview, photo_count, follow_up for clinicians],
+          next_cursor: string or null}
+      400: {description: "a bad state, limit, date, search or cursor"}
+      401: {description: "no valid session"}
     """
     svc = app_state(request)
-    rows = await queries.list_for(svc, current_user(request),
-                                  state=request.query_params.get("state") or None,
+    params = request.query_params
+    query = ListQuery(
+        states=parse_states(params.get("state")),
+        specialty=params.get("specialty") or None,
+        q=params["q"] if params.get("q", "").strip() else None,
+        needs_action=_flag(params.get("needs_action"), "needs_action"),
+        submitted_from=parse_date(params["from"], "from") if params.get("from") else None,
+        submitted_to=parse_date(params["to"], "to") if params.get("to") else None,
+        limit=(parse_small_int(params["limit"], "limit", 1, MAX_LIMIT)
+               if params.get("limit") else DEFAULT_LIMIT),
+        cursor=params.get("cursor") or None,
+    )
+    page = await listing.page_for(svc, current_user(request), query,
                                   client_addr=client_addr(request))
-    return JSONResponse({"consults": rows})
+    return JSONResponse({"consults": page.consults, "next_cursor": page.next_cursor})
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    if raw in (None, "", "0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise InvalidInput(f"{name} must be 1 or 0.", field=name)
 
 
 async def get_consult(request: Request) -> Response:
@@ -169,8 +224,8 @@ async def acknowledge(request: Request) -> Response:
 
 async def post_message(request: Request) -> Response:
     """
-    summary: Message, clarification request or answer (multipart with photos and PDFs, or JSON)
-    description: "Photos in a reply take the same labels (image_labels) and checks as at submit; PDFs the same checks and sanitising as a consult's attachments. A GP writes kind message; the specialist also clarification_request or answer. An answer (`kind: answer`) records `minutes` (1 to the configured cap, ECONSULT_MAX_ANSWER_MINUTES, default 60; more is refused) and may be structured: `impression`, `plan`, `refer_if` (red flags, the safety net), `follow_up`, `referral_advised`. Every answer is signed by the specialist who writes it with their name, credentials and registration number; a structured answer needs the registration number on the profile."
+    summary: Message, clarification request, answer or addendum (multipart with photos and PDFs, or JSON)
+    description: "`kind` is message (default), clarification_request, answer (needs `minutes`) or addendum: the specialist who answered adds to the answer of an answered or closed consult; it is shown under the answer and changes no state or clock. Photos in a reply take the same labels (image_labels) and checks as at submit; PDFs the same checks and sanitising as a consult's attachments. An answer records `minutes` (1 to the configured cap, ECONSULT_MAX_ANSWER_MINUTES, default 60; more is refused) and may be structured: `impression`, `plan`, `refer_if` (red flags, the safety net), `follow_up`, `referral_advised`. Every answer is signed by the specialist who writes it with their name, credentials and registration number; a structured answer needs the registration number on the profile."
     parameters:
       - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
     requestBody:
@@ -182,7 +237,7 @@ async def post_message(request: Request) -> Response:
             required: [body]
             properties:
               body: {type: string, maxLength: 20000}
-              kind: {type: string, enum: [message, clarification_request, answer], default: message}
+              kind: {type: string, enum: [message, clarification_request, answer, addendum], default: message}
               minutes: {type: integer, minimum: 1, maximum: 60, description: "with an answer"}
               impression: {type: string, maxLength: 5000}
               plan: {type: string, maxLength: 5000}
@@ -195,7 +250,7 @@ async def post_message(request: Request) -> Response:
             required: [body]
             properties:
               body: {type: string}
-              kind: {type: string, enum: [message, clarification_request, answer]}
+              kind: {type: string, enum: [message, clarification_request, answer, addendum]}
               minutes: {type: integer}
               impression: {type: string}
               plan: {type: string}
@@ -207,8 +262,9 @@ async def post_message(request: Request) -> Response:
               attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents"}
     responses:
       201: {description: "{consult, message_id, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
-      400: {description: "A bad field (minutes above the cap, a part too long, no registration number to sign with), or a photo or PDF refused; nothing is stored"}
-      404: {description: "Unknown, or not the caller's consult"}
+      400: {description: "Empty or too long body, unknown kind, missing minutes, a bad field (minutes above the cap, a part too long, no registration number to sign with), or a photo or PDF refused; nothing is stored"}
+      401: {description: "No valid session"}
+      404: {description: "Unknown, or not the caller's consult to write on (or in that kind)"}
       409: {description: "The consult's state does not allow this message now"}
       413: {description: "A file or the whole upload is over the size limit"}
     """  # noqa: E501

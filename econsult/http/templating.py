@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from econsult.clock import LOCAL_FORMAT, format_local, zone_rules
 from econsult.http.navigation import nav_links
 from econsult.http.state import app_state
 
@@ -20,9 +22,14 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 def make_templates(tz: ZoneInfo) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 
-    def localtime(value: datetime | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
+    def localtime(value: datetime | None, fmt: str = LOCAL_FORMAT, *,
+                  zone: bool = False) -> str:
+        """Times in the program's zone: the one format (econsult.clock.format_local),
+        which the browser reproduces from the same zone rules (`tz_rules`)."""
         if value is None:
             return ""
+        if fmt == LOCAL_FORMAT:
+            return format_local(value, tz, with_zone=zone)
         return value.astimezone(tz).strftime(fmt)
 
     def isoformat(value: datetime | None) -> str:
@@ -31,6 +38,7 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
     templates.env.filters["localtime"] = localtime
     templates.env.filters["iso"] = isoformat
     templates.env.globals["tz_name"] = str(tz)
+    templates.env.globals["tz_rules"] = json.dumps(zone_rules(tz), separators=(",", ":"))
     return templates
 
 

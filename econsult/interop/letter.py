@@ -26,6 +26,7 @@ from econsult.security.policy import Principal
 
 TEMPLATE = "consult_letter.html"
 _KIND_LABELS = {"clarification_request": "Clarification requested", "answer": "Answer",
+                "addendum": "Addendum to the answer",
                 "reroute": "Rerouted", "message": "Message"}
 _OUTCOMES = {"referral_avoided": "Referral avoided", "referral_still_needed":
              "Referral still needed", "referral_now_planned": "Referral now planned",

@@ -36,6 +36,7 @@ from econsult.models.consults import (
 from econsult.models.mfa import MfaChallenge, Passkey, RecoveryCode, TotpCredential
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
+from econsult.models.search import ConsultSearchToken
 
 __all__ = [
     "AnswerTemplate",
@@ -52,6 +53,7 @@ __all__ = [
     "ConsultAttachment",
     "ConsultEvent",
     "ConsultImage",
+    "ConsultSearchToken",
     "ConsultState",
     "IdempotentRequest",
     "ImageLabel",

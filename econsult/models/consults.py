@@ -132,6 +132,7 @@ class MessageKind(StrEnum):
     message = "message"
     clarification_request = "clarification_request"
     answer = "answer"
+    addendum = "addendum"  # the specialist adds to an answer; the consult stays answered
 
 
 class Message(SQLModel, table=True):

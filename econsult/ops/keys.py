@@ -18,7 +18,14 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput
 from econsult.models import KekRecord
-from econsult.ops.rekey import count_fields, count_images, rekey_fields, rekey_images
+from econsult.ops.rekey import (
+    count_fields,
+    count_images,
+    count_search,
+    rekey_fields,
+    rekey_images,
+    rekey_search,
+)
 from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.keyring import Kek, Keyring, load_key_file, new_key, save_key_file
@@ -45,6 +52,9 @@ def protected_kinds() -> list[Protected]:
     return [
         Protected(name="fields", rekey=rekey_fields, count=count_fields),
         Protected(name="images", rekey=rekey_images, count=count_images),
+        # Search tokens are HMACs under a key derived from the KEK: recomputed from the
+        # (re-sealed) names and health numbers, so search works across a rotation.
+        Protected(name="search", rekey=rekey_search, count=count_search),
     ]
 
 

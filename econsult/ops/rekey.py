@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from econsult.config import Settings
+from econsult.consults import search
 from econsult.db import Database
 from econsult.errors import Conflict
 from econsult.images.blobstores import blob_store_for
@@ -232,6 +233,20 @@ async def count_fields(db: Database, kek_id: str, settings: Settings) -> int:
                              if token is not None and _kek_of(token) == kek_id)
             last = rows[-1][0]
     return count
+
+
+# --- rotation: search tokens (blind indexes) -----------------------------------------
+
+
+async def rekey_search(db: Database, keyring: Keyring, settings: Settings,
+                       progress: Progress = _no_progress) -> int:
+    """Recompute every consult's search tokens under the active KEK's search key (and
+    index consults that have none). Runs after the fields are re-sealed."""
+    return await search.reindex(db, keyring, progress)
+
+
+async def count_search(db: Database, kek_id: str, settings: Settings) -> int:
+    return await search.count_tokens(db, kek_id)
 
 
 def _kek_of(token: bytes) -> str | None:

@@ -27,6 +27,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+from econsult.clock import format_local
 from econsult.config import Settings
 from econsult.db import Database
 from econsult.models import Consult, DelegateLink, User
@@ -208,7 +209,7 @@ def compose(event: BusEvent, person: _Person, link: str, due_at: datetime | None
                                                            specialty=specialty)
     lines = [f"Hello {person.name},", "", subject.removeprefix("[econsult] ") + "."]
     if due_at is not None and event.type != "answered":
-        local = due_at.astimezone(settings.timezone).strftime("%a %d %b %Y %H:%M %Z")
+        local = format_local(due_at, settings.timezone, with_zone=True)
         lines.append(f"Response due by {local}.")
     lines += ["", f"Open it: {link}", "",
               "This email holds no patient information; log in to read the consult."]

@@ -153,7 +153,15 @@ async def test_list_items_say_what_the_detail_says(
         for item in listing:
             detail = ok(await client.get(f"/api/v1/consults/{item['id']}"))
             assert item["patient_name"] == "Jane Example"
-            summary = {k: v for k, v in item.items() if k != "patient_name"}
+            # What only list rows carry, checked against the detail too.
+            assert item["gp_name"] == detail["gp"]["name"]
+            assert item["photo_count"] == len(detail["images"])
+            assert item["assignee_name"] == (detail["assignee"] or {}).get("name", "")
+            assert detail["question"].startswith(item["question_preview"].rstrip("…"))
+            assert item["follow_up"] is False and isinstance(item["patient_age"], int)
+            list_only = {"patient_name", "gp_name", "photo_count", "question_preview",
+                         "follow_up", "patient_age", "assignee_name"}
+            summary = {k: v for k, v in item.items() if k not in list_only}
             assert summary == {k: detail[k] for k in summary}, item
         assert {item["submitted_at"][19:] for item in listing} == {"+00:00", ".123456+00:00"}
 

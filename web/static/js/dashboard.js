@@ -47,7 +47,11 @@
       .then(function (data) {
         (data.groups || []).forEach(function (g) { apply(g.specialty + "|" + g.urgency, g); });
         if (data.totals) apply("totals", data.totals);
-        say("Live · updated " + new Date().toLocaleTimeString());
+        // The one time format, from the server's zone rules (util.js).
+        var now = new Date().toISOString();
+        import("/static/js/util.js").then(function (u) {
+          say("Live · updated " + u.fmtTime(now, { withZone: true }));
+        });
       })
       .catch(function () { say("Live · update failed, will retry on the next event"); });
   }

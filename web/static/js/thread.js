@@ -9,7 +9,10 @@ const root = document.getElementById("thread");
 const id = root.dataset.id;
 const me = Number(root.dataset.me);
 const errorBox = document.getElementById("thread-error");
+const noticeBox = document.getElementById("thread-notice");
+const OUTCOMES = JSON.parse(root.dataset.outcomes || "{}");
 let refreshTimer = null;
+let handedOn = false; // rerouted by the caller: losing sight of it is the expected end
 
 // What the caller may do now comes from the server (policy and state machine); the page
 // only shows or hides the matching forms and buttons.
@@ -75,21 +78,51 @@ function attachmentList(items) {
       (a.removed && a.removed.length ? ` · removed before storing: ${a.removed.join(", ")}` : "") }))));
 }
 
+const KIND_BADGES = { clarification_request: "asks for clarification", answer: "answer",
+                      addendum: "addendum" };
+
+function messageItem(m) {
+  const kind = KIND_BADGES[m.kind] || null;
+  return el("li", {
+    class: `message kind-${m.kind}${m.author === me ? " mine" : ""}`, "data-id": m.id },
+  el("p", { class: "message-head" }, el("strong", { text: m.author_name }), " ",
+    kind ? el("span", { class: "badge kind", text: kind }) : null, " ", timeEl(m.at)),
+  el("p", { class: "prose", text: m.body }), answerBlock(m), thumbs(m.images),
+  attachmentList(m.attachments));
+}
+
+// An addendum is shown under the answer before it (as the server renders it).
 function renderMessages(messages) {
   const list = document.getElementById("messages");
   if (!list) return;
   list.textContent = "";
+  let answer = null;
   for (const m of messages) {
-    const kind = m.kind === "clarification_request" ? "asks for clarification"
-      : m.kind === "answer" ? "answer" : null;
-    list.append(el("li", {
-      class: `message kind-${m.kind}${m.author === me ? " mine" : ""}`, "data-id": m.id },
-    el("p", { class: "message-head" }, el("strong", { text: m.author_name }), " ",
-      kind ? el("span", { class: "badge kind", text: kind }) : null, " ", timeEl(m.at)),
-    el("p", { class: "prose", text: m.body }), answerBlock(m), thumbs(m.images),
-    attachmentList(m.attachments)));
+    if (m.kind === "addendum" && answer) {
+      let addenda = answer.querySelector(".addenda");
+      if (!addenda) {
+        addenda = el("ol", { class: "addenda messages", "aria-label": "Addenda to this answer" });
+        answer.append(addenda);
+      }
+      addenda.append(messageItem(m));
+      continue;
+    }
+    const item = messageItem(m);
+    list.append(item);
+    if (m.kind === "answer") answer = item;
   }
   document.getElementById("no-messages").hidden = messages.length > 0;
+}
+
+function renderSurvey(consult) {
+  const survey = document.getElementById("survey");
+  if (!survey) return;
+  survey.hidden = consult.state !== "closed";
+  document.getElementById("survey-outcome").textContent =
+    OUTCOMES[consult.outcome] || consult.outcome || "—";
+  document.getElementById("survey-usefulness").textContent =
+    consult.usefulness ? `${consult.usefulness} of 5` : "—";
+  document.getElementById("survey-comment").textContent = consult.close_comment || "—";
 }
 
 function renderTimeline(events) {
@@ -113,8 +146,9 @@ function render(consult) {
     : consult.state === "pooled" ? "Specialty pool" : "—";
   const due = document.getElementById("due");
   due.textContent = "";
-  due.append(consult.due_at ? timeEl(consult.due_at) : "—");
+  due.append(consult.due_at ? timeEl(consult.due_at, { withZone: true }) : "—");
   if (consult.messages) renderMessages(consult.messages);
+  renderSurvey(consult);
   renderTimeline(consult.events || []);
   applyActions(consult);
 }
@@ -130,6 +164,8 @@ async function refresh() {
     render(await api("GET", `/api/v1/consults/${id}`));
   } catch (error) {
     if (error.status === 404) {
+      for (const form of root.querySelectorAll("form.action")) form.hidden = true;
+      if (handedOn) return; // the reroute notice already says where it went
       showError("This consult is no longer yours to see (it was rerouted or taken by a colleague).");
       for (const form of root.querySelectorAll("form.action")) form.hidden = true;
     } else if (error.status === 401) {
@@ -174,6 +210,7 @@ function requestFor(form, submitter) {
       for (const file of documents) body.append("attachments", file, file.name);
       return [`${base}/messages`, body];
     }
+    case "addendum": return [`${base}/messages`, { body: data.get("body"), kind: "addendum" }];
     case "specialist_message": {
       const kind = data.get("kind");
       const payload = { body: data.get("body"), kind };
@@ -187,20 +224,56 @@ function requestFor(form, submitter) {
   }
 }
 
+function clearFieldError(form, name) {
+  const slot = form.querySelector(`.field-error[data-field="${name}"]`);
+  if (slot) { slot.hidden = true; slot.textContent = ""; }
+  for (const input of form.querySelectorAll(`[name="${name}"]`)) input.removeAttribute("aria-invalid");
+}
+
 function fieldErrors(form, error) {
-  for (const node of form.querySelectorAll(".field-error")) node.hidden = true;
+  for (const node of form.querySelectorAll(".field-error")) clearFieldError(form, node.dataset.field);
   const slot = error && error.field && form.querySelector(`.field-error[data-field="${error.field}"]`);
   if (slot) {
     slot.textContent = error.message;
     slot.hidden = false;
     const input = form.querySelector(`[name="${error.field}"]`);
-    if (input) input.focus();
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
     return true;
   }
   return false;
 }
 
+// A field's error goes as soon as the field is changed (the server checks again on send).
+function watchFields(form) {
+  const clear = (event) => { if (event.target.name) clearFieldError(form, event.target.name); };
+  form.addEventListener("input", clear);
+  form.addEventListener("change", clear);
+}
+
+function showNotice(message) {
+  noticeBox.textContent = "";
+  if (message) noticeBox.append(...message);
+  noticeBox.hidden = !message;
+}
+
+// A reroute hands the consult on: say where it went, and leave nothing to press.
+function rerouted(form, summary) {
+  handedOn = true;
+  const select = form.querySelector('[name="specialty"]');
+  const name = (select && select.selectedOptions[0] && select.selectedOptions[0].textContent)
+    || summary.specialty;
+  const where = summary.state === "pooled" ? `the ${name} pool` : `a ${name} specialist on call`;
+  showNotice([`Rerouted to ${name}: it went to ${where}, and has left your queue. `,
+    el("a", { href: "/queue", text: "Back to the queue" })]);
+  for (const f of root.querySelectorAll("form.action")) f.hidden = true;
+  document.getElementById("no-actions").hidden = true;
+}
+
 for (const form of root.querySelectorAll("form.action")) {
+  watchFields(form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
@@ -210,7 +283,13 @@ for (const form of root.querySelectorAll("form.action")) {
     fieldErrors(form, null);
     try {
       const [path, body] = requestFor(form, event.submitter);
-      await api("POST", path, body);
+      const answer = await api("POST", path, body);
+      if (form.dataset.step === "reroute") {
+        rerouted(form, answer);
+        form.reset();
+        await refresh();
+        return;
+      }
       form.reset();
       if (replyPhotos && form.contains(replyPhotos)) replyPhotos.textContent = "";
       syncMinutes();

@@ -3,19 +3,40 @@
 export const csrf = document.body.dataset.csrf || "";
 export const zone = document.body.dataset.tz || undefined;
 
-const dateTime = new Intl.DateTimeFormat("en-CA", {
-  timeZone: zone, weekday: "short", day: "2-digit", month: "short", year: "numeric",
-  hour: "2-digit", minute: "2-digit", hour12: false,
-});
+// The zone's offsets from the server's zone data ([from epoch s, offset s, abbreviation]):
+// the browser's own zone data may be older or newer, and every screen must show the
+// same instant as the same text (econsult.clock.format_local: "Wed 02 Dec 2026 17:00").
+const rules = JSON.parse(document.body.dataset.tzRules || "[]");
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const two = (n) => String(n).padStart(2, "0");
 
-export function fmtTime(iso) {
-  return iso ? dateTime.format(new Date(iso)) : "";
+function ruleAt(seconds) {
+  let low = 0, high = rules.length - 1, found = null;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (rules[mid][0] <= seconds) { found = rules[mid]; low = mid + 1; } else high = mid - 1;
+  }
+  return found;
 }
 
-export function timeEl(iso) {
+// withZone: the zone's abbreviation after the time, where it matters (deadlines).
+export function fmtTime(iso, { withZone = false } = {}) {
+  if (!iso) return "";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return "";
+  const rule = ruleAt(Math.floor(ms / 1000));
+  const offset = rule ? rule[1] : -new Date(ms).getTimezoneOffset() * 60;
+  const d = new Date(ms + offset * 1000); // read with the UTC getters: local wall time
+  const text = `${DAYS[d.getUTCDay()]} ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ` +
+    `${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}`;
+  return withZone && rule ? `${text} ${rule[2]}` : text;
+}
+
+export function timeEl(iso, options) {
   const t = document.createElement("time");
   t.dateTime = iso || "";
-  t.textContent = fmtTime(iso);
+  t.textContent = fmtTime(iso, options);
   return t;
 }
 

@@ -2,7 +2,7 @@
 // second, never while a reassign form is being filled in), countdowns to each
 // deadline, and reassignment through the JSON API without leaving the page.
 import { connectLive } from "./live.js";
-import { api, fmtDuration } from "./util.js";
+import { api, fmtDuration, fmtTime } from "./util.js";
 
 const root = document.getElementById("worklist");
 const status = document.getElementById("worklist-status");
@@ -36,7 +36,7 @@ async function refresh() {
     if (busy()) { schedule(2000); return; }
     const next = new DOMParser().parseFromString(html, "text/html").getElementById("worklist-rows");
     if (next) document.getElementById("worklist-rows").replaceWith(document.adoptNode(next));
-    status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    status.textContent = `Updated ${fmtTime(new Date().toISOString(), { withZone: true })}`;
     tick();
   } catch {
     status.textContent = "Update failed; retrying on the next event";
