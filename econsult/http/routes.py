@@ -11,9 +11,11 @@ from starlette.staticfiles import StaticFiles
 from econsult.http import (
     api_auth,
     api_consults,
+    api_drafts,
     api_exports,
     api_images,
     api_rota,
+    api_session,
     api_staff,
     api_turnaround,
     pages_account,
@@ -66,6 +68,8 @@ def api_routes() -> list[BaseRoute]:
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),
+        *api_drafts.routes(),
+        *api_session.routes(),
     ]
 
 

@@ -25,6 +25,7 @@ from econsult.models.consults import (
     Message,
     MessageKind,
 )
+from econsult.models.drafts import Draft, DraftImage
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 
@@ -38,6 +39,8 @@ __all__ = [
     "ConsultEvent",
     "ConsultImage",
     "ConsultState",
+    "Draft",
+    "DraftImage",
     "IdempotentRequest",
     "ImageLabel",
     "Message",

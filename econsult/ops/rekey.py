@@ -25,7 +25,7 @@ from econsult.errors import Conflict
 from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import rewrap_blob_header
 from econsult.images.store import BlobNotFound, BlobStore
-from econsult.models import Consult, ConsultImage, Message
+from econsult.models import Consult, ConsultImage, Draft, DraftImage, Message
 from econsult.ops.integrity import BATCH, KINDS_STORED, blob_key, image_id_batches
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import Keyring, KeyringError, token_kek_id
@@ -38,6 +38,7 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Consult, ("patient_name", "patient_dob", "patient_health_number", "question",
                "clinical_details", "close_comment")),
     (Message, ("body",)),
+    (Draft, ("fields",)),
 )
 
 
@@ -94,10 +95,16 @@ async def rekey_images(db: Database, keyring: Keyring, settings: Settings,
 
 
 async def count_images(db: Database, kek_id: str, settings: Settings) -> int:
+    """Consult images and photos in drafts (which `rekey_images` leaves: drafts expire
+    within days) still under `kek_id`, so `keys retire` refuses while any remain."""
     async with db.read() as session:
-        return int((await session.execute(
+        consults = int((await session.execute(
             select(func.count()).select_from(ConsultImage)
             .where(col(ConsultImage.kek_id) == kek_id))).scalar_one())
+        in_drafts = int((await session.execute(
+            select(func.count()).select_from(DraftImage)
+            .where(col(DraftImage.kek_id) == kek_id))).scalar_one())
+    return consults + in_drafts
 
 
 # --- rotation: encrypted fields -----------------------------------------------------
