@@ -251,10 +251,10 @@ async def list_for(deps: ConsultDeps, user: Principal) -> list[DraftListItem]:
             select(Draft).where(draft_filter(user, col(Draft.author_id), col(Draft.gp_id)),
                                 col(Draft.sent_consult_id).is_(None))
             .order_by(col(Draft.updated_at).desc()).limit(LIST_LIMIT))).scalars())
-        counts = dict((await db.execute(
+        counts: dict[str, int] = {str(draft): int(n) for draft, n in (await db.execute(
             select(col(DraftImage.draft_id), func.count())
             .where(col(DraftImage.draft_id).in_([r.id for r in rows]))
-            .group_by(col(DraftImage.draft_id)))).tuples().all()) if rows else {}
+            .group_by(col(DraftImage.draft_id)))).all()} if rows else {}
         authors = {r.author_id: await _author(db, r.author_id) for r in rows}
     items = []
     for row in rows:
