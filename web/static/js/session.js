@@ -238,8 +238,10 @@ function signedIn(data) {
   setCsrf(data.csrf_token);
   ended = false;
   const dialog = document.getElementById("session-signin");
-  document.getElementById("signin-password").value = "";
-  if (dialog.open) dialog.close();
+  if (dialog) {
+    document.getElementById("signin-password").value = "";
+    if (dialog.open) dialog.close();
+  }
   body.dataset.session = "live";
   document.dispatchEvent(new CustomEvent("econsult:signed-in"));
   if (pending) { pending.resolve(true); pending = null; }

@@ -1,0 +1,256 @@
+"""Work is never lost, in Chromium: the consult form is a server-side draft as it is
+typed, its photos are uploaded once into it (HEIC previewed by the server), and a
+session that ends (logout in another tab, or idle) is signed in again in place, the
+form as it was and the Send the person pressed going through, once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from econsult.config import Settings
+from tests.conftest import free_port
+from tests.e2e.conftest import Server, Site, in_thread, jpeg, seed_site
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+HEIC = Path("/work/shared/testdata/images/phones/pug.heic")
+if not HEIC.exists():  # the shared test data beside the project
+    HEIC = Path(__file__).resolve().parents[3] / "shared/testdata/images/phones/pug.heic"
+
+
+def _site(settings: Settings) -> Iterator[Site]:
+    personas = in_thread(lambda: asyncio.run(seed_site(settings)))
+    server = Server(settings, free_port())
+    server.start()
+    yield Site(server, settings, personas)
+    server.stop()
+
+
+@pytest.fixture
+def quick_site(settings: Settings) -> Iterator[Site]:
+    """Sessions idle out after one minute: the warning comes 30 s before."""
+    yield from _site(settings.with_(session_idle_minutes=1))
+
+
+def new_context(browser: Any) -> BrowserContext:
+    context: BrowserContext = browser.new_context(viewport={"width": 1100, "height": 900})
+    return context
+
+
+def login(context: BrowserContext, site: Site, email: str) -> Page:
+    page = context.new_page()
+    page.goto(f"{site.server.url}/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+FORM = {
+    "#patient_name": "Rosalind Draftwell",
+    "#patient_dob": "1964-03-09",
+    "#patient_health_number": "9011 222 333",
+    "#question": "Scaly plaque on the shin for six months, not settling; psoriasis or BCC?",
+    "#body_site": "left shin",
+    "#duration": "6 months",
+}
+
+
+def type_consult(page: Page, site: Site, tmp_path: Path) -> None:
+    page.goto(f"{site.server.url}/consults/new")
+    page.select_option("#specialty", "dermatology")
+    for selector, value in FORM.items():
+        page.fill(selector, value)
+    photo = tmp_path / "overview.jpg"
+    photo.write_bytes(jpeg(3))
+    page.set_input_files("#photo-overview-file", str(photo))
+    expect(page.locator('.photo-slot[data-slot="overview"] .preview')).to_be_visible(
+        timeout=15_000)
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved", timeout=10_000)
+    assert "?draft=" in page.url
+
+
+def expect_form_intact(page: Page) -> None:
+    for selector, value in FORM.items():
+        expect(page.locator(selector)).to_have_value(value)
+    expect(page.locator('.photo-slot[data-slot="overview"] .preview')).to_be_visible()
+
+
+def check_sent(page: Page) -> str:
+    """The consult as the server has it: every field and the photo, and only one."""
+    expect(page.locator("#consult-sent")).to_be_visible(timeout=15_000)
+    href = page.locator("#sent-link").get_attribute("href") or ""
+    cid = href.rsplit("/", 1)[1]
+    detail = page.evaluate("""async (id) => {
+        const r = await fetch(`/api/v1/consults/${id}`, {headers: {Accept: "application/json"}});
+        return r.json(); }""", cid)
+    assert detail["patient"]["name"] == FORM["#patient_name"]
+    assert detail["patient"]["health_number"] == FORM["#patient_health_number"]
+    assert detail["question"] == FORM["#question"]
+    assert detail["details"] == {"body_site": "left shin", "duration": "6 months"}
+    assert [i["label"] for i in detail["images"]] == ["overview"]
+    listed = page.evaluate("""async () => {
+        const r = await fetch("/api/v1/consults", {headers: {Accept: "application/json"}});
+        return (await r.json()).consults.map((c) => c.id); }""")
+    assert listed == [cid]
+    return cid
+
+
+def test_logout_in_another_tab_then_sign_in_in_place_and_send_once(
+        browser: Any, site: Site, tmp_path: Path, artifacts: Path) -> None:
+    context = new_context(browser)
+    page = login(context, site, site.personas.gp.email)
+    type_consult(page, site, tmp_path)
+    page.evaluate("window.__samePage = true")  # gone if the page ever reloads
+
+    other = context.new_page()
+    other.goto(f"{site.server.url}/consults")
+    other.click("form.logout button")
+    other.wait_for_url(lambda url: "/login" in url)
+    other.close()
+
+    page.click("#submit-consult")
+    dialog = page.locator("#session-signin")
+    expect(dialog).to_be_visible(timeout=10_000)
+    expect(page.locator("#signin-email")).to_have_value(site.personas.gp.email)
+    expect_form_intact(page)
+    page.screenshot(path=str(artifacts / "session-signin.png"), full_page=True)
+    page.fill("#signin-password", "wrong password")
+    page.click("#signin-submit")
+    expect(page.locator("#signin-error")).to_contain_text("incorrect")
+    page.fill("#signin-password", PASSWORD)
+    page.click("#signin-submit")
+    expect(dialog).to_be_hidden()
+    check_sent(page)
+    assert page.evaluate("window.__samePage === true")
+    # The page's scripts use the new session's token from now on.
+    assert page.evaluate("document.body.dataset.csrf") != ""
+    assert page.evaluate("""async () => (await fetch("/api/v1/session/keepalive", {
+        method: "POST", headers: {"X-CSRF-Token": document.body.dataset.csrf}})).status""") == 200
+    context.close()
+
+
+def test_signed_in_again_elsewhere_the_stale_token_is_replaced_without_asking(
+        browser: Any, site: Site, tmp_path: Path) -> None:
+    """The issue's case: logged out, logged in again in another tab; Send used to answer
+    "Missing or invalid CSRF token; reload the page" and the reload emptied the form."""
+    context = new_context(browser)
+    page = login(context, site, site.personas.gp.email)
+    type_consult(page, site, tmp_path)
+    other = context.new_page()
+    other.goto(f"{site.server.url}/consults")
+    other.click("form.logout button")
+    other.wait_for_url(lambda url: "/login" in url)
+    other.fill("#email", site.personas.gp.email)
+    other.fill("#password", PASSWORD)
+    other.click("button[type=submit]")
+    other.wait_for_url(lambda url: "/login" not in url)
+    other.close()
+
+    page.fill("#history", "no family history of skin cancer")
+    page.click("#submit-consult")
+    expect(page.locator("#consult-sent")).to_be_visible(timeout=15_000)
+    expect(page.locator("#session-signin")).to_have_count(0)  # never needed
+    context.close()
+
+
+def test_a_draft_survives_closing_the_tab_and_resumes_with_its_photo(
+        browser: Any, site: Site, tmp_path: Path, artifacts: Path) -> None:
+    context = new_context(browser)
+    page = login(context, site, site.personas.gp.email)
+    type_consult(page, site, tmp_path)
+    page.close()
+
+    page = context.new_page()
+    page.goto(f"{site.server.url}/consults")
+    row = page.locator("#drafts .draft-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(FORM["#patient_name"])
+    expect(row).to_contain_text("1 photo")
+    page.screenshot(path=str(artifacts / "drafts-list.png"), full_page=True)
+    row.get_by_role("link", name="Resume").click()
+    page.wait_for_url(lambda url: "/consults/new?draft=" in url)
+    expect(page.locator("#draft-status")).to_contain_text("Draft restored")
+    expect_form_intact(page)
+    assert page.locator('.photo-slot[data-slot="overview"] .preview').evaluate(
+        "img => img.naturalWidth") > 0
+    # Reloading the page resumes it too: the form never empties itself.
+    page.fill("#duration", "7 months")
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved", timeout=10_000)
+    page.reload()
+    expect(page.locator("#duration")).to_have_value("7 months")
+
+    # Discard from the list: gone, with its photo.
+    page.goto(f"{site.server.url}/consults")
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#drafts .discard-draft").click()
+    expect(page.locator("#drafts .draft-row")).to_have_count(0)
+    expect(page.locator("#drafts")).to_be_hidden()
+    context.close()
+
+
+def test_a_heic_photo_is_previewed_before_sending(
+        browser: Any, site: Site, artifacts: Path) -> None:
+    context = new_context(browser)
+    page = login(context, site, site.personas.gp.email)
+    page.goto(f"{site.server.url}/consults/new")
+    page.select_option("#specialty", "dermatology")
+    page.evaluate("""() => {
+        const slot = document.querySelector('.photo-slot[data-slot="close_up"]');
+        const checking = slot.querySelector(".checking");
+        new MutationObserver(() => {
+            if (!checking.hidden) window.__sawChecking = checking.textContent.trim();
+        }).observe(checking, {attributes: true, childList: true, subtree: true});
+    }""")
+    page.set_input_files("#photo-close_up-file", str(HEIC))
+    preview = page.locator('.photo-slot[data-slot="close_up"] .preview')
+    expect(preview).to_be_visible(timeout=30_000)
+    assert page.evaluate("window.__sawChecking || ''").endswith("…")
+    src = preview.get_attribute("src") or ""
+    assert src.startswith("/api/v1/drafts/") and src.endswith("/preview")
+    assert preview.evaluate("img => img.complete && img.naturalWidth") > 0
+    expect(page.locator('.photo-slot[data-slot="close_up"] .photo-name')).to_contain_text(
+        "4032")
+    expect(page.locator('.photo-slot[data-slot="close_up"] .checking')).to_be_hidden()
+    page.screenshot(path=str(artifacts / "heic-preview.png"), full_page=True)
+    context.close()
+
+
+def test_the_idle_warning_and_stay_signed_in_then_the_in_place_sign_in(
+        browser: Any, quick_site: Site) -> None:
+    """One-minute sessions: the live socket stays connected (a background socket is not
+    activity), the warning comes 30 s before the end, "Stay signed in" keeps the session
+    past its first end, and when it lapses the page asks to sign in again in place."""
+    site = quick_site
+    context = new_context(browser)
+    page = login(context, site, site.personas.gp.email)
+    page.goto(f"{site.server.url}/consults")
+    expect(page.locator("body")).to_have_attribute("data-live", "online", timeout=10_000)
+    page.evaluate("window.__samePage = true")
+    warning = page.locator("#session-warning")
+    expect(warning).to_be_visible(timeout=45_000)
+    expect(warning).to_contain_text("signed out in 0:")
+    page.click("#stay-signed-in")
+    expect(warning).to_be_hidden()
+    page.wait_for_timeout(35_000)  # past where the session would have ended
+    status = page.evaluate("""async () => (await fetch("/api/v1/session",
+        {headers: {"X-Econsult-Background": "1"}})).status""")
+    assert status == 200
+    expect(page.locator("#session-signin")).to_have_count(0)
+    # Now left alone: it ends, and the page offers to sign in where it is.
+    dialog = page.locator("#session-signin")
+    expect(dialog).to_be_visible(timeout=45_000)
+    page.fill("#signin-password", PASSWORD)
+    page.click("#signin-submit")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("body")).to_have_attribute("data-session", "live")
+    assert page.evaluate("window.__samePage === true")
+    context.close()
