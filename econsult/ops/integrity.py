@@ -150,8 +150,8 @@ async def gc(settings: Settings, *, min_age_seconds: float = GC_MIN_AGE_SECONDS,
         report = await collect_garbage(db, blobs, min_age_seconds=min_age_seconds)
         report.expired_drafts = expired
         await _audit_cli(db, "blobs.gc", f"removed={len(report.removed)} "
-                         f"expired_drafts={expired} "
-                         f"temp_files={report.temp_files} kept_young={report.kept_young}")
+                         f"temp_files={report.temp_files} kept_young={report.kept_young}"
+                         + (f" expired_drafts={expired}" if expired else ""))
         return report
     finally:
         await db.dispose()
