@@ -229,7 +229,7 @@ async function adoptOtherTab() {
   }
 }
 
-function signedIn(data) {
+function signedIn(data, { quiet = false } = {}) {
   if (myId && data.user && data.user.id !== myId) {
     signInError("That is another person's account; this page belongs to the one who "
       + "opened it. Sign in as them, or reload the page to work as yourself.");
@@ -244,6 +244,7 @@ function signedIn(data) {
   }
   body.dataset.session = "live";
   document.dispatchEvent(new CustomEvent("econsult:signed-in"));
+  if (!quiet) announce("signed-in");
   if (pending) { pending.resolve(true); pending = null; }
   status().then((now) => { if (now) schedule(now); });
 }
@@ -287,8 +288,49 @@ async function recover() {
   return pending.promise;
 }
 
+// Other tabs of the same browser: a logout there ends this page's session too (the
+// dialog comes up now, not at the next click), and a sign-in there gives this page
+// the new session's CSRF token (for its scripts and its plain forms) without asking.
+const channel = "BroadcastChannel" in window ? new BroadcastChannel("econsult-session") : null;
+
+function announce(type) {
+  if (channel) channel.postMessage({ type });
+}
+
+async function adoptQuietly() {
+  try {
+    const response = await fetch("/api/v1/me", {
+      credentials: "same-origin", headers: { Accept: "application/json", ...BACKGROUND } });
+    if (!response.ok) return;
+    const data = await response.json();
+    if ((!myId || data.user.id === myId) && (ended || data.csrf_token !== csrf)) {
+      signedIn(data, { quiet: true });
+    }
+  } catch { /* offline */ }
+}
+
+async function afterLogoutElsewhere() {
+  for (const wait of [800, 2000, 5000]) { // the other tab's logout may still be on its way
+    await new Promise((r) => setTimeout(r, wait));
+    if (ended) return;
+    if (await status() === null) { sessionEnded(); return; }
+  }
+}
+
+if (channel) {
+  channel.addEventListener("message", (event) => {
+    const type = event.data && event.data.type;
+    if (type === "logged-out") afterLogoutElsewhere();
+    else if (type === "signed-in") adoptQuietly();
+  });
+}
+document.addEventListener("submit", (event) => {
+  if (event.target.classList && event.target.classList.contains("logout")) announce("logged-out");
+}, true);
+
 setSessionRecovery(recover);
 document.addEventListener("econsult:session-ended", () => { if (!ended) recover(); });
+announce("signed-in"); // a page opened after a login: other tabs take its token
 status().then((now) => {
   if (now === null) sessionEnded();
   else if (now) schedule(now);
