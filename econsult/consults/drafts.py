@@ -255,7 +255,7 @@ async def list_for(deps: ConsultDeps, user: Principal) -> list[DraftListItem]:
             select(col(DraftImage.draft_id), func.count())
             .where(col(DraftImage.draft_id).in_([r.id for r in rows]))
             .group_by(col(DraftImage.draft_id)))).all()} if rows else {}
-        authors = {r.author_id: await _author(db, r.author_id) for r in rows}
+        authors = {a: await _author(db, a) for a in {r.author_id for r in rows}}
     items = []
     for row in rows:
         fields = _open(deps, row)

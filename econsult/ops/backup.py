@@ -3,7 +3,8 @@ of the image blobs it references, and its restore into an empty data directory.
 
 Consistency: the database is copied with SQLite's online backup API in a single step,
 so inside one read transaction; in WAL mode that is a snapshot writers never wait for.
-The blobs copied are exactly those named by the consult_images rows *of that snapshot*
+The blobs copied are exactly those named by the consult_images (and draft_images) rows
+*of that snapshot*
 (read from the copy, not the live file). A submission writes its blobs before it
 commits its row, so every row in the snapshot has its blobs on disk; blobs written
 after the snapshot are left out, and so are their rows.
@@ -141,11 +142,14 @@ def _snapshot(source: Path, target: Path) -> None:
 def _inventory(db: Path) -> tuple[list[str], dict[str, int], str | None, list[str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        ids = [row[0] for row in conn.execute("SELECT id FROM consult_images ORDER BY id")]
+        # Photos of consults, and those uploaded into drafts not sent yet.
+        ids = [row[0] for row in conn.execute(
+            "SELECT id FROM consult_images UNION SELECT id FROM draft_images ORDER BY id")]
         counts = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
                   for t in _COUNTED}
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        keks = {row[0] for row in conn.execute("SELECT DISTINCT kek_id FROM consult_images")}
+        keks = {row[0] for row in conn.execute(
+            "SELECT kek_id FROM consult_images UNION SELECT kek_id FROM draft_images")}
         keks.update(row[0] for row in conn.execute("SELECT id FROM keks WHERE retired_at IS NULL"))
     finally:
         conn.close()

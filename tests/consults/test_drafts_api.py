@@ -396,3 +396,18 @@ async def test_openapi_describes_the_drafts(client_for: ClientFor, personas: Per
         op = paths[path][method]
         assert op["summary"] and "404" in op["responses"] or "401" in op["responses"], path
         assert any(code.startswith("4") for code in op["responses"]), (path, method)
+
+
+async def test_a_backup_keeps_the_photos_of_drafts(
+        client_for: ClientFor, personas: Personas, settings: Settings, tmp_path: Path) -> None:
+    from econsult.ops import backup
+
+    if not settings.is_sqlite:
+        pytest.skip("backup copies SQLite (PostgreSQL: pg_dump)")
+    gp = await client_for(personas.gp)
+    draft_id = await new_draft(gp)
+    image = await attach(gp, draft_id, jpeg_photo(12))
+    report = await backup.backup(settings, tmp_path / "bk")
+    assert report.blobs == 2
+    copied = {p.name for p in (tmp_path / "bk" / backup.BLOBS).rglob("*") if p.is_file()}
+    assert any(str(image["id"]) in name for name in copied), copied
