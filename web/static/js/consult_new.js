@@ -104,8 +104,8 @@ function ensureDraft() {
 }
 
 async function saveNow() {
-  if (!dirty && draftId) return;
-  if (!draftId) { await ensureDraft(); return; }
+  if (!draftId) await ensureDraft(); // made with the form as it is now
+  if (!dirty) return; // typed while it was being made: that goes now
   dirty = false;
   try {
     await api("PUT", `/api/v1/drafts/${draftId}`, fields());

@@ -99,7 +99,12 @@ function warningBox() {
     stay.disabled = true;
     try {
       const kept = await keepAlive();
-      if (kept) { box.hidden = true; schedule(kept); } else sessionEnded();
+      if (kept) {
+        box.hidden = true;
+        clearInterval(countdown);
+        countdown = null;
+        schedule(kept);
+      } else sessionEnded();
     } catch {
       text.textContent = "Could not reach the server; try again.";
     } finally {
