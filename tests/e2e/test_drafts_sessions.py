@@ -310,3 +310,45 @@ def test_the_idle_warning_and_stay_signed_in_then_the_in_place_sign_in(
     expect(page.locator("body")).to_have_attribute("data-session", "live")
     assert page.evaluate("window.__samePage === true")
     context.close()
+
+
+def test_a_second_step_code_is_asked_in_place_too(
+        browser: Any, site: Site, tmp_path: Path) -> None:
+    """Where a second factor is required, the password answers {mfa_required, methods}:
+    the dialog asks for the code and completes the login at /auth/mfa/verify with the
+    pending session's token. (The server side is stood in for here: this checks what
+    the page sends and that the refused Send then goes through.)"""
+    context = new_context(browser)
+    page = login(context, site, site.personas.gp.email)
+    type_consult(page, site, tmp_path)
+    log_out_elsewhere(context, site)
+    seen: dict[str, Any] = {}
+
+    def password_step(route: Any) -> None:
+        seen["login"] = route.request.post_data_json
+        route.fulfill(status=200, content_type="application/json",
+                      body='{"mfa_required": true, "methods": ["totp", "recovery_code"], '
+                           '"csrf_token": "pending-token"}')
+
+    def code_step(route: Any) -> None:
+        seen["verify"] = (route.request.post_data_json,
+                          route.request.headers.get("x-csrf-token"))
+        real = context.request.post(f"{site.server.url}/api/v1/auth/login", data={
+            "email": site.personas.gp.email, "password": PASSWORD},
+            headers={"Origin": site.server.url})
+        route.fulfill(status=200, content_type="application/json", body=real.text())
+
+    page.route("**/api/v1/auth/login", password_step)
+    page.route("**/api/v1/auth/mfa/verify", code_step)
+    page.click("#submit-consult")
+    expect(page.locator("#session-signin")).to_be_visible(timeout=10_000)
+    page.fill("#signin-password", PASSWORD)
+    page.click("#signin-submit")
+    expect(page.locator("#signin-code")).to_be_visible()
+    page.fill("#signin-code", "123456")
+    page.click("#signin-submit")
+    expect(page.locator("#session-signin")).to_be_hidden()
+    check_sent(page)
+    assert seen["login"] == {"email": site.personas.gp.email, "password": PASSWORD}
+    assert seen["verify"] == ({"code": "123456"}, "pending-token")
+    context.close()

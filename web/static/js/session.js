@@ -170,6 +170,11 @@ function signInDialog() {
       <label for="signin-password">Password</label>
       <input id="signin-password" name="password" type="password"
              autocomplete="current-password" required>
+      <div id="signin-second" class="stack" hidden>
+        <label for="signin-code">Code from your authenticator app, or a recovery code</label>
+        <input id="signin-code" name="code" autocomplete="one-time-code" inputmode="text"
+               maxlength="64">
+      </div>
       <div class="signin-buttons">
         <button type="submit" class="primary" id="signin-submit">Sign in</button>
         <button type="button" class="link" id="signin-elsewhere">I signed in in another tab</button>
@@ -189,9 +194,43 @@ function signInError(message) {
   node.hidden = !message;
 }
 
+// The second step of a login that owes one (ECONSULT_MFA_REQUIRED): a TOTP or recovery
+// code is entered here, against the pending session the password step opened; a passkey
+// or a first enrolment needs the login page (in another tab).
+let pendingCsrf = null;
+
+async function secondStep(button) {
+  const code = document.getElementById("signin-code").value.trim();
+  if (!code) { signInError("Enter the code."); return; }
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/v1/auth/mfa/verify", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json",
+                 "X-CSRF-Token": pendingCsrf },
+      body: JSON.stringify(code.includes("-") ? { recovery_code: code } : { code }) });
+    let data = null;
+    try { data = await response.json(); } catch { data = null; }
+    if (!response.ok) {
+      signInError((data && data.error && data.error.message)
+        || `The code was not accepted (${response.status}).`);
+      return;
+    }
+    pendingCsrf = null;
+    document.getElementById("signin-second").hidden = true;
+    document.getElementById("signin-code").value = "";
+    signedIn(data);
+  } catch {
+    signInError("Could not reach the server. Nothing is lost: try again.");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function signIn(event) {
   event.preventDefault();
   const button = document.getElementById("signin-submit");
+  if (pendingCsrf) { await secondStep(button); return; }
   const email = document.getElementById("signin-email").value.trim();
   const password = document.getElementById("signin-password").value;
   if (!email || !password) { signInError("Enter your email and password."); return; }
@@ -210,8 +249,16 @@ async function signIn(event) {
       return;
     }
     if (data.mfa_required) {
-      signInError("This account needs its second step: open the login page in a new tab "
-        + "(/login), sign in there, then press \"I signed in in another tab\".");
+      const methods = data.methods || [];
+      if (methods.includes("totp") || methods.includes("recovery_code")) {
+        pendingCsrf = data.csrf_token;
+        document.getElementById("signin-second").hidden = false;
+        document.getElementById("signin-code").focus();
+        signInError("");
+        return;
+      }
+      signInError("This account's second step needs the login page: open /login in a new "
+        + "tab, sign in there, then press \"I signed in in another tab\".");
       return;
     }
     signedIn(data);
