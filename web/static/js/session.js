@@ -40,11 +40,14 @@ function schedule(status) {
   }
 }
 
+let signIns = 0; // a 401 asked for before the latest sign-in says nothing about now
+
 async function status() {
+  const asked = signIns;
   try {
     const response = await fetch("/api/v1/session", {
       credentials: "same-origin", headers: { Accept: "application/json", ...BACKGROUND } });
-    if (response.status === 401) return null;
+    if (response.status === 401) return asked === signIns ? null : undefined;
     if (!response.ok) throw new Error(String(response.status));
     return await response.json();
   } catch {
@@ -288,6 +291,7 @@ function signedIn(data, { quiet = false } = {}) {
     return;
   }
   setCsrf(data.csrf_token);
+  signIns += 1;
   ended = false;
   const dialog = document.getElementById("session-signin");
   if (dialog) {
