@@ -33,6 +33,7 @@ from econsult.models.consults import (
     Message,
     MessageKind,
 )
+from econsult.models.drafts import Draft, DraftImage
 from econsult.models.mfa import MfaChallenge, Passkey, RecoveryCode, TotpCredential
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
@@ -53,6 +54,8 @@ __all__ = [
     "ConsultEvent",
     "ConsultImage",
     "ConsultState",
+    "Draft",
+    "DraftImage",
     "IdempotentRequest",
     "ImageLabel",
     "Message",

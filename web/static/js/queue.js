@@ -83,7 +83,8 @@ function fetchNames() {
   if (nameFetch) return;
   nameFetch = setTimeout(async () => {
     try {
-      const { consults } = await api("GET", "/api/v1/consults");
+      const { consults } = await api("GET", "/api/v1/consults", undefined,
+                                         { background: true });
       for (const c of consults) {
         const row = rowFor(c.id);
         if (row && c.patient_name) row.querySelector(".patient").textContent = c.patient_name;

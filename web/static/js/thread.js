@@ -127,7 +127,7 @@ function showError(message) {
 async function refresh() {
   refreshTimer = null;
   try {
-    render(await api("GET", `/api/v1/consults/${id}`));
+    render(await api("GET", `/api/v1/consults/${id}`, undefined, { background: true }));
   } catch (error) {
     if (error.status === 404) {
       showError("This consult is no longer yours to see (it was rerouted or taken by a colleague).");
