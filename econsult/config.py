@@ -108,6 +108,8 @@ class Settings:
     public_url: str | None = None
     session_idle_minutes: int = 15
     session_max_hours: int = 12
+    # Unsent drafts older than this are removed with their photos (ECONSULT_DRAFT_DAYS).
+    draft_days: int = 14
     login_max_failures: int = 5
     login_window_minutes: int = 15
     holidays_region: str = "CA-BC"
@@ -200,6 +202,8 @@ class Settings:
             kwargs["public_url"] = v.rstrip("/")
         if (v := get("ECONSULT_SESSION_IDLE_MINUTES")) is not None:
             kwargs["session_idle_minutes"] = _int("ECONSULT_SESSION_IDLE_MINUTES", v, 1, 24 * 60)
+        if (v := get("ECONSULT_DRAFT_DAYS")) is not None:
+            kwargs["draft_days"] = _int("ECONSULT_DRAFT_DAYS", v, 1, 366)
         if (v := get("ECONSULT_SESSION_MAX_HOURS")) is not None:
             kwargs["session_max_hours"] = _int("ECONSULT_SESSION_MAX_HOURS", v, 1, 24 * 7)
         if (v := get("ECONSULT_LOGIN_MAX_FAILURES")) is not None:

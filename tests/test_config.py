@@ -136,3 +136,12 @@ def test_from_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("ECONSULT_MAX_IMAGE_MB", "7")
     s = Settings.from_env()
     assert s.data_dir == tmp_path and s.max_image_mb == 7
+
+
+def test_draft_days() -> None:
+    assert Settings.from_env({}).draft_days == 14
+    assert Settings.from_env({"ECONSULT_DRAFT_DAYS": "30"}).draft_days == 30
+    for raw, expect in (("0", "between 1 and 366"), ("a week", "whole number")):
+        with pytest.raises(ConfigError, match=expect) as caught:
+            Settings.from_env({"ECONSULT_DRAFT_DAYS": raw})
+        assert "ECONSULT_DRAFT_DAYS" in str(caught.value)

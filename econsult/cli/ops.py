@@ -56,6 +56,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
         print(f"removed {key}")
     print(f"removed {len(report.removed)} orphan blobs and {report.temp_files} stale temp "
           f"files; kept {report.kept_young} unreferenced blobs younger than {args.min_age:g} s")
+    if report.expired_drafts:
+        print(f"removed {report.expired_drafts} drafts older than {config.draft_days} days")
     return 0
 
 

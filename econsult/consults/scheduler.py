@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from econsult.consults import drafts
 from econsult.consults.absences import next_absence_start, process_started_absences
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.escalation import next_deadline, process_due
 
 logger = logging.getLogger(__name__)
 MAX_SLEEP = 30.0
+# Expired drafts are swept at most this often (they expire in days, not minutes).
+DRAFT_SWEEP_EVERY = timedelta(hours=1)
 
 
 class DeadlineScheduler:
@@ -26,6 +29,7 @@ class DeadlineScheduler:
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sleeping_until: datetime | None = None
+        self._drafts_swept_at: datetime | None = None
 
     def wake(self, when: datetime) -> None:
         """A deadline at `when` exists; wake if it is earlier than the current plan."""
@@ -46,6 +50,7 @@ class DeadlineScheduler:
         """Process what is due; return how long to sleep before the next deadline."""
         await process_due(deps)
         await process_started_absences(deps)
+        await self._sweep_drafts(deps)
         found = [d for d in (await next_deadline(deps), await next_absence_start(deps)) if d]
         upcoming = min(found) if found else None
         self._sleeping_until = upcoming
@@ -53,6 +58,16 @@ class DeadlineScheduler:
             return self.max_sleep
         delay = (upcoming - deps.clock.now()).total_seconds()
         return min(max(delay, 0.0), self.max_sleep)
+
+    async def _sweep_drafts(self, deps: ConsultDeps) -> None:
+        now = deps.clock.now()
+        if self._drafts_swept_at is not None and now - self._drafts_swept_at < DRAFT_SWEEP_EVERY:
+            return
+        self._drafts_swept_at = now
+        removed = await drafts.remove_expired(deps)
+        if removed:
+            logger.info("removed %d drafts older than %d days", removed,
+                        deps.settings.draft_days)
 
     async def _run(self, deps: ConsultDeps) -> None:
         while True:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.consults import attachments as pdfs
@@ -144,9 +146,12 @@ async def submit(
     *,
     client_addr: str = "",
     attachments: list[StoredAttachment] | None = None,
+    on_written: Callable[[AsyncSession, Consult], Awaitable[None]] | None = None,
 ) -> tuple[SubmittedConsult, bool]:
     """Returns (summary, created). A retry with the same Idempotency-Key returns the
-    first consult and creates nothing."""
+    first consult and creates nothing. `on_written` runs inside the transaction once
+    the consult row is written (a draft being sent claims itself there); whatever it
+    raises rolls the whole submission back."""
     attachments = attachments or []
     require(user, Action.submit_consult)
     validate(data, deps.clock.now().astimezone(deps.settings.timezone).date())
@@ -223,6 +228,8 @@ async def submit(
             await db.execute(insert(ConsultSearchToken), search.token_rows(
                 deps.keyring, consult_id, name=data.patient_name.strip(),
                 health_number=data.patient_health_number.strip()))
+            if on_written is not None:
+                await on_written(db, consult)
             add_image_rows(db, deps, consult_id, None, user.id, images, now)
             pdfs.add_rows(db, deps, consult_id, None, user.id, attachments, now)
             await recorder.add(

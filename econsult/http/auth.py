@@ -29,6 +29,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUTH_SCOPE_KEY = "econsult.auth"
 _MAX_FORM_BYTES = 256 * 1024
 _UNAUTHENTICATED_PATHS = ("/static/", "/healthz")
+# Requests a page makes on its own (polling, the session's own status checks) carry
+# this header; like the live socket, they are not the person's activity and do not
+# keep an idle session alive.
+BACKGROUND_HEADER = "x-econsult-background"
 # Logging in replaces whatever session the browser had, so it needs no token from it;
 # the origin check still stops another site from logging a victim in.
 _LOGIN_PATHS = frozenset({"/login", "/api/v1/auth/login"})
@@ -132,9 +136,15 @@ async def _resolve(conn: HTTPConnection, state: AppState) -> ActiveSession | Non
     touches = state.session_touches
     auth = await sessions.resolve(state.db, token, now=now,
                                   policy=session_policy(state.settings), seen=touches.seen)
-    if auth is not None and auth.needs_touch:
+    if auth is not None and auth.needs_touch and not is_background(conn):
         touches.record(auth.session_id, now)
     return auth
+
+
+def is_background(conn: HTTPConnection) -> bool:
+    """Whether the request is not the person's own doing: the live socket, or a page's
+    request marked with BACKGROUND_HEADER."""
+    return conn.scope["type"] == "websocket" or BACKGROUND_HEADER in conn.headers
 
 
 async def _check_unsafe(scope: Scope, receive: Receive, settings: Settings) -> Receive:

@@ -13,10 +13,12 @@ from econsult.http import (
     api_auth,
     api_clinical,
     api_consults,
+    api_drafts,
     api_exports,
     api_images,
     api_mfa,
     api_rota,
+    api_session,
     api_staff,
     api_turnaround,
     api_viewer,
@@ -76,6 +78,8 @@ def api_routes() -> list[BaseRoute]:
         *api_staff.routes(),
         *api_mfa.routes(),
         *api_clinical.routes(),
+        *api_drafts.routes(),
+        *api_session.routes(),
     ]
 
 

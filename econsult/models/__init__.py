@@ -33,6 +33,7 @@ from econsult.models.consults import (
     Message,
     MessageKind,
 )
+from econsult.models.drafts import Draft, DraftImage
 from econsult.models.mfa import MfaChallenge, Passkey, RecoveryCode, TotpCredential
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
@@ -55,6 +56,8 @@ __all__ = [
     "ConsultImage",
     "ConsultSearchToken",
     "ConsultState",
+    "Draft",
+    "DraftImage",
     "IdempotentRequest",
     "ImageLabel",
     "Message",

@@ -3,8 +3,8 @@ of the image blobs it references, and its restore into an empty data directory.
 
 Consistency: the database is copied with SQLite's online backup API in a single step,
 so inside one read transaction; in WAL mode that is a snapshot writers never wait for.
-The blobs copied are exactly those named by the consult_images (and consult_attachments)
-rows *of that snapshot*
+The blobs copied are exactly those named by the consult_images, draft_images and
+consult_attachments rows *of that snapshot*
 (read from the copy, not the live file). A submission writes its blobs before it
 commits its row, so every row in the snapshot has its blobs on disk; blobs written
 after the snapshot are left out, and so are their rows.
@@ -141,9 +141,11 @@ def _snapshot(source: Path, target: Path) -> None:
 def _inventory(db: Path) -> tuple[list[str], dict[str, int], str | None, list[str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        ids = [row[0] for row in conn.execute("SELECT id FROM consult_images ORDER BY id")]
+        # Photos of consults, and those uploaded into drafts not sent yet.
+        ids = [row[0] for row in conn.execute(
+            "SELECT id FROM consult_images UNION SELECT id FROM draft_images ORDER BY id")]
         keys = [f"{image_id}.{kind}" for image_id in ids for kind in KINDS]
-        # PDF attachments: one blob each (the table exists from migration 0014 on).
+        # PDF attachments: one blob each (the table exists from migration 0009 on).
         has_attachments = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
                                        "AND name = 'consult_attachments'").fetchone()
         attachment_ids = [row[0] for row in conn.execute(
@@ -152,7 +154,8 @@ def _inventory(db: Path) -> tuple[list[str], dict[str, int], str | None, list[st
         counts = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
                   for t in _COUNTED}
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        keks = {row[0] for row in conn.execute("SELECT DISTINCT kek_id FROM consult_images")}
+        keks = {row[0] for row in conn.execute(
+            "SELECT kek_id FROM consult_images UNION SELECT kek_id FROM draft_images")}
         if has_attachments:
             keks.update(row[0] for row in conn.execute(
                 "SELECT DISTINCT kek_id FROM consult_attachments"))

@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
+from econsult.clock import Clock, SystemClock
 from econsult.config import Settings
+from econsult.consults import drafts
 from econsult.db import Database
 from econsult.images.blobstores import blob_store_for
 from econsult.images.envelope import (
@@ -31,7 +33,7 @@ from econsult.images.envelope import (
     open_image,
 )
 from econsult.images.store import BlobNotFound, BlobStore, FilesystemBlobStore
-from econsult.models import ConsultAttachment, ConsultImage
+from econsult.models import ConsultAttachment, ConsultImage, DraftImage
 from econsult.security import audit
 from econsult.security.audit import Actor
 from econsult.security.keyring import Keyring, load_keyring
@@ -154,15 +156,30 @@ class GcReport:
     removed: list[str] = field(default_factory=list)
     kept_young: int = 0
     temp_files: int = 0
+    expired_drafts: int = 0
 
 
-async def gc(settings: Settings, *, min_age_seconds: float = GC_MIN_AGE_SECONDS) -> GcReport:
+@dataclass(frozen=True)
+class _ExpiryDeps:
+    settings: Settings
+    db: Database
+    clock: Clock
+    blobs: BlobStore
+
+
+async def gc(settings: Settings, *, min_age_seconds: float = GC_MIN_AGE_SECONDS,
+             clock: Clock | None = None) -> GcReport:
     db = Database.from_settings(settings)
     try:
-        report = await collect_garbage(db, blob_store_for(settings),
-                                       min_age_seconds=min_age_seconds)
+        blobs = blob_store_for(settings)
+        # Expired drafts first, so their photos' blobs are not kept as referenced.
+        expired = await drafts.remove_expired(_ExpiryDeps(settings, db, clock or SystemClock(),
+                                                          blobs))
+        report = await collect_garbage(db, blobs, min_age_seconds=min_age_seconds)
+        report.expired_drafts = expired
         await _audit_cli(db, "blobs.gc", f"removed={len(report.removed)} "
-                         f"temp_files={report.temp_files} kept_young={report.kept_young}")
+                         f"temp_files={report.temp_files} kept_young={report.kept_young}"
+                         + (f" expired_drafts={expired}" if expired else ""))
         return report
     finally:
         await db.dispose()
@@ -187,6 +204,9 @@ async def collect_garbage(db: Database, blobs: BlobStore, *,
             referenced.update((await session.execute(
                 select(col(ConsultAttachment.id))
                 .where(col(ConsultAttachment.id).in_(chunk)))).scalars())
+            # Photos uploaded into drafts not yet sent (expired drafts went first, in gc).
+            referenced.update((await session.execute(
+                select(col(DraftImage.id)).where(col(DraftImage.id).in_(chunk)))).scalars())
     for owner in owners:
         if owner in referenced:
             continue

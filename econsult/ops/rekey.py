@@ -31,6 +31,8 @@ from econsult.models import (
     Consult,
     ConsultAttachment,
     ConsultImage,
+    Draft,
+    DraftImage,
     Message,
     Passkey,
     Referral,
@@ -62,6 +64,7 @@ SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (StructuredAnswer, ("impression", "plan", "refer_if", "follow_up")),
     (AnswerTemplate, ("content",)),
     (Referral, ("reason",)),
+    (Draft, ("fields",)),
 )
 
 
@@ -152,15 +155,20 @@ async def _rekey_attachments(db: Database, keyring: Keyring, blobs: BlobStore,
 
 
 async def count_images(db: Database, kek_id: str, settings: Settings) -> int:
-    """Images and PDF attachments whose data keys `kek_id` still wraps."""
+    """Consult images, photos in drafts (which `rekey_images` leaves: drafts expire
+    within days) and PDF attachments still under `kek_id`, so `keys retire` refuses
+    while any remain."""
     async with db.read() as session:
-        images = int((await session.execute(
+        consults = int((await session.execute(
             select(func.count()).select_from(ConsultImage)
             .where(col(ConsultImage.kek_id) == kek_id))).scalar_one())
+        in_drafts = int((await session.execute(
+            select(func.count()).select_from(DraftImage)
+            .where(col(DraftImage.kek_id) == kek_id))).scalar_one())
         documents = int((await session.execute(
             select(func.count()).select_from(ConsultAttachment)
             .where(col(ConsultAttachment.kek_id) == kek_id))).scalar_one())
-    return images + documents
+    return consults + in_drafts + documents
 
 
 # --- rotation: encrypted fields -----------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
@@ -63,6 +63,12 @@ class Action(StrEnum):
     own_calendar = "own_calendar"  # one's own on-call calendar feed (specialists)
     manage_checklists = "manage_checklists"  # edit workup checklists (staff)
     own_templates = "own_templates"  # one's own answer templates (specialists)
+    start_draft = "start_draft"  # begin a consult that is saved as it is typed
+    # on a draft (a consult not yet sent): may_draft / require_draft
+    view_draft = "view_draft"
+    edit_draft = "edit_draft"  # its fields and photos
+    send_draft = "send_draft"
+    discard_draft = "discard_draft"
 
 
 CONSULT_ACTIONS = frozenset(
@@ -94,13 +100,14 @@ _STAFF_ON_ANY = frozenset({Action.view_meta, Action.reassign})
 _SPECIALIST_OWN = frozenset({Action.own_absence, Action.own_calendar, Action.own_templates})
 
 _GLOBAL: dict[Role, frozenset[Action]] = {
-    Role.gp: frozenset({Action.submit_consult, Action.check_images}),
+    Role.gp: frozenset({Action.submit_consult, Action.check_images, Action.start_draft}),
     Role.specialist: frozenset({Action.work_queue, Action.check_images}) | _SPECIALIST_OWN,
     Role.staff: frozenset({Action.manage_rota, Action.manage_targets, Action.view_turnaround,
                            Action.export_turnaround, Action.review_audit,
                            Action.view_worklist, Action.manage_checklists}),
     Role.admin: frozenset({Action.manage_users, Action.manage_keys, Action.review_audit}),
-    Role.delegate: frozenset({Action.submit_consult, Action.check_images}),
+    Role.delegate: frozenset({Action.submit_consult, Action.check_images,
+                              Action.start_draft}),
 }
 
 
@@ -259,6 +266,56 @@ def require(user: Principal, action: Action, consult: PolicyConsult | None = Non
     """Refuse with the same 404 an unknown id gets, so ids cannot be probed."""
     if not may(user, action, consult):
         raise NotFound(what)
+
+
+# --- drafts -------------------------------------------------------------------------
+
+
+DRAFT_ACTIONS = frozenset({Action.view_draft, Action.edit_draft, Action.send_draft,
+                           Action.discard_draft})
+
+
+class PolicyDraft(Protocol):
+    @property
+    def author_id(self) -> int: ...
+    @property
+    def gp_id(self) -> int | None: ...
+
+
+def may_draft(user: Principal, action: Action, draft: PolicyDraft) -> bool:
+    """A draft is its author's, and the GP's it is for (a delegate may start one for
+    a GP; the GP may then read, finish, send or discard it). A delegate keeps their
+    draft only while they still act for its GP. Nobody else sees that it exists."""
+    if action not in DRAFT_ACTIONS or not user.active or user.client_id is not None:
+        return False
+    if not may(user, Action.start_draft):
+        return False
+    if user.role is Role.gp:
+        return draft.author_id == user.id or draft.gp_id == user.id
+    if user.role is Role.delegate:
+        return draft.author_id == user.id and (draft.gp_id is None
+                                               or draft.gp_id in user.acts_for)
+    return False
+
+
+def require_draft(user: Principal, action: Action, draft: PolicyDraft | None) -> None:
+    """404 for a draft that is unknown or not the user's, alike."""
+    if draft is None or not may_draft(user, action, draft):
+        raise NotFound("Draft not found.")
+
+
+def draft_filter(user: Principal, author: Any, gp: Any) -> ColumnElement[bool]:
+    """The SQL condition for the drafts `user` may view (`may_draft(view_draft)`), over
+    the author and GP columns of the drafts table."""
+    if not may(user, Action.start_draft) or user.client_id is not None:
+        return false()
+    if user.role is Role.gp:
+        return or_(author == user.id, gp == user.id)
+    if user.role is Role.delegate:
+        return and_(author == user.id,
+                    or_(gp.is_(None), gp.in_(sorted(user.acts_for)) if user.acts_for
+                        else false()))
+    return false()
 
 
 # --- lists --------------------------------------------------------------------------

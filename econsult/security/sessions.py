@@ -55,6 +55,15 @@ class ActiveSession:
     mfa_pending: bool = False
     # How this session was authenticated, e.g. ("pwd", "otp").
     amr: tuple[str, ...] = ("pwd",)
+    # The last activity known when it was resolved, and the end of its absolute
+    # lifetime: when it ends if nothing else happens is the earlier of
+    # last_seen_at + idle and lifetime_ends_at (`ends_at`).
+    last_seen_at: datetime | None = None
+    lifetime_ends_at: datetime | None = None
+
+    def ends_at(self, idle: timedelta, seen: datetime | None = None) -> datetime:
+        last = max(d for d in (self.last_seen_at, seen) if d is not None)
+        return min(last + idle, self.lifetime_ends_at or last + idle)
 
 
 async def create(
@@ -134,11 +143,14 @@ async def resolve(
         session_id=auth.id,
         csrf_token=auth.csrf_token,
         principal=principal,
-        needs_touch=now - last_seen >= _TOUCH_EVERY,
+        # A short idle timeout (a test's minute) is refreshed often enough to hold.
+        needs_touch=now - last_seen >= min(_TOUCH_EVERY, policy.idle / 4),
         expires_at=min(auth.expires_at, now + policy.idle),
         must_change_password=bool(auth.must_change_password),
         mfa_pending=bool(auth.mfa_pending),
         amr=tuple(str(auth.amr or "").split()),
+        last_seen_at=last_seen,
+        lifetime_ends_at=auth.expires_at,
     )
 
 

@@ -235,7 +235,9 @@ async def test_page_has_no_inline_script_or_style(staff: httpx.AsyncClient) -> N
     await add_weekly(staff, 0, "08:00", "17:00")
     html = (await staff.get(PAGE)).text
     assert "style=" not in html
-    assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="/static/js/rota.js">']
+    assert re.findall(r"<script[^>]*>", html) == [
+        '<script type="module" src="/static/js/session.js">',  # every signed-in page
+        '<script type="module" src="/static/js/rota.js">']
     assert '<link rel="stylesheet" href="/static/css/rota.css">' in html
     for path in ("/static/js/rota.js", "/static/css/rota.css"):
         assert (await staff.get(path)).status_code == 200

@@ -61,8 +61,9 @@ def test_gp_and_specialist_work_a_dermatology_consult_live(
     gp.screenshot(path=str(artifacts / "consult-form.png"), full_page=True)
     gp.click("#submit-consult")
     expect(gp.locator("#consult-sent")).to_be_visible(timeout=10_000)
-    # The bar was driven by real upload progress events up to the whole body.
-    assert gp.locator("#upload-progress").evaluate("n => n.value") == 100
+    # Each photo was uploaded once, into the draft, with real progress events.
+    assert gp.locator('.photo-slot[data-slot="overview"] .checking progress').evaluate(
+        "n => n.value") == 100
     expect(gp.locator("#sent-to")).to_contain_text(p.derm.name)
     expect(gp.locator("#sent-due")).to_contain_text("Answer due by")
     gp.screenshot(path=str(artifacts / "consult-sent.png"), full_page=True)

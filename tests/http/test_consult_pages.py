@@ -47,9 +47,12 @@ async def test_gp_form_renders_with_labels_for_every_field(
         assert f'id="photo-{slot}-camera" accept="image/*"' in html
         assert f'<label class="button" for="photo-{slot}-camera"' in html
     assert 'capture="environment"' in html
-    assert '<progress id="upload-progress"' in html
+    # Each photo slot shows its own upload and check ("checking…"), into the draft.
+    assert html.count('<p class="checking" hidden>') == 4
+    assert 'id="draft-status"' in html
     # CSP: only external module scripts, no inline handlers or style attributes.
-    assert _scripts(html) == ['<script type="module" src="/static/js/consult_new.js">']
+    assert _scripts(html) == ['<script type="module" src="/static/js/session.js">',
+                              '<script type="module" src="/static/js/consult_new.js">']
     assert not re.search(r"\son[a-z]+=", html) and " style=" not in html
     assert 'data-tz="America/Vancouver"' in html
 

@@ -297,3 +297,21 @@ async def test_oversized_client_message_closes_the_socket(
     await socket.send_text("x" * (ws.MAX_MESSAGE_BYTES + 1))
     assert await socket.next_message() == {"type": "websocket.close", "code": 1009,
                                            "reason": ""}
+
+
+async def test_a_socket_does_not_keep_an_idle_session_alive(
+        connect: Connect, personas: Personas, clock: ManualClock, app: Starlette) -> None:
+    """The live socket is not the person's activity: reconnecting every few minutes
+    (as a page on a flaky network does) never extends the idle timeout."""
+    ctx = app_state(app)
+    token, _ = await session_for(ctx.db, personas.gp, ctx.clock, ctx.settings)
+    idle = timedelta(minutes=ctx.settings.session_idle_minutes)
+    for _ in range(4):
+        clock.advance(idle / 5)
+        client = await connect(None, token=token)
+        await client.close()
+    await ctx.session_touches.drain()
+    clock.advance(idle / 5 + timedelta(seconds=1))
+    assert await sessions.resolve(ctx.db, token, now=clock.now(),
+                                  policy=session_policy(ctx.settings),
+                                  seen=ctx.session_touches.seen) is None

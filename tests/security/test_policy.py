@@ -96,13 +96,13 @@ def test_consult_matrix(who: str, user: Principal, consult: C, allowed: set[Acti
 
 
 GLOBAL = {
-    Role.gp: {A.submit_consult, A.check_images, A.own_account},
+    Role.gp: {A.submit_consult, A.check_images, A.start_draft, A.own_account},
     Role.specialist: {A.work_queue, A.check_images, A.own_account, A.own_absence,
                       A.own_calendar, A.own_templates},
     Role.staff: {A.manage_rota, A.manage_targets, A.view_turnaround, A.export_turnaround,
                  A.review_audit, A.view_worklist, A.own_account, A.manage_checklists},
     Role.admin: {A.manage_users, A.manage_keys, A.review_audit, A.own_account},
-    Role.delegate: {A.submit_consult, A.check_images, A.own_account},
+    Role.delegate: {A.submit_consult, A.check_images, A.start_draft, A.own_account},
 }
 
 

@@ -88,6 +88,9 @@ export function initChecklist(form) {
   const named = document.getElementById("specialist");
   const gp = document.getElementById("gp");
   let checklists = [];
+  // A resumed draft's reason, specialist and answers, applied once the specialty's
+  // checklists have loaded (the options do not exist before).
+  let pending = null;
 
   const current = () => checklists.find((c) => c.reason === reason.value) || null;
   const sync = () => {
@@ -98,6 +101,13 @@ export function initChecklist(form) {
   function showReason() {
     const chosen = current();
     renderChecklist(items, chosen ? chosen.schema : null);
+    if (chosen && pending && pending.answers) {
+      for (const input of items.querySelectorAll("[data-item]")) {
+        const value = pending.answers[input.dataset.item];
+        if (value !== undefined && value !== null) input.value = String(value);
+      }
+    }
+    pending = null;
     intro.hidden = !chosen;
     if (chosen) {
       intro.textContent = `${chosen.title} (checklist version ${chosen.version}): ` +
@@ -106,7 +116,9 @@ export function initChecklist(form) {
     sync();
   }
 
+  let loads = 0; // only the latest load fills the lists (a resume may start a second)
   async function loadSpecialty() {
+    const load = ++loads;
     const slug = specialty.value;
     checklists = [];
     reason.length = 1;
@@ -114,17 +126,18 @@ export function initChecklist(form) {
     if (slug) {
       try { checklists = await api("GET", `/api/v1/specialties/${slug}/checklists`); }
       catch { checklists = []; }
-      if (specialty.value !== slug) return;
+      if (specialty.value !== slug || load !== loads) return;
       for (const c of checklists) reason.append(el("option", { value: c.reason, text: c.title }));
+      if (pending && pending.reason) reason.value = pending.reason;
       const query = gp && gp.value ? `?gp=${encodeURIComponent(gp.value)}` : "";
       try {
         const choice = await api("GET", `/api/v1/specialties/${slug}/specialists${query}`);
-        if (specialty.value !== slug) return;
+        if (specialty.value !== slug || load !== loads) return;
         for (const s of choice.specialists) {
           named.append(el("option", { value: s.email,
             text: s.credentials ? `${s.name}, ${s.credentials}` : s.name }));
         }
-        named.value = choice.usual || "";
+        named.value = (pending && pending.specialist) || choice.usual || "";
         document.getElementById("specialist-usual").hidden = !choice.usual;
       } catch { /* naming a specialist is optional */ }
     }
@@ -163,4 +176,13 @@ export function initChecklist(form) {
   }, true);
 
   loadSpecialty();
+  return {
+    // Fields of a saved draft: choose its reason and fill its answers in again.
+    restore(saved) {
+      let answers = {};
+      try { answers = saved.checklist ? JSON.parse(saved.checklist) : {}; } catch { answers = {}; }
+      pending = { reason: saved.reason || "", specialist: saved.specialist || "", answers };
+      return loadSpecialty();
+    },
+  };
 }

@@ -42,7 +42,7 @@
     pending = null;
     lastFetch = Date.now();
     fetch("/api/v1/turnaround?" + query, { credentials: "same-origin",
-      headers: { "Accept": "application/json" } })
+      headers: { "Accept": "application/json", "X-Econsult-Background": "1" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
         (data.groups || []).forEach(function (g) { apply(g.specialty + "|" + g.urgency, g); });

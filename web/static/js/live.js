@@ -24,6 +24,8 @@ function show(text, kind) {
   node.textContent = "";
   node.dataset.kind = kind;
   if (kind === "ended") {
+    // session.js offers the in-place sign-in; the link stays for pages without it.
+    document.dispatchEvent(new CustomEvent("econsult:session-ended"));
     node.append("Your session has ended. ");
     const link = document.createElement("a");
     link.href = "/login?next=" + encodeURIComponent(location.pathname);
@@ -95,13 +97,22 @@ export function connectLive({ after, onEvent, onReconnect }) {
     timer = null;
     if (attempts >= 2) {
       try {
-        const response = await fetch("/api/v1/me", { credentials: "same-origin" });
+        const response = await fetch("/api/v1/me", {
+          credentials: "same-origin", headers: { "X-Econsult-Background": "1" } });
         if (response.status === 401) { stopped = true; show("", "ended"); return; }
       } catch { /* still offline */ }
     }
     open();
   };
 
+  // Signed in again in place (session.js): the socket comes back, replaying from `last`.
+  document.addEventListener("econsult:signed-in", () => {
+    if (!stopped) return;
+    stopped = false;
+    attempts = 0;
+    banner().hidden = true;
+    open();
+  });
   window.addEventListener("online", () => {
     if (timer !== null && !stopped) { clearTimeout(timer); attempts = 0; retry(); }
   });

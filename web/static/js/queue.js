@@ -110,7 +110,8 @@ function fetchNames() {
   if (nameFetch) return;
   nameFetch = setTimeout(async () => {
     try {
-      const { consults } = await api("GET", "/api/v1/consults?limit=200");
+      const { consults } = await api("GET", "/api/v1/consults?limit=200", undefined,
+                                     { background: true });
       for (const c of consults) {
         const row = rowFor(c.id);
         if (row) fill(row, c);

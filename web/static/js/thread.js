@@ -161,7 +161,7 @@ function showError(message) {
 async function refresh() {
   refreshTimer = null;
   try {
-    render(await api("GET", `/api/v1/consults/${id}`));
+    render(await api("GET", `/api/v1/consults/${id}`, undefined, { background: true }));
   } catch (error) {
     if (error.status === 404) {
       for (const form of root.querySelectorAll("form.action")) form.hidden = true;

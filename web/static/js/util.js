@@ -1,6 +1,33 @@
 // Shared helpers for the consult pages: CSRF, JSON API calls, times in the program's zone.
+// Importers that send the CSRF token must read `csrf` when they send, not copy it once.
 
-export const csrf = document.body.dataset.csrf || "";
+// The session's CSRF token. A binding, not a copy: after an in-place sign-in
+// (session.js) setCsrf() replaces it, and every importer sees the new one.
+export let csrf = document.body.dataset.csrf || "";
+
+export function setCsrf(token) {
+  csrf = token || "";
+  document.body.dataset.csrf = csrf;
+  for (const input of document.querySelectorAll('input[name="csrf_token"]')) input.value = csrf;
+}
+
+// A request the page makes on its own (polling, status checks): it must not keep an
+// idle session alive, so the server does not count it as the person's activity.
+export const BACKGROUND = { "X-Econsult-Background": "1" };
+
+// session.js registers how to get a live session back (an in-place sign-in); the
+// API helpers below wait for it and retry the request the person made, once.
+let recoverSession = null;
+export function setSessionRecovery(fn) { recoverSession = fn; }
+
+export function sessionLost(status, body) {
+  const code = body && body.error && body.error.code;
+  return status === 401 || (status === 403 && code === "csrf");
+}
+
+async function recovered() {
+  return recoverSession ? recoverSession() : false;
+}
 export const zone = document.body.dataset.tz || undefined;
 
 // The zone's offsets from the server's zone data ([from epoch s, offset s, abbreviation]):
@@ -62,23 +89,56 @@ export class ApiError extends Error {
 }
 
 // JSON (object body) or multipart (FormData body) to the API, with the CSRF header.
-export async function api(method, path, body) {
-  const headers = { "X-CSRF-Token": csrf, Accept: "application/json" };
-  let payload;
-  if (body instanceof FormData) {
-    payload = body;
-  } else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    payload = JSON.stringify(body);
+// An ended session (401, or a CSRF token of a session that was replaced) waits for
+// the in-place sign-in and is retried once: the person's action is not lost.
+export async function api(method, path, body, options = {}) {
+  const { headers: extra = {}, background = false } = options;
+  for (let attempt = 0; ; attempt += 1) {
+    const headers = { "X-CSRF-Token": csrf, Accept: "application/json", ...extra,
+                      ...(background ? BACKGROUND : {}) };
+    let payload;
+    if (body instanceof FormData) {
+      payload = body;
+    } else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await fetch(path, { method, headers, body: payload,
+                                         credentials: "same-origin" });
+    let data = null;
+    if (response.status !== 204) {
+      try { data = await response.json(); } catch { data = null; }
+    }
+    if (response.ok) return data;
+    if (attempt === 0 && !background && sessionLost(response.status, data)
+        && await recovered()) continue;
+    throw new ApiError(response.status, data);
   }
-  const response = await fetch(path, { method, headers, body: payload,
-                                       credentials: "same-origin" });
-  let data = null;
-  if (response.status !== 204) {
-    try { data = await response.json(); } catch { data = null; }
+}
+
+// A multipart upload with progress events (XMLHttpRequest: fetch has none), with the
+// same recovery as api(). Resolves {status, body}; status 0 when the network failed.
+export async function upload(path, formData, { onProgress, headers = {} } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const result = await new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", path);
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      xhr.setRequestHeader("Accept", "application/json");
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+      xhr.responseType = "json";
+      if (onProgress) {
+        xhr.upload.addEventListener("progress", (event) => {
+          if (event.lengthComputable) onProgress(event.loaded / event.total);
+        });
+      }
+      xhr.addEventListener("load", () => resolve({ status: xhr.status, body: xhr.response }));
+      xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
+      xhr.send(formData);
+    });
+    if (attempt === 0 && sessionLost(result.status, result.body) && await recovered()) continue;
+    return result;
   }
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
 }
 
 export function el(tag, attrs = {}, ...children) {

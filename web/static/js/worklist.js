@@ -30,7 +30,9 @@ async function refresh() {
   lastFetch = Date.now();
   try {
     const response = await fetch("/worklist?fragment=rows", {
-      credentials: "same-origin", headers: { Accept: "text/html" } });
+      credentials: "same-origin",
+      // A refresh on a live event is not the person's activity (session idle timer).
+      headers: { Accept: "text/html", "X-Econsult-Background": "1" } });
     if (!response.ok) throw new Error(String(response.status));
     const html = await response.text();
     if (busy()) { schedule(2000); return; }
