@@ -1,12 +1,11 @@
 """Earlier photos of the same body site of the same patient, for the viewer's
 side-by-side: how has this lesion changed?
 
-The patient is matched on the health number, the body site on the consult's
-`body_site` field (dermatology), both compared after folding case, spaces and hyphens.
-Both are encrypted fields and there is no blind index for them on this branch, so the
-match is made on decrypted values among the consults the viewer may see
-(`visible_consults`, then `may(view)` for each), newest first and bounded
-(`MAX_CANDIDATES` consults submitted up to the photo's own consult). Photos posted
+The patient is found through the health number's blind index (`consults/search.py`),
+among the consults the viewer may see (`visible_consults`, then `may(view)` for each),
+newest first and bounded (`MAX_CANDIDATES` consults submitted up to the photo's own
+consult); the decrypted number and the body site (the consult's dermatology
+`body_site`) are then compared after folding case, spaces and hyphens. Photos posted
 earlier in the same consult's thread (a follow-up photo in a reply) count too.
 
 The answer names photos the viewer may already open one by one; the lookup itself is
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import col
 
+from econsult.consults import search
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
 from econsult.errors import NotFound
@@ -65,8 +65,9 @@ async def earlier_photos(deps: ConsultDeps, user: Principal, image_id: str, *,
         site = _body_site(deps, consult)
         patient = fold(open_("consults", "patient_health_number", consult.id,
                              consult.patient_health_number))
-        candidates = list((await db.execute(
-            select(Consult).where(visible_consults(user),
+        indexed = search.same_health_number(deps.keyring, patient)
+        candidates = [] if indexed is None else list((await db.execute(
+            select(Consult).where(visible_consults(user), indexed,
                                   col(Consult.submitted_at) <= consult.submitted_at,
                                   col(Consult.id) != consult.id)
             .order_by(col(Consult.submitted_at).desc()).limit(MAX_CANDIDATES))).scalars())

@@ -61,6 +61,13 @@ def matching(keyring: Keyring, q: str) -> ColumnElement[bool]:
     return or_(words, _has_token(whole)) if len(terms) > 1 and whole else words
 
 
+def same_health_number(keyring: Keyring, health_number: str) -> ColumnElement[bool] | None:
+    """The condition for consults of the patient with `health_number` (exact, through
+    the blind index), or None when there is no number to look for."""
+    tokens = number_tokens(keyring, health_number)
+    return _has_token(tokens) if tokens else None
+
+
 async def reindex(db: Database, keyring: Keyring, progress: Progress | None = None, *,
                   batch: int = 500) -> int:
     """Write every consult's search tokens under the active KEK's key where they are
