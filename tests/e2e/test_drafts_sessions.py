@@ -188,7 +188,8 @@ def test_signed_in_again_elsewhere_the_stale_token_is_replaced_without_asking(
 
     # Whether or not this tab noticed the logout in between, the new session's token is
     # taken over from the other tab and nothing is asked.
-    page.wait_for_function(f"document.body.dataset.csrf !== {before!r}", timeout=10_000)
+    page.wait_for_function("(before) => document.body.dataset.csrf !== before", arg=before,
+                           timeout=10_000)
     expect(page.locator("#session-signin")).to_be_hidden(timeout=15_000)
     page.fill("#history", HISTORY["history"])
     page.click("#submit-consult")

@@ -75,7 +75,7 @@ def test_totp_enrolment_then_code_then_passkey(browser: Any, mfa_site: Site,
     expect(page.locator("#enrol-qr")).to_be_visible()
     assert (page.locator("#qr").get_attribute("src") or "").startswith("data:image/svg+xml")
     # The QR code is drawn (a broken image has no natural width).
-    page.wait_for_function("document.getElementById('qr').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('qr').naturalWidth > 0")
     secret = page.locator("#totp-secret").inner_text().strip()
     assert len(secret) == 32
     page.screenshot(path=str(artifacts / "mfa-enrol.png"))
