@@ -377,7 +377,7 @@ form.addEventListener("submit", async (event) => {
 
 form.addEventListener("input", changed);
 form.addEventListener("change", changed);
-for (const input of form.querySelectorAll('input[type="file"]')) {
+for (const input of form.querySelectorAll('input[type="file"][data-slot]')) {
   input.addEventListener("change", () => {
     if (input.files && input.files[0]) attach(input.dataset.slot, input.files[0]);
     input.value = "";
