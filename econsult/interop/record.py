@@ -1,5 +1,6 @@
 """A consult as the interop faces need it: the row, its clinical fields decrypted, its
-thread, photos, timeline and the people on it, as plain data.
+thread, photos, PDF attachments, workup checklist (with the schema of the version it was
+sent with), structured answers, timeline and the people on it, as plain data.
 
 The FHIR mapping and the letter are pure functions over this record. Loading it is the
 only place they touch the database; the policy decides before anything is decrypted,
@@ -12,8 +13,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -21,12 +23,15 @@ from econsult.consults.deps import ConsultDeps
 from econsult.consults.ids import is_uuid
 from econsult.errors import NotFound
 from econsult.models import (
+    Checklist,
     Consult,
+    ConsultAttachment,
     ConsultEvent,
     ConsultImage,
     Message,
     Role,
     Specialty,
+    StructuredAnswer,
     User,
     UserSpecialty,
 )
@@ -57,6 +62,46 @@ class RecordImage:
     size_bytes: int
     uploaded_by: int
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAttachment:
+    """A PDF sent with the consult (message_id None) or with a message."""
+
+    id: str
+    consult_id: str
+    message_id: str | None
+    filename: str
+    pages: int
+    size_bytes: int
+    uploaded_by: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChecklist:
+    """The workup checklist as the GP answered it: the JSON Schema of the version the
+    consult was sent with, and the (decrypted, validated) answers."""
+
+    reason: str
+    version: int
+    title: str
+    schema: Mapping[str, Any]
+    answers: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAnswerParts:
+    """The structured parts of an answer message and who signed it."""
+
+    message_id: str
+    impression: str
+    plan: str
+    refer_if: str
+    follow_up: str
+    referral_advised: bool
+    signatory_id: int
+    signatory_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +136,10 @@ class ConsultRecord:
     messages: tuple[RecordMessage, ...]
     events: tuple[RecordEvent, ...]
     people: Mapping[int, Person] = field(default_factory=dict)
+    patient_sex: str | None = None
+    checklist: RecordChecklist | None = None
+    answer_parts: Mapping[str, RecordAnswerParts] = field(default_factory=dict)  # by message
+    attachments: tuple[RecordAttachment, ...] = ()  # PDFs, the consult's and its messages'
 
     @property
     def id(self) -> str:
@@ -131,6 +180,14 @@ async def load_records(db: AsyncSession, fields: FieldCipher,
     events = list((await db.execute(
         select(ConsultEvent).where(col(ConsultEvent.consult_id).in_(ids))
         .order_by(col(ConsultEvent.id)))).scalars())
+    parts = list((await db.execute(
+        select(StructuredAnswer).where(col(StructuredAnswer.consult_id).in_(ids))
+        .order_by(col(StructuredAnswer.message_id)))).scalars())
+    pdfs = list((await db.execute(
+        select(ConsultAttachment).where(col(ConsultAttachment.consult_id).in_(ids))
+        .order_by(col(ConsultAttachment.created_at), col(ConsultAttachment.position),
+                  col(ConsultAttachment.id)))).scalars())
+    schemas = await _checklists(db, consults)
     people_ids = ({c.gp_id for c in consults} | {c.assigned_to for c in consults if c.assigned_to}
                   | {m.author_id for m in messages} | {e.actor_id for e in events if e.actor_id})
     people = await load_people(db, people_ids)
@@ -140,6 +197,9 @@ async def load_records(db: AsyncSession, fields: FieldCipher,
     for row in images:
         by_message.setdefault(row.message_id, []).append(_image(row))
     open_ = fields.open
+    parts_of: dict[str, dict[str, RecordAnswerParts]] = {}
+    for p in parts:
+        parts_of.setdefault(p.consult_id, {})[p.message_id] = _parts(fields, p)
     records = []
     for c in consults:
         details = (json.loads(open_("consults", "clinical_details", c.id, c.clinical_details))
@@ -164,8 +224,54 @@ async def load_records(db: AsyncSession, fields: FieldCipher,
             events=tuple(RecordEvent(e.id or 0, e.type, e.actor_id, e.at)
                          for e in events if e.consult_id == c.id),
             people=people,
+            patient_sex=fields.open_optional("consults", "patient_sex", c.id, c.patient_sex),
+            checklist=_checklist(fields, c, schemas),
+            answer_parts=parts_of.get(c.id, {}),
+            attachments=tuple(
+                RecordAttachment(a.id, a.consult_id, a.message_id,
+                                 open_("consult_attachments", "filename", a.id, a.filename),
+                                 a.pages, a.size_bytes, a.uploaded_by, a.created_at)
+                for a in pdfs if a.consult_id == c.id),
         ))
     return records
+
+
+_Key = tuple[str, str, int]
+
+
+async def _checklists(db: AsyncSession, consults: Sequence[Consult]) -> dict[_Key, Checklist]:
+    """The checklist versions the consults were sent with, in one query."""
+    keys = sorted({(c.specialty, c.reason, c.checklist_version) for c in consults
+                   if c.reason and c.checklist_version is not None})
+    if not keys:
+        return {}
+    rows = (await db.execute(select(Checklist).where(or_(*(
+        and_(col(Checklist.specialty) == s, col(Checklist.reason) == r,
+             col(Checklist.version) == v) for s, r, v in keys))))).scalars()
+    return {(row.specialty, row.reason, row.version): row for row in rows}
+
+
+def _checklist(fields: FieldCipher, c: Consult,
+               schemas: Mapping[_Key, Checklist]) -> RecordChecklist | None:
+    if not c.reason or c.checklist_version is None:
+        return None
+    row = schemas.get((c.specialty, c.reason, c.checklist_version))
+    if row is None:
+        return None
+    raw = fields.open_optional("consults", "checklist_answers", c.id, c.checklist_answers)
+    answers = json.loads(raw) if raw else {}
+    return RecordChecklist(row.reason, row.version, row.title, json.loads(row.document),
+                           answers if isinstance(answers, dict) else {})
+
+
+def _parts(fields: FieldCipher, row: StructuredAnswer) -> RecordAnswerParts:
+    def text(name: str) -> str:
+        return fields.open_optional("structured_answers", name, row.message_id,
+                                    getattr(row, name)) or ""
+
+    return RecordAnswerParts(row.message_id, text("impression"), text("plan"),
+                             text("refer_if"), text("follow_up"), row.referral_advised,
+                             row.signatory_id, row.signatory_name)
 
 
 async def load_people(db: AsyncSession, ids: set[int] | set[int | None]) -> dict[int, Person]:

@@ -12,11 +12,16 @@ from econsult.consults.checklists import load_defaults
 from econsult.interop.fhir import threads
 from econsult.interop.fhir.codes import CS_URGENCY, EXT_URGENCY, health_number_system
 from econsult.interop.fhir.people import human_name, patient, practitioner_role
-from econsult.interop.fhir.questionnaires import checklist_items, responses
+from econsult.interop.fhir.questionnaires import checklist_items, responses, structured_answers
 from econsult.interop.fhir.service_requests import service_request
 from econsult.interop.fhir.tasks import task
 from econsult.interop.fhir.transaction import _urgency
-from econsult.interop.record import ConsultRecord, Person, RecordMessage
+from econsult.interop.record import (
+    ConsultRecord,
+    Person,
+    RecordAnswerParts,
+    RecordMessage,
+)
 from econsult.models import Consult, Role
 from tests.fhir.helpers import validate
 
@@ -26,7 +31,9 @@ GP, DERM = Person(1, "Dr Gail Parker", "gp@x.org", Role.gp, True, T0), Person(
 CID = "6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e"
 
 
-def record(state: str, *, messages: tuple[RecordMessage, ...] = (), **consult: Any
+def record(state: str, *, messages: tuple[RecordMessage, ...] = (),
+           patient_sex: str | None = None,
+           answer_parts: dict[str, RecordAnswerParts] | None = None, **consult: Any
            ) -> ConsultRecord:
     fields: dict[str, Any] = dict(
         id=CID, gp_id=1, specialty="dermatology", urgency="routine", state=state,
@@ -38,7 +45,7 @@ def record(state: str, *, messages: tuple[RecordMessage, ...] = (), **consult: A
         health_number="9876543210", question="Is this a melanoma?",
         details={"body_site": "left forearm", "duration": "3 months"}, close_comment=None,
         specialty_name="Dermatology", images=(), messages=messages, events=(),
-        people={1: GP, 2: DERM})
+        people={1: GP, 2: DERM}, patient_sex=patient_sex, answer_parts=answer_parts or {})
 
 
 @pytest.mark.parametrize(("state", "status", "owner"), [
@@ -151,3 +158,36 @@ def test_a_specialist_role_names_their_specialties() -> None:
     role = practitioner_role(DERM, {"dermatology": "Dermatology"})
     validate(role)
     assert role["specialty"][0]["coding"][0]["code"] == "394582007"
+
+
+@pytest.mark.parametrize(("sex", "gender"), [
+    ("female", "female"), ("male", "male"), ("intersex", "other"), ("unknown", "unknown"),
+    (None, None),
+])
+def test_the_patients_sex_is_their_gender(sex: str | None, gender: str | None) -> None:
+    built = patient(record("assigned", patient_sex=sex), health_number_system("CA-BC"))
+    validate(built)
+    assert built.get("gender") == gender
+
+
+def test_only_an_answer_with_structured_parts_is_a_questionnaire_response() -> None:
+    answers = (_message(1, "answer", 2), _message(2, "answer", 2), _message(3, "answer", 2))
+
+    def parts(n: int, **given: Any) -> RecordAnswerParts:
+        fields: dict[str, Any] = dict(impression="", plan="", refer_if="", follow_up="",
+                                      referral_advised=False)
+        fields.update(given)
+        return RecordAnswerParts(message_id=answers[n - 1].id, signatory_id=2,
+                                 signatory_name="Dr Dana Ermine", **fields)
+
+    rec = record("answered", messages=answers, answered_at=T0, answer_parts={
+        answers[0].id: parts(1), answers[1].id: parts(2, referral_advised=True),
+        answers[2].id: parts(3, plan="Biopsy.")})
+    built = structured_answers(rec)
+    assert [qr["id"] for qr in built] == [f"answer-{answers[1].id}", f"answer-{answers[2].id}"]
+    for qr in built:
+        validate(qr)
+    assert built[0]["authored"] == "2026-03-02T17:02:00.000Z"
+    outputs = [o["valueReference"]["reference"] for o in task(rec)["output"]
+               if o["type"]["coding"][0]["code"] == "structured-answer"]
+    assert outputs == [f"QuestionnaireResponse/{qr['id']}" for qr in built]

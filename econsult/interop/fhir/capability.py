@@ -39,8 +39,9 @@ def capability_statement(base: str, token_url: str, now: datetime) -> dict[str, 
             entry["documentation"] = "Created only inside a transaction Bundle (POST /fhir)."
         resources.append(entry)
     resources.append({"type": "Binary", "interaction": [{"code": "read"}],
-                      "documentation": "Photo bytes and the consult letter (PDF); raw "
-                                       "unless Accept: application/fhir+json."})
+                      "documentation": "Photo bytes, PDF attachments and the consult "
+                                       "letter (PDF); raw unless Accept: "
+                                       "application/fhir+json."})
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -31,6 +31,7 @@ CS_ATTACHMENT = f"{CANONICAL}/CodeSystem/attachment-kind"
 CS_PHOTO_LABEL = f"{CANONICAL}/CodeSystem/photo-label"
 EXT_URGENCY = f"{CANONICAL}/StructureDefinition/urgency-tier"
 Q_CLOSEOUT = f"{CANONICAL}/Questionnaire/closeout-survey|1"
+Q_STRUCTURED_ANSWER = f"{CANONICAL}/Questionnaire/structured-answer|1"
 # The Ontario extension saying whether the patient needs to be seen (false: an eConsult).
 EXT_NEEDS_TO_BE_SEEN = ("http://ehealthontario.ca/fhir/StructureDefinition/"
                         "ca-on-eConsult-ext-patient-needs-to-be-seen")

@@ -4,7 +4,9 @@ A photo is `DocumentReference/{image id}` and its bytes `Binary/{image id}`; the
 once the consult has an answer, `DocumentReference/letter-{consult id}` and
 `Binary/letter-{consult id}` (a PDF made when it is fetched). Content is always by
 `attachment.url`, never inline (the Ontario guide's advice), and size is that of the
-served bytes. (PDF attachments arrive with issue 16, as `attachment-kind#document`.)
+served bytes. A PDF the GP or specialist attached is
+`DocumentReference/attachment-{attachment id}`, category `attachment-kind#document`, its
+bytes (as sanitised when uploaded) `Binary/attachment-{attachment id}`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ from econsult.interop.fhir.codes import (
     ref,
     urn_identifier,
 )
-from econsult.interop.record import ConsultRecord, RecordImage
+from econsult.interop.record import ConsultRecord, RecordAttachment, RecordImage
 
 LETTER_PREFIX = "letter-"
+ATTACHMENT_PREFIX = "attachment-"
 PHOTO_TYPE = concept(coding(LOINC, "72170-4", "Photographic image"), text="Clinical photograph")
 LETTER_TYPE = concept(coding(LOINC, "11488-4", "Consult note"), text="Consult letter")
+
+
+PDF_TYPE = concept(text="Attached document (PDF)")
+
+
+def attachment_id(attachment_db_id: str) -> str:
+    return f"{ATTACHMENT_PREFIX}{attachment_db_id}"
 
 
 def letter_id(consult_id: str) -> str:
@@ -66,6 +76,31 @@ def photo(rec: ConsultRecord, image: RecordImage, base: str) -> dict[str, Any]:
     }
 
 
+def pdf(rec: ConsultRecord, a: RecordAttachment, base: str) -> dict[str, Any]:
+    rid = attachment_id(a.id)
+    return {
+        "resourceType": "DocumentReference",
+        "id": rid,
+        "meta": meta("DocumentReference", a.created_at),
+        "identifier": [urn_identifier(a.id)],
+        "status": "current",
+        "type": PDF_TYPE,
+        "category": [concept(coding(CS_ATTACHMENT, "document", "Document (PDF)"))],
+        "subject": ref("Patient", rec.id),
+        "date": instant(a.created_at),
+        "author": [ref("PractitionerRole", a.uploaded_by)],
+        "description": a.filename,
+        "content": [{"attachment": {
+            "contentType": "application/pdf",
+            "url": f"{base}/Binary/{rid}",
+            "size": a.size_bytes,
+            "title": a.filename,
+            "creation": instant(a.created_at),
+        }}],
+        "context": {"related": [ref("ServiceRequest", rec.id)]},
+    }
+
+
 def letter(rec: ConsultRecord, base: str) -> dict[str, Any]:
     c = rec.consult
     out: dict[str, Any] = {
@@ -93,6 +128,7 @@ def letter(rec: ConsultRecord, base: str) -> dict[str, Any]:
 
 def documents(rec: ConsultRecord, base: str) -> list[dict[str, Any]]:
     out = [photo(rec, image, base) for image in rec.all_images()]
+    out.extend(pdf(rec, a, base) for a in rec.attachments)
     if letter_available(rec):
         out.append(letter(rec, base))
     return out

@@ -24,6 +24,9 @@ from econsult.interop.fhir.codes import (
 from econsult.interop.record import ConsultRecord, Person
 from econsult.models import Role
 
+# The sex the GP recorded -> AdministrativeGender (no sex recorded: no gender element).
+_GENDER = {"female": "female", "male": "male", "intersex": "other", "unknown": "unknown"}
+
 
 def human_name(text: str) -> dict[str, Any]:
     """A HumanName from how people type names: "Given Family", "Family, Given", with an
@@ -62,6 +65,8 @@ def patient(rec: ConsultRecord, health_number_system: str) -> dict[str, Any]:
         # The GP who asked is the patient's practitioner as far as this consult knows.
         "generalPractitioner": [ref("PractitionerRole", rec.consult.gp_id)],
     }
+    if rec.patient_sex in _GENDER:
+        out["gender"] = _GENDER[rec.patient_sex]
     return out
 
 

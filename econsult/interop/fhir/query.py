@@ -59,7 +59,8 @@ SEARCH_PARAMS: dict[str, tuple[Param, ...]] = {
     "DocumentReference": (
         _ID, *_PATIENT, Param("subject", "reference", "Same as patient"),
         Param("related", "reference", "ServiceRequest/{id}"),
-        Param("category", "token", "photo | letter (CodeSystem attachment-kind)"),
+        Param("category", "token", "photo | letter | document (a PDF; CodeSystem "
+                                                "attachment-kind)"),
     ),
     "Patient": (_ID, Param("identifier", "token", "The health number, system|value")),
     "Practitioner": (_ID,),

@@ -1,9 +1,10 @@
 """QuestionnaireResponse: structured answers attached to a consult.
 
-Today that is the GP's close-out survey, `QuestionnaireResponse/closeout-{consult id}`.
-The workup checklist answers (issue 16) slot in as one more builder in `_BUILDERS`,
-`checklist-{consult id}`, its items made by `checklist_items` from the checklist's JSON
-Schema and the stored answers; the structured answer, `answer-{message id}`, likewise.
+The GP's close-out survey, `QuestionnaireResponse/closeout-{consult id}`; the workup
+checklist the GP answered when sending, `checklist-{consult id}`, its items made by
+`checklist_items` from the JSON Schema of the version the consult was sent with and the
+stored answers; and each structured answer, `answer-{message id}` (impression, plan,
+refer-if, follow-up, referral advised), authored by the specialist who signed it.
 Items follow Ocean's convention: linkId = the form's key, text = the question, an
 answer only when one was given.
 """
@@ -18,18 +19,30 @@ from econsult.interop.fhir.codes import (
     CS_OUTCOME,
     OUTCOME_DISPLAY,
     Q_CLOSEOUT,
+    Q_STRUCTURED_ANSWER,
     coding,
     instant,
     meta,
     ref,
 )
-from econsult.interop.record import ConsultRecord
+from econsult.interop.record import ConsultRecord, RecordAnswerParts
 
 Builder = Callable[[ConsultRecord], list[dict[str, Any]]]
 
 
+CLOSEOUT_PREFIX, CHECKLIST_PREFIX, ANSWER_PREFIX = "closeout-", "checklist-", "answer-"
+
+
 def closeout_id(consult_id: str) -> str:
-    return f"closeout-{consult_id}"
+    return f"{CLOSEOUT_PREFIX}{consult_id}"
+
+
+def checklist_id(consult_id: str) -> str:
+    return f"{CHECKLIST_PREFIX}{consult_id}"
+
+
+def answer_id(message_id: str) -> str:
+    return f"{ANSWER_PREFIX}{message_id}"
 
 
 def closeout_survey(rec: ConsultRecord) -> list[dict[str, Any]]:
@@ -48,8 +61,47 @@ def closeout_survey(rec: ConsultRecord) -> list[dict[str, Any]]:
                       authored=c.closed_at)]
 
 
-# Issue 16 adds: checklist (the workup items the GP answered) and the structured answer.
-_BUILDERS: tuple[Builder, ...] = (closeout_survey,)
+def checklist(rec: ConsultRecord) -> list[dict[str, Any]]:
+    """The workup checklist, as answered with the version the consult was sent with."""
+    c, cl = rec.consult, rec.checklist
+    if cl is None:
+        return []
+    items = checklist_items(cl.schema, cl.answers, checklist_choices(c.specialty, cl.reason))
+    return [_response(rec, checklist_id(c.id),
+                      checklist_questionnaire(c.specialty, cl.reason, cl.version), items,
+                      author=c.gp_id, authored=c.submitted_at)]
+
+
+def structured_answers(rec: ConsultRecord) -> list[dict[str, Any]]:
+    """One per answer message the specialist wrote structured parts for, in thread order."""
+    return [_structured(rec, m.created_at, rec.answer_parts[m.id]) for m in rec.messages
+            if m.id in rec.answer_parts and is_structured(rec.answer_parts[m.id])]
+
+
+def is_structured(p: RecordAnswerParts) -> bool:
+    """A plain answer is signed too but has no parts: no QuestionnaireResponse. (The
+    search's SQL says the same: sources._questionnaire_responses.)"""
+    return bool(p.impression or p.plan or p.refer_if or p.follow_up or p.referral_advised)
+
+
+def _structured(rec: ConsultRecord, at: Any, p: RecordAnswerParts) -> dict[str, Any]:
+    def text(value: str) -> dict[str, Any] | None:
+        return {"valueString": value} if value else None
+
+    items = [
+        _item("impression", "Impression", text(p.impression)),
+        _item("plan", "Plan", text(p.plan)),
+        _item("refer_if", "Refer if", text(p.refer_if)),
+        _item("follow_up", "Follow-up", text(p.follow_up)),
+        _item("referral_advised", "Referral advised", {"valueBoolean": p.referral_advised}),
+    ]
+    out = _response(rec, answer_id(p.message_id), Q_STRUCTURED_ANSWER, items,
+                    author=p.signatory_id, authored=at)
+    out["author"]["display"] = p.signatory_name  # as signed, whatever the profile says now
+    return out
+
+
+_BUILDERS: tuple[Builder, ...] = (checklist, structured_answers, closeout_survey)
 
 
 def responses(rec: ConsultRecord) -> list[dict[str, Any]]:
@@ -60,8 +112,21 @@ def survey_ids(rec: ConsultRecord) -> list[str]:
     return [qr["id"] for qr in closeout_survey(rec)]
 
 
+def checklist_ids(rec: ConsultRecord) -> list[str]:
+    return [checklist_id(rec.id)] if rec.checklist is not None else []
+
+
+def answer_ids(rec: ConsultRecord) -> list[str]:
+    return [qr["id"] for qr in structured_answers(rec)]
+
+
 def checklist_questionnaire(specialty: str, reason: str, version: int) -> str:
     return f"{CANONICAL}/Questionnaire/checklist-{specialty}-{reason}|{version}"
+
+
+def checklist_choices(specialty: str, reason: str) -> str:
+    """The code system of one checklist's choices (its enum values)."""
+    return f"{CANONICAL}/CodeSystem/checklist-{specialty}-{reason}"
 
 
 def checklist_items(schema: Mapping[str, Any], answers: Mapping[str, object],

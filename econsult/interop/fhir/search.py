@@ -176,6 +176,10 @@ def _build(kind: str, rid: str, cid: str | None, records: Mapping[str, ConsultRe
         return [people.patient(rec, ctx.health_number_system)]
     if kind == "closeout":
         return questionnaires.closeout_survey(rec)
+    if kind == "checklist":
+        return questionnaires.checklist(rec)
+    if kind == "answer":
+        return [qr for qr in questionnaires.structured_answers(rec) if qr["id"] == rid]
     if kind == "header":
         return [threads.header(rec)]
     if kind == "message":
@@ -183,6 +187,9 @@ def _build(kind: str, rid: str, cid: str | None, records: Mapping[str, ConsultRe
                 if e.message.id == rid]
     if kind == "photo":
         return [documents.photo(rec, i, ctx.base) for i in rec.all_images() if i.id == rid]
+    if kind == "pdf":
+        return [documents.pdf(rec, a, ctx.base) for a in rec.attachments
+                if documents.attachment_id(a.id) == rid]
     if kind == "letter":
         return [documents.letter(rec, ctx.base)]
     raise AssertionError(kind)

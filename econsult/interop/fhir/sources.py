@@ -4,7 +4,8 @@ conditions, sorted by (last updated, id) and cut at a keyset cursor.
 
 Every statement yields rows of (ts, rid, cid, kind): the resource's lastUpdated, its id,
 its consult's id (None for people) and what to build. A type whose resources live in
-two tables (a thread's header and messages, photos and the letter) is a UNION ALL.
+several tables (a thread's header and messages; photos, PDFs and the letter; the
+close-out survey, checklist and structured answers) is a UNION ALL.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ from sqlalchemy import cast as sql_cast
 from sqlmodel import col
 
 from econsult.consults.ids import is_uuid
-from econsult.interop.fhir import documents
+from econsult.interop.fhir import documents, questionnaires
 from econsult.interop.fhir.codes import CS_ATTACHMENT, CS_MESSAGE_KIND, CS_STATE, URN
 from econsult.interop.fhir.query import SearchQuery, reference_id, token
-from econsult.models import Consult, ConsultImage, Message, User
+from econsult.models import (
+    Consult,
+    ConsultAttachment,
+    ConsultImage,
+    Message,
+    StructuredAnswer,
+    User,
+)
 from econsult.security.policy import Principal, visible_consults
 
 # Task.status / ServiceRequest.status -> our states (codes.TASK_STATUS turned round).
@@ -47,6 +55,10 @@ class Conditions:
         self.message: list[ColumnElement[bool]] = []
         self.image: list[ColumnElement[bool]] = []
         self.letter: list[ColumnElement[bool]] = []
+        self.attachment: list[ColumnElement[bool]] = []
+        self.closeout: list[ColumnElement[bool]] = []
+        self.checklist: list[ColumnElement[bool]] = []
+        self.answer: list[ColumnElement[bool]] = []
         self.header: list[ColumnElement[bool]] = []
         self.user: list[ColumnElement[bool]] = []
         self.empty = False  # a condition no row can meet (e.g. an id of another type)
@@ -106,19 +118,27 @@ def _ids(where: Conditions, rt: str, values: list[str]) -> None:
     if rt in ("Practitioner", "PractitionerRole"):
         where.user.append(col(User.id).in_([int(v) for v in values if v.isdigit()]))
     elif rt == "QuestionnaireResponse":
-        where.consult.append(col(Consult.id).in_(
-            [v.removeprefix("closeout-") for v in values if v.startswith("closeout-")]))
+        where.closeout.append(col(Consult.id).in_(
+            _stripped(values, questionnaires.CLOSEOUT_PREFIX)))
+        where.checklist.append(col(Consult.id).in_(
+            _stripped(values, questionnaires.CHECKLIST_PREFIX)))
+        where.answer.append(col(StructuredAnswer.message_id).in_(
+            _stripped(values, questionnaires.ANSWER_PREFIX)))
     elif rt == "Communication":
         ids = [v for v in values if is_uuid(v)]
         where.message.append(col(Message.id).in_(ids))
         where.header.append(col(Consult.id).in_(ids))
     elif rt == "DocumentReference":
         where.image.append(col(ConsultImage.id).in_(values))
-        where.letter.append(col(Consult.id).in_(
-            [v.removeprefix(documents.LETTER_PREFIX) for v in values
-             if v.startswith(documents.LETTER_PREFIX)]))
+        where.letter.append(col(Consult.id).in_(_stripped(values, documents.LETTER_PREFIX)))
+        where.attachment.append(col(ConsultAttachment.id).in_(
+            _stripped(values, documents.ATTACHMENT_PREFIX)))
     else:
         where.consult.append(col(Consult.id).in_(values))
+
+
+def _stripped(values: list[str], prefix: str) -> list[str]:
+    return [v.removeprefix(prefix) for v in values if v.startswith(prefix)]
 
 
 def _category(where: Conditions, rt: str, values: list[str]) -> None:
@@ -134,6 +154,8 @@ def _category(where: Conditions, rt: str, values: list[str]) -> None:
             where.image.append(false())
         if "letter" not in codes:
             where.letter.append(false())
+        if "document" not in codes:
+            where.attachment.append(false())
 
 
 def _user_ids(values: list[str], name: str, resource_type: str = "PractitionerRole"
@@ -173,10 +195,30 @@ def _patients(user: Principal, where: Conditions) -> Select[Any]:
 
 
 def _questionnaire_responses(user: Principal, where: Conditions) -> Select[Any]:
-    rid = literal("closeout-") + col(Consult.id)
-    return _consults(user, where, col(Consult.closed_at), "closeout",
-                     col(Consult.outcome).is_not(None), col(Consult.closed_at).is_not(None),
-                     rid=rid)
+    closeouts = _consults(user, where, col(Consult.closed_at), "closeout",
+                          col(Consult.outcome).is_not(None), col(Consult.closed_at).is_not(None),
+                          *where.closeout,
+                          rid=literal(questionnaires.CLOSEOUT_PREFIX) + col(Consult.id))
+    # The builder drops one whose checklist version is missing (versions are never deleted).
+    checklists = _consults(user, where, col(Consult.submitted_at), "checklist",
+                           col(Consult.reason).is_not(None),
+                           col(Consult.checklist_version).is_not(None), *where.checklist,
+                           rid=literal(questionnaires.CHECKLIST_PREFIX) + col(Consult.id))
+    # Structured: some part written (an empty part is stored as NULL), as
+    # questionnaires.is_structured says.
+    answers = (select(*_row(col(Message.created_at),
+                            literal(questionnaires.ANSWER_PREFIX) + col(Message.id),
+                            col(Message.consult_id), "answer"))
+               .join(StructuredAnswer, col(StructuredAnswer.message_id) == col(Message.id))
+               .join(Consult, col(Consult.id) == col(Message.consult_id))
+               .where(visible_consults(user), *where.consult, *where.answer,
+                      or_(col(StructuredAnswer.impression).is_not(None),
+                          col(StructuredAnswer.plan).is_not(None),
+                          col(StructuredAnswer.refer_if).is_not(None),
+                          col(StructuredAnswer.follow_up).is_not(None),
+                          col(StructuredAnswer.referral_advised).is_(True))))
+    union = union_all(closeouts, checklists, answers).subquery()
+    return select(union.c.ts, union.c.rid, union.c.cid, union.c.kind)
 
 
 def _communications(user: Principal, where: Conditions) -> Select[Any]:
@@ -197,7 +239,12 @@ def _documents(user: Principal, where: Conditions) -> Select[Any]:
     letters = _consults(user, where, col(Consult.updated_at), "letter",
                         col(Consult.answered_at).is_not(None), col(Consult.state) != "cancelled",
                         *where.letter, rid=literal(documents.LETTER_PREFIX) + col(Consult.id))
-    union = union_all(photos, letters).subquery()
+    pdfs = (select(*_row(col(ConsultAttachment.created_at),
+                         literal(documents.ATTACHMENT_PREFIX) + col(ConsultAttachment.id),
+                         col(ConsultAttachment.consult_id), "pdf"))
+            .join(Consult, col(Consult.id) == col(ConsultAttachment.consult_id))
+            .where(visible_consults(user), *where.consult, *where.attachment))
+    union = union_all(photos, pdfs, letters).subquery()
     return select(union.c.ts, union.c.rid, union.c.cid, union.c.kind)
 
 

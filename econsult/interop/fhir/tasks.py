@@ -3,7 +3,8 @@
 status carries the nearest FHIR task state and businessStatus our own state (notes
 section 5); owner is the specialist holding it, absent while it waits in the pool, where
 performerType says which specialty may take it. restriction.period.end is when the
-answer is due; output points at the answers, the close-out survey and the letter.
+answer is due; output points at the answers (and their structured parts), the workup
+checklist, the close-out survey and the letter.
 """
 
 from __future__ import annotations
@@ -82,8 +83,14 @@ def task(rec: ConsultRecord) -> dict[str, Any]:
 
 
 def _outputs(rec: ConsultRecord) -> list[dict[str, Any]]:
-    out = [_output("answer", "Advice", valueReference=ref("Communication", message_id))
-           for message_id in threads.answer_ids(rec)]
+    out = [_output("checklist", "Workup checklist",
+                   valueReference=ref("QuestionnaireResponse", qr_id))
+           for qr_id in questionnaires.checklist_ids(rec)]
+    out.extend(_output("answer", "Advice", valueReference=ref("Communication", message_id))
+               for message_id in threads.answer_ids(rec))
+    out.extend(_output("structured-answer", "Structured answer",
+                       valueReference=ref("QuestionnaireResponse", qr_id))
+               for qr_id in questionnaires.answer_ids(rec))
     if rec.consult.converted_to == "referral":
         out.append(_output("referral-advised", "Referral advised", valueBoolean=True))
     out.extend(_output("closeout-survey", "Close-out survey",
