@@ -30,12 +30,15 @@ from econsult.http.state import AppState
 from econsult.http.templating import make_templates
 from econsult.images.blobstores import blob_store_for
 from econsult.images.workers import ImageWorkers
+from econsult.ops.audit_chain import ChainMonitor
+from econsult.ops.audit_keys import checkpoints_path, run_checkpoints
 from econsult.ops.integrity import startup_gc
 from econsult.realtime.bus import EventBus, InMemoryBus
 from econsult.realtime.events import BusEvent
 from econsult.realtime.notify import Notifier
 from econsult.realtime.pgbus import PostgresBus
 from econsult.realtime.replay import events_by_id
+from econsult.security import audit
 from econsult.security.audit import GroupRecorder
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
@@ -67,6 +70,7 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
         keyring = load_keyring(settings.master_key, settings.key_file)
         db = Database.from_settings(settings)
         stack.push_async_callback(db.dispose)
+        audit.attach(db, keyring)  # the audit chain's MACs, under the keyring held here
         await check_schema_current(db)
         workers = ImageWorkers(kind="process" if settings.image_pool == "process" else "thread",
                                size=settings.image_workers, max_pixels=50_000_000)
@@ -82,6 +86,7 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             notifier=notifier, session_touches=SessionTouches(db),
             audit=GroupRecorder(db), passwords=passwords,
             templates=make_templates(settings.timezone),
+            audit_chain=ChainMonitor(checkpoints=checkpoints_path(settings)),
         )
         stack.push_async_callback(state.audit_chain.close)
         if settings.scheduler_enabled:
@@ -95,6 +100,10 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             # and row) are removed once they are an hour old.
             asyncio.create_task(startup_gc(db, state.blobs), name="startup-gc"),
         ]
+        if settings.audit_checkpoint_seconds:
+            background.append(asyncio.create_task(run_checkpoints(
+                db, settings, clock, settings.audit_checkpoint_seconds),
+                name="audit-checkpoints"))
         if not settings.master_key:
             watcher = KeyFileWatcher(keyring, settings.key_file)
             background.append(asyncio.create_task(watcher.run(), name="key-file-watch"))

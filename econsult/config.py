@@ -97,6 +97,9 @@ class Settings:
     # bench/images_pool.py) and survive a decoder crash on a hostile file.
     image_pool: str = "process"
     scheduler_enabled: bool = True
+    # A signed audit checkpoint this often (seconds) once the log has moved; 0: never
+    # (`econsult audit checkpoint` still works).
+    audit_checkpoint_seconds: int = 3600
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -182,4 +185,7 @@ class Settings:
             if v not in ("process", "thread"):
                 raise ConfigError(f"ECONSULT_IMAGE_POOL must be process or thread (got {v!r})")
             kwargs["image_pool"] = v
+        if (v := get("ECONSULT_AUDIT_CHECKPOINT_SECONDS")) is not None:
+            kwargs["audit_checkpoint_seconds"] = _int("ECONSULT_AUDIT_CHECKPOINT_SECONDS", v, 0,
+                                                      7 * 24 * 3600)
         return cls(**kwargs)

@@ -18,6 +18,7 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput
 from econsult.models import KekRecord
+from econsult.ops.audit_keys import count_audit, rekey_audit
 from econsult.ops.rekey import count_fields, count_images, rekey_fields, rekey_images
 from econsult.security import audit
 from econsult.security.audit import Actor
@@ -45,6 +46,7 @@ def protected_kinds() -> list[Protected]:
     return [
         Protected(name="fields", rekey=rekey_fields, count=count_fields),
         Protected(name="images", rekey=rekey_images, count=count_images),
+        Protected(name="audit entries", rekey=rekey_audit, count=count_audit),
     ]
 
 
