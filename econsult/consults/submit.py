@@ -245,6 +245,11 @@ async def submit(
     return submitted_of(consult, [i.public() for i in images]), True
 
 
+def authorize_submit(user: Principal) -> None:
+    """Whether the caller may submit at all, decided before the request's body is read."""
+    require(user, Action.submit_consult)
+
+
 async def submit_with_photos(
     deps: ConsultDeps, user: Principal, data: SubmitInput, uploads: list[Upload],
     *, client_addr: str = "",

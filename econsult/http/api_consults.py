@@ -9,7 +9,12 @@ from starlette.responses import Response
 
 from econsult.consults import image_intake, lifecycle, messaging, queries
 from econsult.consults.image_intake import Upload
-from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
+from econsult.consults.submit import (
+    DERMATOLOGY_FIELDS,
+    SubmitInput,
+    authorize_submit,
+    submit_with_photos,
+)
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
 from econsult.http.requests import client_addr, json_body, text_field
@@ -47,6 +52,7 @@ async def create_consult(request: Request) -> Response:
     """
     svc = app_state(request)
     user = current_user(request)
+    authorize_submit(user)  # before a byte of the body is read
     if not _is_multipart(request):
         raise InvalidInput("Submit consults as multipart/form-data.", code="bad_content_type")
     form = await _form(request)
@@ -107,6 +113,8 @@ async def post_message(request: Request) -> Response:
     svc = app_state(request)
     user = current_user(request)
     uploads: list[Upload] = []
+    # Before a byte of the body is read: a stranger's photos are never processed.
+    await messaging.authorize_message(svc, user, request.path_params["id"])
     if _is_multipart(request):
         form = await _form(request)
         body, kind = form.first("body") or "", form.first("kind") or "message"

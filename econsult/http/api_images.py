@@ -30,6 +30,7 @@ async def check_images(request: Request) -> Response:
     """
     svc = app_state(request)
     user = current_user(request)
+    image_access.authorize_check(user)  # before a byte of the body is read
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("Send photos as multipart/form-data in the field 'images'.",
                            code="bad_content_type")
