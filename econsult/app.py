@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -83,7 +84,8 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             settings=settings, db=db, keyring=keyring, fields=FieldCipher(keyring),
             clock=clock, calendar=program_calendar(settings), workers=workers,
             blobs=blob_store_for(settings), bus=bus, scheduler=DeadlineScheduler(),
-            notifier=notifier, session_touches=SessionTouches(db),
+            notifier=notifier, session_touches=SessionTouches(
+                db, keep=timedelta(minutes=settings.session_idle_minutes)),
             audit=GroupRecorder(db), passwords=passwords,
             templates=make_templates(settings.timezone),
             audit_chain=ChainMonitor(checkpoints=checkpoints_path(settings)),
