@@ -10,11 +10,11 @@ from econsult.consults import deadlines, image_intake, states
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType as E
 from econsult.consults.handback import ensure_held
+from econsult.consults.ids import is_uuid
 from econsult.consults.image_intake import Upload
 from econsult.consults.steps import Step, consult_events, consult_target, step
 from econsult.consults.stored_images import StoredImage, add_image_rows
 from econsult.consults.views import ConsultSummary, summary_of
-from econsult.consults.ids import is_uuid
 from econsult.errors import InvalidInput, NotFound
 from econsult.models import Consult, ConsultState, Message
 from econsult.security.policy import Action, Principal, is_requester, require

@@ -18,8 +18,23 @@ async def login(request: Request) -> Response:
     """
     summary: Log in with email and password
     description: Sets an HttpOnly SameSite=Lax session cookie. 401 for any bad credentials, 429 with Retry-After after repeated failures.
+    security: []
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [email, password]
+            properties:
+              email: {type: string, maxLength: 254}
+              password: {type: string, maxLength: 1024}
     responses:
       200: {description: "{user, csrf_token}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      415: {$ref: "#/components/responses/UnsupportedMedia"}
+      429: {description: "Too many failed attempts; Retry-After says when to try again"}
     """  # noqa: E501
     ctx = app_state(request)
     data = await json_body(request)
@@ -42,8 +57,11 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """
     summary: End this session (the token is revoked on the server)
+    x-no-body: true
     responses:
       204: {description: logged out}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """
     ctx = app_state(request)
     auth = current_session(request)
@@ -59,6 +77,7 @@ async def me(request: Request) -> Response:
     summary: The logged-in user and this session's CSRF token
     responses:
       200: {description: "{user, csrf_token}"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
     """
     auth = current_session(request)
     user = public_from_principal(auth.principal)

@@ -47,9 +47,39 @@ def _uploads(form: ParsedForm) -> list[Upload]:
 async def create_consult(request: Request) -> Response:
     """
     summary: Submit a consult (multipart form with optional images)
+    description: A delegate names the GP the consult is for in `gp` (email). Photos are checked, stripped of metadata and encrypted.
+    parameters:
+      - {name: Idempotency-Key, in: header, required: false, description: "a retry with the same key returns the first submission", schema: {type: string, maxLength: 200}}
+    requestBody:
+      required: true
+      content:
+        multipart/form-data:
+          schema:
+            type: object
+            required: [specialty, urgency, question, patient_name, patient_dob, patient_health_number]
+            properties:
+                specialty: {type: string, maxLength: 64}
+                urgency: {type: string, enum: [urgent, semi_urgent, routine]}
+                question: {type: string, maxLength: 4000}
+                patient_name: {type: string, maxLength: 200}
+                patient_dob: {type: string, format: date, description: "YYYY-MM-DD"}
+                patient_health_number: {type: string, maxLength: 32}
+                body_site: {type: string}
+                duration: {type: string}
+                lesion_description: {type: string}
+                symptoms: {type: string}
+                gp: {type: string, description: "the GP's email (delegates only)"}
+                images: {type: array, maxItems: 4, items: {type: string, format: binary}}
+                image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}}
     responses:
       201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images}"}
-    """
+      200: {description: "an Idempotency-Key replay: the first submission (Idempotent-Replayed: true)"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      413: {$ref: "#/components/responses/TooLarge"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     authorize_submit(user)  # before a byte of the body is read
@@ -76,7 +106,13 @@ async def create_consult(request: Request) -> Response:
 async def list_consults(request: Request) -> Response:
     """
     summary: The caller's consults (?state=); a specialist's open queue by due time
-    """
+    parameters:
+      - {name: state, in: query, required: false, schema: {type: string, enum: [assigned, pooled, in_review, awaiting_gp, answered, closed, cancelled]}}
+    responses:
+      200: {description: "{consults: [...]}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+    """  # noqa: E501
     svc = app_state(request)
     rows = await queries.list_for(svc, current_user(request),
                                   state=request.query_params.get("state") or None,
@@ -87,6 +123,12 @@ async def list_consults(request: Request) -> Response:
 async def get_consult(request: Request) -> Response:
     """
     summary: One consult with messages, image ids and the event timeline
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    responses:
+      200: {description: "the consult's detail, with the `actions` the caller may take now"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      404: {$ref: "#/components/responses/NotFound"}
     """
     svc = app_state(request)
     detail = await queries.detail(svc, current_user(request), request.path_params["id"],
@@ -97,7 +139,17 @@ async def get_consult(request: Request) -> Response:
 async def acknowledge(request: Request) -> Response:
     """
     summary: Acknowledge (specialist); claims a pooled consult
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    x-no-body: true
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     svc = app_state(request)
     summary = await lifecycle.acknowledge(svc, current_user(request), request.path_params["id"],
                                           client_addr=client_addr(request))
@@ -107,9 +159,39 @@ async def acknowledge(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     """
     summary: Message, clarification request or answer (multipart or JSON)
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [body]
+            properties:
+              body: {type: string, maxLength: 20000}
+              kind: {type: string, enum: [message, clarification_request, answer]}
+              minutes: {type: integer, minimum: 1, maximum: 60, description: "time spent (answers)"}
+        multipart/form-data:
+          schema:
+            type: object
+            required: [body]
+            properties:
+                body: {type: string, maxLength: 20000}
+                kind: {type: string, enum: [message, clarification_request, answer]}
+                minutes: {type: integer, minimum: 1, maximum: 60}
+                images: {type: array, maxItems: 4, items: {type: string, format: binary}}
+                image_labels: {type: array, items: {type: string, enum: [overview, close_up, dermoscopy, other]}}
     responses:
-      201: {description: "{consult, message_id}"}
-    """
+      201: {description: "{consult, message_id, images}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+      413: {$ref: "#/components/responses/TooLarge"}
+      415: {$ref: "#/components/responses/UnsupportedMedia"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     uploads: list[Upload] = []
@@ -147,7 +229,26 @@ def _minutes(raw: Any) -> int | None:
 async def reroute(request: Request) -> Response:
     """
     summary: Send the consult to another specialty with a reason (routing runs again)
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [specialty, reason]
+            properties:
+              specialty: {type: string, maxLength: 64}
+              reason: {type: string, maxLength: 2000}
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     data = await json_body(request)
     summary = await lifecycle.reroute(
         app_state(request), current_user(request), request.path_params["id"],
@@ -159,7 +260,17 @@ async def reroute(request: Request) -> Response:
 async def return_to_pool(request: Request) -> Response:
     """
     summary: Hand the consult back to the specialty pool
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    x-no-body: true
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     summary = await lifecycle.return_to_pool(app_state(request), current_user(request),
                                              request.path_params["id"],
                                              client_addr=client_addr(request))
@@ -169,7 +280,25 @@ async def return_to_pool(request: Request) -> Response:
 async def convert(request: Request) -> Response:
     """
     summary: Convert to an urgent call-back request or record that a referral is needed
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [to]
+            properties:
+              to: {type: string, enum: [urgent_callback, referral]}
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     data = await json_body(request)
     summary = await lifecycle.convert(app_state(request), current_user(request),
                                       request.path_params["id"],
@@ -181,7 +310,27 @@ async def convert(request: Request) -> Response:
 async def close(request: Request) -> Response:
     """
     summary: Close with the outcome survey {outcome, usefulness, comment?}
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [outcome, usefulness]
+            properties:
+              outcome: {type: string, enum: [referral_avoided, referral_still_needed, referral_now_planned, other]}
+              usefulness: {type: integer, minimum: 1, maximum: 5}
+              comment: {type: string, maxLength: 2000}
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     data = await json_body(request)
     summary = await lifecycle.close(
         app_state(request), current_user(request), request.path_params["id"],
@@ -194,7 +343,17 @@ async def close(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     """
     summary: Withdraw the consult before it is answered
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    x-no-body: true
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     summary = await lifecycle.cancel(app_state(request), current_user(request),
                                      request.path_params["id"], client_addr=client_addr(request))
     return JSONResponse(summary)

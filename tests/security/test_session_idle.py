@@ -122,4 +122,5 @@ async def test_concurrent_requests_start_one_write_at_a_time(
 
 async def _ids(db: Database) -> list[int]:
     async with db.read() as session:
-        return [int(i) for i in (await session.execute(select(col(AuthSession.id)))).scalars()]
+        return [int(i or 0) for i in (await session.execute(select(col(AuthSession.id))))
+                .scalars()]
