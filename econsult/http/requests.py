@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import HTTPConnection, Request
 
-from econsult.errors import InvalidInput, NotFound, UnsupportedMedia
+from econsult.errors import InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from econsult.http.auth import current_user
 from econsult.routing.wallclock import to_instant
 from econsult.security.audit import Actor
@@ -42,11 +42,24 @@ def actor_of(conn: HTTPConnection) -> Actor:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: at most MAX_JSON_BYTES (a declared Content-Length
+    over it is refused before a byte is read, and the stream is cut off there too) and
+    MAX_JSON_DEPTH levels of nesting (checked before parsing, so a 100,000-deep array
+    costs a scan, not the parser's recursion)."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         raise UnsupportedMedia("Send a JSON body (Content-Type: application/json).")
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BYTES:
-        raise InvalidInput("The request body is too large.")
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_JSON_BYTES):
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise InvalidInput("The request body is nested too deeply.", code="bad_json")
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
@@ -56,6 +69,31 @@ async def json_body(request: Request) -> dict[str, Any]:
     if _depth(data) > MAX_JSON_DEPTH:
         raise InvalidInput("The request body is nested too deeply.", code="bad_json")
     return data
+
+
+def _too_large() -> TooLarge:
+    return TooLarge(f"The request body is larger than {MAX_JSON_BYTES // 1024} KB.",
+                    code="body_too_large")
+
+
+_BRACKETS = re.compile(rb'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest bracket nesting in raw JSON text, strings skipped (an upper bound
+    for malformed text, which the parser then refuses anyway)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def _depth(value: object, level: int = 1) -> int:

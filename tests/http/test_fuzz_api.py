@@ -42,7 +42,8 @@ from tests.factories import (
 )
 
 EXAMPLES = int(os.environ.get("ECONSULT_FUZZ_EXAMPLES", "5"))
-FUZZ_SECONDS = int(os.environ.get("ECONSULT_FUZZ_SECONDS", "110"))  # the whole run stops generating after this (CI is a shared machine)
+# The whole run stops generating after this (CI is a shared machine).
+FUZZ_SECONDS = int(os.environ.get("ECONSULT_FUZZ_SECONDS", "110"))
 # Logging out would end the session the rest of the run fuzzes with; logging in is
 # fuzzed anonymously.
 AS_NOBODY_ONLY = {"POST /auth/login"}
@@ -116,7 +117,7 @@ def _fuzz(operation: Any, mode: GenerationMode, base: str, caller: Caller,
                          suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode,
                                       path_parameters=path_parameters))
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case[Any]) -> None:
         nonlocal sent
         sent += 1
         response = case.call(base_url=base, headers=caller.headers, cookies=caller.cookies,
@@ -175,7 +176,7 @@ def test_no_input_from_any_role_reaches_a_500(live: tuple[LiveApp, list[Caller]]
     schema = schemathesis.openapi.from_url(f"{app.url}/api/v1/openapi.json")
     base = f"{app.url}/api/v1"
     known = _known_ids(app, callers[0])
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 30
     stop_at = time.monotonic() + FUZZ_SECONDS
     failures: list[str] = []
