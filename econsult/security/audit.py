@@ -21,7 +21,7 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,7 +85,7 @@ def head_mac(kek: Kek, last_id: int, last_hash: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def _mac_ok(keyring: Keyring, kek_id: str, expected: str, make: Any) -> str:
+def _mac_ok(keyring: Keyring, kek_id: str, expected: str, make: Callable[[Kek], str]) -> str:
     """"" if `expected` is the MAC `make(kek)` gives under KEK `kek_id`, else why not."""
     if not expected or not kek_id:
         return "it carries no MAC (written before the chain was keyed: run `econsult migrate`)"
@@ -93,7 +93,7 @@ def _mac_ok(keyring: Keyring, kek_id: str, expected: str, make: Any) -> str:
         kek = keyring.get(kek_id)
     except KeyringError:
         return f"its MAC is under KEK {kek_id}, which is not in the keyring"
-    if not hmac.compare_digest(str(make(kek)), expected):
+    if not hmac.compare_digest(make(kek), expected):
         return "its MAC does not match (it was rewritten without the key)"
     return ""
 
