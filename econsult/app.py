@@ -25,6 +25,7 @@ from econsult.db.schema import check_schema_current
 from econsult.fhir.routes import routes as fhir_routes
 from econsult.http.auth import AuthMiddleware
 from econsult.http.errors import EXCEPTION_HANDLERS
+from econsult.http.input_guard import InputGuardMiddleware
 from econsult.http.routes import all_routes
 from econsult.http.security_headers import SecurityHeadersMiddleware
 from econsult.http.state import AppState
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         routes=[*fhir_routes(), *all_routes()],
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure),
+            Middleware(InputGuardMiddleware),
             Middleware(AuthMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

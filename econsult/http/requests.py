@@ -68,7 +68,32 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidInput("The request body must be a JSON object.", code="bad_json")
     if _depth(data) > MAX_JSON_DEPTH:
         raise InvalidInput("The request body is nested too deeply.", code="bad_json")
+    if not _storable(data):
+        raise InvalidInput("The request body contains a NUL character or an unpaired "
+                           "surrogate, which no text field can hold.", code="bad_json")
     return data
+
+
+def storable_text(text: str) -> bool:
+    """Whether a database can hold `text` as text: no NUL (PostgreSQL refuses it) and
+    no unpaired surrogate (not encodable as UTF-8 at all)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: object) -> bool:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return all(storable_text(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 def _too_large() -> TooLarge:

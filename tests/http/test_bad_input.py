@@ -129,3 +129,27 @@ async def test_a_valid_form_still_submits(callers: dict[str, httpx.AsyncClient],
     response = await submit(callers["gp"], **{k: v for k, v in FORM.items()
                                               if k == "patient_dob"})  # type: ignore[arg-type]
     assert response.status_code == 201, response.text
+
+
+async def test_text_no_database_can_hold_is_a_4xx_everywhere(
+    callers: dict[str, httpx.AsyncClient],
+) -> None:
+    """A NUL (PostgreSQL refuses it in text: `%00` in a slug answered 500 there) or an
+    unpaired surrogate, in a path, a query, a JSON string or key, or a form field."""
+    staff, gp = callers["staff"], callers["gp"]
+    for url in ("/api/v1/rota/derm%00atology", "/api/v1/turnaround?specialty=a%00b",
+                "/api/v1/consults?state=%00", "/api/v1/turnaround?specialty=%ff%fe"):
+        response = await staff.get(url)
+        assert response.status_code == 400, (url, response.text[:200])
+    response = await staff.put("/api/v1/specialties/derm%00/targets", json={})
+    assert response.status_code == 400
+    url = "/api/v1/consults/00000000-0000-0000-0000-000000000000/reassign"
+    for raw in (b'{"reason": "a\\u0000b"}', b'{"reason": "\\ud800"}', b'{"a\\u0000": 1}',
+                b'{"reason": ["ok", {"x": "\\udfff"}]}'):
+        response = await staff.post(url, content=raw,
+                                    headers={"content-type": "application/json"})
+        assert response.status_code == 400, (raw, response.text[:200])
+    response = await submit(gp, specialty="derm\x00atology")
+    assert response.status_code == 400, response.text[:200]
+    response = await submit(gp, files=[("images", ("a\x00.jpg", b"\xff\xd8\xff", "image/jpeg"))])
+    assert response.status_code == 400, response.text[:200]
