@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.schemas import SchemaGenerator
 
-from econsult.http.requests import MAX_YEAR, MIN_YEAR
+from econsult.http.requests import MAX_ID, MAX_YEAR, MIN_YEAR
 from econsult.http.responses import JSONResponse
 
 _DATE_TIME = (f"ISO 8601: a date (midnight in the program's zone), a date-time with an "
@@ -43,8 +43,7 @@ COMPONENTS: dict[str, Any] = {
         "ImageId": _uuid_param("image"),
         "RowId": {"name": "id", "in": "path", "required": True,
                   "description": "the row's id (a positive whole number)",
-                  "schema": {"type": "integer", "minimum": 1,
-                             "maximum": 999_999_999_999_999_999}},
+                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         "Specialty": {"name": "specialty", "in": "path", "required": True,
                       "description": "a specialty's slug, e.g. dermatology",
                       "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}},

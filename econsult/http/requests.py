@@ -26,6 +26,8 @@ from econsult.security.audit import Actor
 
 MAX_JSON_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 20
+# Row ids are INTEGER columns (32-bit signed on PostgreSQL).
+MAX_ID = 2**31 - 1
 MIN_YEAR, MAX_YEAR = 1900, 2199
 _SPACED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -216,8 +218,14 @@ def parse_small_int(value: object, name: str, low: int, high: int) -> int:
 
 def parse_id(value: object, what: str) -> int:
     """A row id from a path or form; anything else is simply not found (ids are
-    positive and fit the database's 64-bit integers)."""
+    positive and fit the database's integer columns: 32 bits on PostgreSQL, where a
+    larger one was refused by the driver and answered 500)."""
     text = str(value)
-    if not text.isdigit() or len(text) > 18 or int(text) == 0:
+    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise NotFound(f"No such {what}.")
     return int(text)
+
+
+def is_row_id(text: str) -> bool:
+    """Whether `text` could be a row id at all (digits, within MAX_ID)."""
+    return text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID

@@ -16,7 +16,7 @@ from econsult.http.routes import api_routes
 from tests.conftest import ClientFor
 from tests.factories import FORM, Personas, submit
 
-BAD_IDS = ("1" * 30, "9" * 19, "-1", "0", "1e9", "%00", "x" * 300)
+BAD_IDS = ("1" * 30, "9" * 19, "9926673981", str(2**31), "-1", "0", "1e9", "%00", "x" * 300)
 BAD_YEARS = ("9999-01-01", "0001-01-01", "9999-12-31T23:59:59+14:00",
              "0001-01-01T00:00:00-12:00", "+10000-01-01", "2026-13-45", "99999999999")
 
