@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,18 +25,22 @@ from econsult.db.schema import check_schema_current
 from econsult.fhir.routes import routes as fhir_routes
 from econsult.http.auth import AuthMiddleware
 from econsult.http.errors import EXCEPTION_HANDLERS
+from econsult.http.input_guard import InputGuardMiddleware
 from econsult.http.routes import all_routes
 from econsult.http.security_headers import SecurityHeadersMiddleware
 from econsult.http.state import AppState
 from econsult.http.templating import make_templates
 from econsult.images.blobstores import blob_store_for
 from econsult.images.workers import ImageWorkers
+from econsult.ops.audit_chain import ChainMonitor
+from econsult.ops.audit_keys import checkpoints_path, run_checkpoints
 from econsult.ops.integrity import startup_gc
 from econsult.realtime.bus import EventBus, InMemoryBus
 from econsult.realtime.events import BusEvent
 from econsult.realtime.notify import Notifier
 from econsult.realtime.pgbus import PostgresBus
 from econsult.realtime.replay import events_by_id
+from econsult.security import audit
 from econsult.security.audit import GroupRecorder
 from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
@@ -67,6 +72,7 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
         keyring = load_keyring(settings.master_key, settings.key_file)
         db = Database.from_settings(settings)
         stack.push_async_callback(db.dispose)
+        audit.attach(db, keyring)  # the audit chain's MACs, under the keyring held here
         await check_schema_current(db)
         workers = ImageWorkers(kind="process" if settings.image_pool == "process" else "thread",
                                size=settings.image_workers, max_pixels=50_000_000)
@@ -79,9 +85,11 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             settings=settings, db=db, keyring=keyring, fields=FieldCipher(keyring),
             clock=clock, calendar=program_calendar(settings), workers=workers,
             blobs=blob_store_for(settings), bus=bus, scheduler=DeadlineScheduler(),
-            notifier=notifier, session_touches=SessionTouches(db),
+            notifier=notifier, session_touches=SessionTouches(
+                db, keep=timedelta(minutes=settings.session_idle_minutes)),
             audit=GroupRecorder(db), passwords=passwords,
             templates=make_templates(settings.timezone),
+            audit_chain=ChainMonitor(checkpoints=checkpoints_path(settings)),
         )
         stack.push_async_callback(state.audit_chain.close)
         if settings.scheduler_enabled:
@@ -95,6 +103,10 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             # and row) are removed once they are an hour old.
             asyncio.create_task(startup_gc(db, state.blobs), name="startup-gc"),
         ]
+        if settings.audit_checkpoint_seconds:
+            background.append(asyncio.create_task(run_checkpoints(
+                db, settings, clock, settings.audit_checkpoint_seconds),
+                name="audit-checkpoints"))
         if not settings.master_key:
             watcher = KeyFileWatcher(keyring, settings.key_file)
             background.append(asyncio.create_task(watcher.run(), name="key-file-watch"))
@@ -127,6 +139,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         routes=[*fhir_routes(), *all_routes()],
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure),
+            Middleware(InputGuardMiddleware),
             Middleware(AuthMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -123,6 +123,9 @@ class Settings:
     mfa_required: frozenset[str] = frozenset(ROLES)
     # Minutes a specialist may record on one answer (Ocean's cap); more is refused.
     max_answer_minutes: int = 60
+    # A signed audit checkpoint this often (seconds) once the log has moved; 0: never
+    # (`econsult audit checkpoint` still works).
+    audit_checkpoint_seconds: int = 3600
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -222,4 +225,7 @@ class Settings:
             kwargs["mfa_required"] = _roles("ECONSULT_MFA_REQUIRED", v)
         if (v := get("ECONSULT_MAX_ANSWER_MINUTES")) is not None:
             kwargs["max_answer_minutes"] = _int("ECONSULT_MAX_ANSWER_MINUTES", v, 1, 24 * 60)
+        if (v := get("ECONSULT_AUDIT_CHECKPOINT_SECONDS")) is not None:
+            kwargs["audit_checkpoint_seconds"] = _int("ECONSULT_AUDIT_CHECKPOINT_SECONDS", v, 0,
+                                                      7 * 24 * 3600)
         return cls(**kwargs)

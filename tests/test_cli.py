@@ -124,6 +124,8 @@ def test_serve_runs_the_benchmarked_configuration(
     assert kwargs["loop"] == "uvloop" and kwargs["http"] == "httptools"
     assert kwargs["ws_per_message_deflate"] is False
     assert kwargs["port"] == 8123 and kwargs["workers"] == 1
+    # Idle connections outlive client pools (tests/reliability/test_keepalive.py).
+    assert kwargs["timeout_keep_alive"] == 75
 
 
 def test_keys_rotate_then_retire(data_dir: Path) -> None:

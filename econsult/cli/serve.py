@@ -8,6 +8,10 @@ import sys
 
 from econsult.cli.common import settings
 
+# Longer than any client keeps an idle connection pooled (httpx 5 s, browsers and
+# proxies up to 60 s), as nginx's 75 s default is.
+KEEP_ALIVE_SECONDS = 75
+
 
 def run(*, host: str, port: int, workers: int = 1, forwarded_allow_ips: str = "127.0.0.1",
         log_level: str = "info") -> None:
@@ -31,6 +35,13 @@ def run(*, host: str, port: int, workers: int = 1, forwarded_allow_ips: str = "1
         # and costs every socket a zlib context and every event a deflate per socket
         # (bench/queue_ws.py).
         ws_per_message_deflate=False,
+        # Idle keep-alive connections are closed by the client first, never by us: a
+        # server that times them out as soon as a client does (uvicorn's default 5 s,
+        # httpx's default 5 s) closes connections the client is at that moment
+        # reusing, and under a contended CPU, where the window between the two clocks
+        # widens, the client gets "Server disconnected without sending a response"
+        # or a reset (tests/reliability/test_keepalive.py reproduces it).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

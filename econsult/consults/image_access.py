@@ -74,10 +74,15 @@ async def view(deps: ConsultDeps, user: Principal, image_id: str, kind: Kind, *,
                        filename=_filename(row, position, kind))
 
 
-async def check(deps: ConsultDeps, user: Principal, uploads: list[Upload]) -> list[CheckResult]:
-    """Validate and assess photos before submission; nothing is stored."""
+def authorize_check(user: Principal) -> None:
+    """Whether the caller may have photos checked, decided before the body is read."""
     if not may(user, Action.check_images):
         raise PermissionDenied("Only GPs and specialists attach photos.")
+
+
+async def check(deps: ConsultDeps, user: Principal, uploads: list[Upload]) -> list[CheckResult]:
+    """Validate and assess photos before submission; nothing is stored."""
+    authorize_check(user)
     if not uploads:
         raise InvalidInput("Attach at least one photo to check.", field="images")
     if len(uploads) > MAX_IMAGES:

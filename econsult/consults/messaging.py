@@ -13,13 +13,14 @@ from econsult.consults.attachments import AttachmentUpload, StoredAttachment
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType as E
 from econsult.consults.handback import ensure_held
+from econsult.consults.ids import is_uuid
 from econsult.consults.image_intake import Upload
 from econsult.consults.steps import Step, consult_events, consult_target, step
 from econsult.consults.stored_images import StoredImage, add_image_rows
 from econsult.consults.views import ConsultSummary, summary_of
-from econsult.errors import InvalidInput
-from econsult.models import ConsultState, Message, StructuredAnswer, User
-from econsult.security.policy import Action, Principal, is_requester
+from econsult.errors import InvalidInput, NotFound
+from econsult.models import Consult, ConsultState, Message, StructuredAnswer, User
+from econsult.security.policy import Action, Principal, is_requester, require
 from econsult.turnaround.clocks import compute_clocks
 
 S = ConsultState
@@ -218,6 +219,18 @@ async def _record_turnaround(deps: ConsultDeps, s: Step) -> None:
         c.within_target = c.seconds_to_answer <= c.target_seconds
 
 
+async def authorize_message(deps: ConsultDeps, user: Principal, consult_id: str,
+                            kind: str = "message") -> None:
+    """Whether the caller may write on this consult's thread at all, decided before the
+    request's body is read (NotFound for an unknown consult or someone else's): a
+    stranger must not get as far as making the image workers decode a photo."""
+    async with deps.db.read() as db:
+        consult = await db.get(Consult, consult_id) if is_uuid(consult_id) else None
+        if consult is None:
+            raise NotFound("Consult not found.")
+        require(user, KINDS.get(kind, Action.message), consult, what="Consult not found.")
+
+
 async def post_message_with_photos(
     deps: ConsultDeps, user: Principal, consult_id: str, *, body: str, kind: str,
     minutes: int | None, uploads: list[Upload], parts: AnswerParts | None = None,
@@ -225,9 +238,12 @@ async def post_message_with_photos(
 ) -> tuple[ConsultSummary, str, list[StoredImage], list[StoredAttachment]]:
     """A message as the form sends it: photos (the same labels and checks as at submit)
     and PDFs processed and stored outside the transaction, their blobs removed again if
-    the message is not written."""
+    the message is not written. Access is decided before any file is processed (the
+    step checks again, with the state)."""
     image_intake.check_uploads(uploads)
     pdfs.check_count(attachments or [])
+    if uploads or attachments:
+        await authorize_message(deps, user, consult_id, kind)
     stored = await image_intake.ingest(deps, uploads) if uploads else []
     try:
         documents = await pdfs.ingest(deps, attachments or [])

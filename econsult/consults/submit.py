@@ -285,6 +285,11 @@ async def submit(
                         [a.public() for a in attachments]), True
 
 
+def authorize_submit(user: Principal) -> None:
+    """Whether the caller may submit at all, decided before the request's body is read."""
+    require(user, Action.submit_consult)
+
+
 async def submit_with_photos(
     deps: ConsultDeps, user: Principal, data: SubmitInput, uploads: list[Upload],
     *, client_addr: str = "", attachments: list[AttachmentUpload] | None = None,

@@ -40,9 +40,17 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from econsult.config import Settings
+from econsult.db.files import private_dir, private_sqlite_file, sqlite_file
 from econsult.db.sqlite import LoopReader, LoopWriter, ThreadWriter, sqlite_engine
 
 T = TypeVar("T")
+CONTEXT_OPTION = "econsult_context"
+
+
+def connection_context(conn: Connection) -> dict[str, Any]:
+    """The owning Database's `context` (empty for a connection made elsewhere)."""
+    context: dict[str, Any] = conn.get_execution_options().get(CONTEXT_OPTION, {})
+    return context
 
 
 class Database:
@@ -66,12 +74,26 @@ class Database:
         self._loop_writer = LoopWriter(url) if self.is_sqlite and not in_memory else None
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # What code running on one of this database's connections may need of the
+        # process (the keyring the audit chain is keyed with, the settings to load it
+        # from): one shared dict, reachable from every connection's execution options
+        # as CONTEXT_OPTION, so a Core routine given only a connection finds it.
+        self.context: dict[str, Any] = {}
+        for engine in (self.read_engine.sync_engine, self.write_engine.sync_engine,
+                       *(c.engine for c in (self._loop_reader, self._thread_writer,
+                                            self._loop_writer) if c is not None)):
+            engine.update_execution_options(**{CONTEXT_OPTION: self.context})
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         if settings.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings.database_url)
+            private_dir(settings.data_dir)
+            path = sqlite_file(settings.database_url)
+            if path is not None:
+                private_sqlite_file(path)
+        db = cls(settings.database_url)
+        db.context["settings"] = settings
+        return db
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from econsult.config import Settings
 from econsult.db.engines import Database
+from econsult.db.files import private_dir, private_sqlite_file, sqlite_file
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -33,7 +34,10 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(settings: Settings) -> None:
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        path = sqlite_file(settings.database_url)
+        if path is not None:
+            private_sqlite_file(path)
     command.upgrade(alembic_config(settings.database_url), "head")
 
 

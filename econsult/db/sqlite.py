@@ -85,6 +85,10 @@ class LoopConnection:
         self._conn: Connection | None = None
         self._thread: int | None = None
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def usable_here(self) -> bool:
         """sqlite3 connections belong to the thread that opened them."""
         return self._thread is None or self._thread == threading.get_ident()
@@ -149,6 +153,10 @@ class ThreadWriter:
                                                    "timeout": BUSY_TIMEOUT_MS / 1000})
         _begin_with(self._engine, "BEGIN IMMEDIATE")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="econsult-writer")
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)

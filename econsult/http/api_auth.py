@@ -18,6 +18,7 @@ async def login(request: Request) -> Response:
     """
     summary: Log in with email and password
     description: Sets an HttpOnly SameSite=Lax session cookie. 401 for any bad credentials, 429 with Retry-After after repeated failures. When a second factor is owed the answer is {mfa_required, methods, csrf_token} and the cookie is a pending session that may call only /auth/mfa/* and /auth/logout; methods is ["enrol"] for someone who must set one up first.
+    security: []
     requestBody:
       required: true
       content:
@@ -26,13 +27,14 @@ async def login(request: Request) -> Response:
             type: object
             required: [email, password]
             properties:
-              email: {type: string}
-              password: {type: string}
+              email: {type: string, maxLength: 254}
+              password: {type: string, maxLength: 1024}
     responses:
       200: {description: "{user, csrf_token}, or {mfa_required: true, methods, csrf_token}"}
-      400: {description: malformed body}
-      401: {description: bad credentials (one message for all)}
-      429: {description: too many failures from this address for this account or from this address; Retry-After}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      415: {$ref: "#/components/responses/UnsupportedMedia"}
+      429: {description: "Too many failures for this account from this address, or from this address; Retry-After says when to try again"}
     """  # noqa: E501
     ctx = app_state(request)
     data = await json_body(request)
@@ -60,8 +62,11 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """
     summary: End this session (the token is revoked on the server)
+    x-no-body: true
     responses:
       204: {description: logged out}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """
     ctx = app_state(request)
     auth = current_session(request)
@@ -77,6 +82,7 @@ async def me(request: Request) -> Response:
     summary: The logged-in user and this session's CSRF token
     responses:
       200: {description: "{user, csrf_token}"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
     """
     auth = current_session(request)
     user = public_from_principal(auth.principal)

@@ -13,7 +13,12 @@ from econsult.consults.clinical_intake import ClinicalInput, parse_answers
 from econsult.consults.image_intake import Upload
 from econsult.consults.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery, parse_states
 from econsult.consults.messaging import AnswerParts
-from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit_with_photos
+from econsult.consults.submit import (
+    DERMATOLOGY_FIELDS,
+    SubmitInput,
+    authorize_submit,
+    submit_with_photos,
+)
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
 from econsult.http.requests import (
@@ -69,7 +74,7 @@ def _uploads(form: ParsedForm) -> list[Upload]:
 async def create_consult(request: Request) -> Response:
     """
     summary: Submit a consult (multipart form with optional photos and PDF attachments)
-    description: "Routed at once: to the named specialist when they are on call and under their cap, else to the on-call specialist (the `assigned` or `pooled` event says why). With a `reason`, the `checklist` answers are validated against that reason's current checklist (GET /specialties/{slug}/checklists) and the consult records its version. Photos are decoded, stripped of every metadata block but their colour profile, and re-encoded; PDFs are checked with pikepdf (refused if password-protected, not a PDF, over ECONSULT_MAX_ATTACHMENT_MB or the page bound) and stored without JavaScript, actions or embedded files. Everything is encrypted before the consult is written; a refused file changes nothing. Idempotency-Key makes retries safe."
+    description: "Routed at once: to the named specialist when they are on call and under their cap, else to the on-call specialist (the `assigned` or `pooled` event says why). A delegate names the GP the consult is for in `gp` (email). With a `reason`, the `checklist` answers are validated against that reason's current checklist (GET /specialties/{slug}/checklists) and the consult records its version. Photos are decoded, stripped of every metadata block but their colour profile, and re-encoded; PDFs are checked with pikepdf (refused if password-protected, not a PDF, over ECONSULT_MAX_ATTACHMENT_MB or the page bound) and stored without JavaScript, actions or embedded files. Everything is encrypted before the consult is written; a refused file changes nothing. Idempotency-Key makes retries safe."
     parameters:
       - {name: Idempotency-Key, in: header, required: false, description: "8 to 128 characters; a retry with the same key returns the first consult", schema: {type: string, minLength: 8, maxLength: 128}}
     requestBody:
@@ -80,12 +85,12 @@ async def create_consult(request: Request) -> Response:
             type: object
             required: [specialty, urgency, question, patient_name, patient_dob, patient_health_number]
             properties:
-              specialty: {type: string, description: "specialty slug"}
+              specialty: {type: string, maxLength: 64, description: "specialty slug"}
               urgency: {type: string, enum: [urgent, semi_urgent, routine]}
               question: {type: string, minLength: 10, maxLength: 10000}
-              patient_name: {type: string}
-              patient_dob: {type: string, format: date}
-              patient_health_number: {type: string}
+              patient_name: {type: string, maxLength: 200}
+              patient_dob: {type: string, format: date, description: "YYYY-MM-DD"}
+              patient_health_number: {type: string, maxLength: 32}
               patient_sex: {type: string, enum: [female, male, intersex, unknown]}
               medications: {type: string, maxLength: 4000, description: "current medications (sealed)"}
               allergies: {type: string, maxLength: 4000, description: "allergies (sealed)"}
@@ -95,6 +100,7 @@ async def create_consult(request: Request) -> Response:
               body_site: {type: string}
               duration: {type: string}
               lesion_description: {type: string}
+              symptoms: {type: string}
               fitzpatrick: {type: string, enum: [I, II, III, IV, V, VI]}
               gp: {type: string, format: email, description: "email of the GP the consult is for (a delegate must send it)"}
               images: {type: array, items: {type: string, format: binary}, description: "photos (JPEG, PNG, WebP, HEIC), at most 10"}
@@ -102,14 +108,17 @@ async def create_consult(request: Request) -> Response:
               attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents, at most 5, each within ECONSULT_MAX_ATTACHMENT_MB (default 10) and 500 pages"}
     responses:
       201: {description: "{id, state, specialty, urgency, assigned_to, due_at, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
-      400: {description: "{error: {code, message, field}}: a bad field (a checklist item as checklist.<item>), or a photo or PDF refused (codes such as not_pdf, encrypted, too_many_pages, damaged, unknown_file_field); nothing is stored"}
-      401: {description: "No valid session"}
-      403: {description: "The caller may not submit consults"}
+      200: {description: "an Idempotency-Key replay: the first submission (Idempotent-Replayed: true)"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
       409: {description: "the Idempotency-Key was used for another consult"}
-      413: {description: "A file or the whole upload is over the size limit"}
+      413: {$ref: "#/components/responses/TooLarge"}
     """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
+    authorize_submit(user)  # before a byte of the body is read
     if not _is_multipart(request):
         raise InvalidInput("Submit consults as multipart/form-data.", code="bad_content_type")
     form = await _form(request)
@@ -166,8 +175,9 @@ async def list_consults(request: Request) -> Response:
           {consults: [summary, plus patient_name, gp_id, submitted_by, gp_name,
           patient_age, question_preview, photo_count, follow_up for clinicians],
           next_cursor: string or null}
-      400: {description: "a bad state, limit, date, search or cursor"}
-      401: {description: "no valid session"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {description: "staff may not search by patient (q)"}
     """
     svc = app_state(request)
     params = request.query_params
@@ -198,13 +208,13 @@ def _flag(raw: str | None, name: str) -> bool:
 async def get_consult(request: Request) -> Response:
     """
     summary: One consult with messages, photos, PDF attachments and the event timeline
-    description: "For the people on the consult: the decrypted question, patient, details, `reason`, `checklist` ({reason, title, version, items: [{name, label, value, required, recommended, text}], missing_recommended}, rendered with the version it was sent with), `patient_sex`, `medications`, `allergies`, `referral`, messages, photos (each with its quality warnings) and PDF attachments (each with its page count); an answer carries `impression`, `plan`, `refer_if`, `follow_up`, `referral_advised` and its `signatory` {name, credentials, registration}. Staff get codes and times only. Audited."
+    description: "For the people on the consult: the decrypted question, patient, details, `reason`, `checklist` ({reason, title, version, items: [{name, label, value, required, recommended, text}], missing_recommended}, rendered with the version it was sent with), `patient_sex`, `medications`, `allergies`, `referral`, messages, photos (each with its quality warnings) and PDF attachments (each with its page count); an answer carries `impression`, `plan`, `refer_if`, `follow_up`, `referral_advised` and its `signatory` {name, credentials, registration}. Staff get codes and times only. Every consult carries the `actions` the caller may take now. Audited."
     parameters:
-      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+      - {$ref: "#/components/parameters/ConsultId"}
     responses:
       200: {description: "{id, state, specialty, urgency, assigned_to, due_at, ..., events, actions, side; for clinicians also patient, question, details, checklist, images: [{id, label, width, height, warnings: [{code, message}], message_id}], attachments: [{id, filename, pages, size_bytes, removed, message_id}], messages: [{id, kind, author, author_name, at, minutes, body, images, attachments, impression, plan, refer_if, follow_up, referral_advised, signatory}]}"}
-      401: {description: "No valid session"}
-      404: {description: "Unknown, or not the caller's to see"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      404: {$ref: "#/components/responses/NotFound"}
     """  # noqa: E501
     svc = app_state(request)
     detail = await queries.detail(svc, current_user(request), request.path_params["id"],
@@ -215,7 +225,17 @@ async def get_consult(request: Request) -> Response:
 async def acknowledge(request: Request) -> Response:
     """
     summary: Acknowledge (specialist); claims a pooled consult
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    x-no-body: true
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     svc = app_state(request)
     summary = await lifecycle.acknowledge(svc, current_user(request), request.path_params["id"],
                                           client_addr=client_addr(request))
@@ -227,7 +247,7 @@ async def post_message(request: Request) -> Response:
     summary: Message, clarification request, answer or addendum (multipart with photos and PDFs, or JSON)
     description: "`kind` is message (default), clarification_request, answer (needs `minutes`) or addendum: the specialist who answered adds to the answer of an answered or closed consult; it is shown under the answer and changes no state or clock. Photos in a reply take the same labels (image_labels) and checks as at submit; PDFs the same checks and sanitising as a consult's attachments. An answer records `minutes` (1 to the configured cap, ECONSULT_MAX_ANSWER_MINUTES, default 60; more is refused) and may be structured: `impression`, `plan`, `refer_if` (red flags, the safety net), `follow_up`, `referral_advised`. Every answer is signed by the specialist who writes it with their name, credentials and registration number; a structured answer needs the registration number on the profile."
     parameters:
-      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+      - {$ref: "#/components/parameters/ConsultId"}
     requestBody:
       required: true
       content:
@@ -249,9 +269,9 @@ async def post_message(request: Request) -> Response:
             type: object
             required: [body]
             properties:
-              body: {type: string}
+              body: {type: string, maxLength: 20000}
               kind: {type: string, enum: [message, clarification_request, answer, addendum]}
-              minutes: {type: integer}
+              minutes: {type: integer, minimum: 1, maximum: 60}
               impression: {type: string}
               plan: {type: string}
               refer_if: {type: string}
@@ -262,16 +282,20 @@ async def post_message(request: Request) -> Response:
               attachments: {type: array, items: {type: string, format: binary}, description: "PDF documents"}
     responses:
       201: {description: "{consult, message_id, images: [{id, label, width, height, warnings}], attachments: [{id, filename, pages, size_bytes, removed}]}"}
-      400: {description: "Empty or too long body, unknown kind, missing minutes, a bad field (minutes above the cap, a part too long, no registration number to sign with), or a photo or PDF refused; nothing is stored"}
-      401: {description: "No valid session"}
-      404: {description: "Unknown, or not the caller's consult to write on (or in that kind)"}
-      409: {description: "The consult's state does not allow this message now"}
-      413: {description: "A file or the whole upload is over the size limit"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+      413: {$ref: "#/components/responses/TooLarge"}
+      415: {$ref: "#/components/responses/UnsupportedMedia"}
     """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
     uploads: list[Upload] = []
     documents: list[AttachmentUpload] = []
+    # Before a byte of the body is read: a stranger's photos are never processed.
+    await messaging.authorize_message(svc, user, request.path_params["id"])
     if _is_multipart(request):
         form = await _form(request)
         body, kind = form.first("body") or "", form.first("kind") or "message"
@@ -324,7 +348,26 @@ def _minutes(raw: Any) -> int | None:
 async def reroute(request: Request) -> Response:
     """
     summary: Send the consult to another specialty with a reason (routing runs again)
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [specialty, reason]
+            properties:
+              specialty: {type: string, maxLength: 64}
+              reason: {type: string, maxLength: 2000}
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     data = await json_body(request)
     summary = await lifecycle.reroute(
         app_state(request), current_user(request), request.path_params["id"],
@@ -336,7 +379,17 @@ async def reroute(request: Request) -> Response:
 async def return_to_pool(request: Request) -> Response:
     """
     summary: Hand the consult back to the specialty pool
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    x-no-body: true
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     summary = await lifecycle.return_to_pool(app_state(request), current_user(request),
                                              request.path_params["id"],
                                              client_addr=client_addr(request))
@@ -348,7 +401,7 @@ async def convert(request: Request) -> Response:
     summary: Convert to an urgent call-back request, or to a referral (the GP)
     description: "A referral needs a `reason`; it keeps the consult's request date as the referral date (the patient keeps their place) and records who decided: the GP's own choice, or the specialist's recommendation (the latest answer had referral_advised) accepted by the GP. `on_advice` true insists on the latter (409 if no answer advised it), false records the GP's choice; left out, the latest answer decides. The referral summary goes into the consult letter."
     parameters:
-      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+      - {$ref: "#/components/parameters/ConsultId"}
     requestBody:
       required: true
       content:
@@ -361,10 +414,12 @@ async def convert(request: Request) -> Response:
               reason: {type: string, maxLength: 2000, description: "required for a referral"}
               on_advice: {type: boolean}
     responses:
-      200: {description: "the consult's summary"}
-      400: {description: "unknown conversion, or a referral without a reason"}
-      404: {description: "unknown, or not the caller's"}
-      409: {description: "already converted, not allowed in this state, or no referral advice to accept"}
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
     """  # noqa: E501
     data = await json_body(request)
     on_advice = data.get("on_advice")
@@ -382,7 +437,27 @@ async def convert(request: Request) -> Response:
 async def close(request: Request) -> Response:
     """
     summary: Close with the outcome survey {outcome, usefulness, comment?}
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [outcome, usefulness]
+            properties:
+              outcome: {type: string, enum: [referral_avoided, referral_still_needed, referral_now_planned, other]}
+              usefulness: {type: integer, minimum: 1, maximum: 5}
+              comment: {type: string, maxLength: 2000}
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     data = await json_body(request)
     summary = await lifecycle.close(
         app_state(request), current_user(request), request.path_params["id"],
@@ -395,7 +470,17 @@ async def close(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     """
     summary: Withdraw the consult before it is answered
-    """
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    x-no-body: true
+    responses:
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
+    """  # noqa: E501
     summary = await lifecycle.cancel(app_state(request), current_user(request),
                                      request.path_params["id"], client_addr=client_addr(request))
     return JSONResponse(summary)

@@ -16,10 +16,13 @@ from econsult.interop.letter import consult_letter
 async def letter_pdf(request: Request) -> Response:
     """
     summary: The whole consult as a PDF letter for the patient's chart; audited
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
     responses:
-      200: {description: "application/pdf"}
-      404: {description: "Unknown, or not the caller's to see (staff included)"}
-    """
+      200: {description: "application/pdf", content: {application/pdf: {schema: {type: string, format: binary}}}}
+      404: {description: "Unknown, or not the caller's to see (staff included)", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+    """  # noqa: E501
     state = app_state(request)
     letter = await consult_letter(state, state.templates.env, current_user(request),
                                   request.path_params["id"], client_addr=client_addr(request))
@@ -32,10 +35,13 @@ async def letter_pdf(request: Request) -> Response:
 async def image_dicom(request: Request) -> Response:
     """
     summary: The photo as a DICOM object (VL Photographic or Dermoscopic Photography Image); audited
+    parameters:
+      - {$ref: "#/components/parameters/ImageId"}
     responses:
-      200: {description: "application/dicom"}
-      404: {description: "Unknown, or not the caller's to see"}
-    """
+      200: {description: "application/dicom", content: {application/dicom: {schema: {type: string, format: binary}}}}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      404: {$ref: "#/components/responses/NotFound"}
+    """  # noqa: E501
     found = await dicom_of(app_state(request), current_user(request), request.path_params["id"],
                            client_addr=client_addr(request))
     return Response(found.content, media_type="application/dicom", headers={

@@ -23,13 +23,25 @@ _FORM_OVERHEAD = 1024 * 1024  # multipart framing and the odd text field
 async def check_images(request: Request) -> Response:
     """
     summary: Check photos before submitting them; nothing is stored
+    requestBody:
+      required: true
+      content:
+        multipart/form-data:
+          schema:
+            type: object
+            required: [images]
+            properties:
+                images: {type: array, minItems: 1, maxItems: 4, items: {type: string, format: binary}}
     responses:
       200: {description: "{images: [{width, height, warnings: [{code, message}]}]}"}
-      400: {description: "A photo was refused; the message names which and why"}
-      413: {description: "A photo or the whole upload is over the size limit"}
-    """
+      400: {description: "A photo was refused; the message names which and why", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      413: {$ref: "#/components/responses/TooLarge"}
+    """  # noqa: E501
     svc = app_state(request)
     user = current_user(request)
+    image_access.authorize_check(user)  # before a byte of the body is read
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("Send photos as multipart/form-data in the field 'images'.",
                            code="bad_content_type")
@@ -51,12 +63,12 @@ async def get_image(request: Request) -> Response:
     summary: The decrypted, metadata-free image (JPEG or PNG); audited
     description: "Upright pixels re-encoded from the upload; the only block kept is the photo's own ICC colour profile (e.g. an iPhone's Display P3), rebuilt from its colour tags, so browsers show its full gamut. No EXIF, GPS, XMP, IPTC or maker notes."
     parameters:
-      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+      - {$ref: "#/components/parameters/ImageId"}
     responses:
       200: {description: "image/jpeg or image/png", content: {image/jpeg: {schema: {type: string, format: binary}}, image/png: {schema: {type: string, format: binary}}}}
-      401: {description: "No valid session"}
-      404: {description: "Unknown, or not the caller's to see"}
-      500: {description: "The stored image failed its integrity check"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      404: {$ref: "#/components/responses/NotFound"}
+      500: {description: "The stored image failed its integrity check (logged; an administrator must look)"}
     """  # noqa: E501
     return await _serve(request, "original")
 
@@ -66,11 +78,11 @@ async def get_thumbnail(request: Request) -> Response:
     summary: The image's 512 px thumbnail; audited
     description: "Carries the same colour profile as the image, and nothing else."
     parameters:
-      - {name: id, in: path, required: true, schema: {type: string, format: uuid}}
+      - {$ref: "#/components/parameters/ImageId"}
     responses:
-      200: {description: "image/jpeg or image/png", content: {image/jpeg: {schema: {type: string, format: binary}}}}
-      401: {description: "No valid session"}
-      404: {description: "Unknown, or not the caller's to see"}
+      200: {description: "image/jpeg or image/png", content: {image/jpeg: {schema: {type: string, format: binary}}, image/png: {schema: {type: string, format: binary}}}}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      404: {$ref: "#/components/responses/NotFound"}
     """  # noqa: E501
     return await _serve(request, "thumbnail")
 

@@ -205,7 +205,7 @@ async def recovery_codes(request: Request) -> Response:
               properties:
                 recovery_codes: {type: array, items: {type: string}}
       400: {description: no authenticator app or passkey set up yet (no_factor)}
-      401: {description: not logged in, or the second factor is still owed}
+      401: {description: "not logged in, or the second factor is still owed"}
       403: {description: missing or wrong CSRF token}
     """
     codes = await mfa.regenerate_recovery_codes(app_state(request), current_session(request),
@@ -232,7 +232,7 @@ async def webauthn_register_options(request: Request) -> Response:
               properties:
                 publicKey: {type: object}
       400: {description: passkeys are not available on this site's address (passkeys_unavailable)}
-      401: {description: not logged in, or the second factor is still owed}
+      401: {description: "not logged in, or the second factor is still owed"}
       403: {description: missing or wrong CSRF token}
     """  # noqa: E501
     options = await mfa.passkey_register_options(app_state(request), current_session(request))
@@ -263,7 +263,7 @@ async def webauthn_register_verify(request: Request) -> Response:
                 id: {type: string}
                 name: {type: string}
       400: {description: "not verified, expired or already registered (passkey_failed)"}
-      401: {description: not logged in, or the second factor is still owed}
+      401: {description: "not logged in, or the second factor is still owed"}
       403: {description: missing or wrong CSRF token}
     """
     data = await json_body(request)
@@ -285,7 +285,7 @@ async def webauthn_remove(request: Request) -> Response:
         schema: {type: string, maxLength: 32}
     responses:
       204: {description: removed}
-      401: {description: not logged in, or the second factor is still owed}
+      401: {description: "not logged in, or the second factor is still owed"}
       403: {description: missing or wrong CSRF token}
       404: {description: no such passkey of yours}
     """

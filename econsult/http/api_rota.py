@@ -104,20 +104,40 @@ class Kind:
     show: Callable[[Any, str], dict[str, Any]]
     per_specialty: bool  # absences belong to the person, not to one specialty's rota
     add_doc: str
+    body_schema: str  # its OpenAPI request body schema (flow YAML)
 
 
 KINDS: dict[str, Kind] = {
     "shift": Kind("shift", "shift", parse_shift, shift_json, True,
                   "Put a specialist on call for a one-off period (staff). Body {specialist "
-                  "(email), starts_at, ends_at, tier: primary|backup}; at most 14 days."),
+                  "(email), starts_at, ends_at, tier: primary|backup}; at most 14 days.",
+                  "{type: object, required: [specialist, starts_at, ends_at], properties: {"
+                  "specialist: {type: string, maxLength: 254}, starts_at: {type: string}, "
+                  "ends_at: {type: string}, tier: {type: string, enum: [primary, backup]}}}"),
     "weekly": Kind("weekly", "weekly pattern", parse_weekly, weekly_json, True,
                    "Add a weekly on-call pattern in the program's time zone (staff). Body "
                    "{specialist (email), weekday (0=Monday), start, end (HH:MM), tier}. An "
-                   "end at or before the start runs past midnight."),
+                   "end at or before the start runs past midnight.",
+                   "{type: object, required: [specialist, weekday, start, end], properties: {"
+                   "specialist: {type: string, maxLength: 254}, weekday: {type: integer, "
+                   "minimum: 0, maximum: 6}, start: {type: string, example: '08:00'}, end: "
+                   "{type: string, example: '17:00'}, tier: {type: string, enum: [primary, "
+                   "backup]}}}"),
     "absence": Kind("absence", "absence", parse_absence, absence_json, False,
                     "Record a specialist's leave; they are off call whatever the rota says "
-                    "(staff). Body {specialist (email), starts_at, ends_at}."),
+                    "(staff). Body {specialist (email), starts_at, ends_at}.",
+                    "{type: object, required: [specialist, starts_at, ends_at], properties: {"
+                    "specialist: {type: string, maxLength: 254}, starts_at: {type: string}, "
+                    "ends_at: {type: string}}}"),
 }
+
+
+_SPECIALTY = '[{$ref: "#/components/parameters/Specialty"}]'
+_SPECIALTY_ITEM = '\n      - {$ref: "#/components/parameters/Specialty"}'
+_ERRORS = "\n".join(
+    f'      {code}: {{$ref: "#/components/responses/{name}"}}' for code, name in (
+        ("400", "BadInput"), ("401", "NotAuthenticated"), ("403", "Forbidden"),
+        ("404", "NotFound"), ("409", "Conflict")))
 
 
 def add_handler(kind: Kind) -> Callable[[Request], Any]:
@@ -132,8 +152,13 @@ def add_handler(kind: Kind) -> Callable[[Request], Any]:
 
     add.__doc__ = f"""
     summary: "{kind.add_doc}"
+    parameters: {_SPECIALTY if kind.per_specialty else "[]"}
+    requestBody:
+      required: true
+      content: {{application/json: {{schema: {kind.body_schema}}}}}
     responses:
       201: {{description: "the {kind.what} as stored, with its id"}}
+{_ERRORS}
     """
     add.__name__ = f"add_{kind.name}"
     return add
@@ -150,8 +175,11 @@ def delete_handler(kind: Kind) -> Callable[[Request], Any]:
 
     delete.__doc__ = f"""
     summary: "Remove a {kind.what} (staff)"
+    parameters:
+      - {{$ref: "#/components/parameters/RowId"}}{_SPECIALTY_ITEM if kind.per_specialty else ""}
     responses:
       204: {{description: removed}}
+{_ERRORS}
     """
     delete.__name__ = f"delete_{kind.name}"
     return delete
@@ -178,9 +206,17 @@ def rota_json(view: rota.RotaView) -> dict[str, Any]:
 async def list_rota(request: Request) -> Response:
     """
     summary: A specialty's on-call rota, expanded into UTC intervals (staff)
-    description: "`from` and `to` are ISO 8601 dates (midnight in the program's zone) or date-times (with an offset, or without one meaning program time); default: this week, Monday to Monday. Also lists the weekly patterns, one-off shifts and absences behind it."
+    description: "`from` and `to` follow the date-time rule; default: this week, Monday to Monday. Also lists the weekly patterns, one-off shifts and absences behind it."
+    parameters:
+      - {$ref: "#/components/parameters/Specialty"}
+      - {$ref: "#/components/parameters/From"}
+      - {$ref: "#/components/parameters/To"}
     responses:
       200: {description: "{specialty, from, to, shifts, weekly, one_off, absences}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
     """  # noqa: E501
     state, user = app_state(request), current_user(request)
     tz = state.settings.timezone
@@ -200,7 +236,8 @@ async def list_specialties(request: Request) -> Response:
     """
     summary: The specialty catalogue with each specialty's target windows
     responses:
-      200: {description: "[{slug, name, targets}]"}
+      200: {description: "{specialties: [{slug, name, targets}]}"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
     """
     current_user(request)
     found = await specialties.list_specialties(app_state(request).db)
@@ -211,8 +248,27 @@ async def put_targets(request: Request) -> Response:
     """
     summary: Change a specialty's target windows (staff)
     description: "Body {urgency: {acknowledge_within, respond_within, business_time?}} with ISO 8601 durations; urgencies not named keep their values."
+    parameters:
+      - {$ref: "#/components/parameters/Slug"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            additionalProperties:
+              type: object
+              properties:
+                acknowledge_within: {type: string, example: PT2H}
+                respond_within: {type: string, example: P2D}
+                business_time: {type: boolean}
     responses:
       200: {description: "{slug, name, targets}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      415: {$ref: "#/components/responses/UnsupportedMedia"}
     """  # noqa: E501
     state, user = app_state(request), current_user(request)
     specialty = await specialties.put_targets(

@@ -46,6 +46,7 @@ async def session_status(request: Request) -> Response:
 async def keepalive(request: Request) -> Response:
     """
     summary: Stay signed in (the person asked to); restarts the idle timer
+    x-no-body: true
     responses:
       200: {description: "{ends_at, seconds_left, idle_seconds, warn_seconds}"}
       401: {description: "The session has ended already"}

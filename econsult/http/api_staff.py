@@ -22,6 +22,8 @@ async def get_worklist(request: Request) -> Response:
     description: "Breached or at risk, pooled past the acknowledge window, acknowledge window nearly over, or held by someone disabled, away, off the rota or no longer of the specialty. Codes and times only."
     responses:
       200: {description: "{consults: [{id, specialty, urgency, state, holder, due_at, ack_due_at, seconds_left, reasons: [{code, text}]}], generated_at}"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """  # noqa: E501
     found = await worklist.work_list(app_state(request), current_user(request))
     return JSONResponse({"consults": found.items, "generated_at": found.generated_at},
@@ -31,9 +33,26 @@ async def get_worklist(request: Request) -> Response:
 async def post_reassign(request: Request) -> Response:
     """
     summary: Reassign a consult to a named specialist of its specialty, or to the pool (staff)
-    description: "Body {specialist (email) | pool: true, reason}. The response clock is untouched; the event names the staff member and the reason."
+    parameters:
+      - {$ref: "#/components/parameters/ConsultId"}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [reason]
+            properties:
+              specialist: {type: string, maxLength: 254, description: "the specialist's email"}
+              pool: {type: boolean}
+              reason: {type: string, maxLength: 2000}
     responses:
-      200: {description: "the consult's summary"}
+      200: {description: "the consult's summary {id, state, specialty, urgency, assigned_to, due_at, ...}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
+      404: {$ref: "#/components/responses/NotFound"}
+      409: {$ref: "#/components/responses/Conflict"}
     """  # noqa: E501
     data = await json_body(request)
     pool = data.get("pool", False)

@@ -39,6 +39,16 @@ def parse_filters(params: Mapping[str, str], state: AppState) -> Filters:
 async def turnaround(request: Request) -> Response:
     """
     summary: Turnaround per specialty and urgency, and totals (?from&to&specialty&urgency)
+    parameters:
+      - {$ref: "#/components/parameters/From"}
+      - {$ref: "#/components/parameters/To"}
+      - {$ref: "#/components/parameters/SpecialtyFilter"}
+      - {$ref: "#/components/parameters/UrgencyFilter"}
+    responses:
+      200: {description: "{groups, totals} (timestamps and codes only)"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """
     state, user = app_state(request), current_user(request)
     found = await service.summary(state.db, user, parse_filters(request.query_params, state))
@@ -48,6 +58,16 @@ async def turnaround(request: Request) -> Response:
 async def specialists(request: Request) -> Response:
     """
     summary: Per-specialist volume, medians, % within target and survey results
+    parameters:
+      - {$ref: "#/components/parameters/From"}
+      - {$ref: "#/components/parameters/To"}
+      - {$ref: "#/components/parameters/SpecialtyFilter"}
+      - {$ref: "#/components/parameters/UrgencyFilter"}
+    responses:
+      200: {description: "{specialists: [...], program}"}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """
     state, user = app_state(request), current_user(request)
     rows, program = await service.specialists(state.db, user,
@@ -64,6 +84,16 @@ def _attachment(name: str, state: AppState) -> dict[str, str]:
 async def turnaround_csv(request: Request) -> Response:
     """
     summary: One de-identified row per consult (CSV, streamed; audited)
+    parameters:
+      - {$ref: "#/components/parameters/From"}
+      - {$ref: "#/components/parameters/To"}
+      - {$ref: "#/components/parameters/SpecialtyFilter"}
+      - {$ref: "#/components/parameters/UrgencyFilter"}
+    responses:
+      200: {description: "text/csv", content: {text/csv: {schema: {type: string}}}}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """
     state, user = app_state(request), current_user(request)
     rows = await service.export_consults(state.db, user,
@@ -76,6 +106,16 @@ async def turnaround_csv(request: Request) -> Response:
 async def specialists_csv(request: Request) -> Response:
     """
     summary: The per-specialist report as CSV, with a final row for the whole program
+    parameters:
+      - {$ref: "#/components/parameters/From"}
+      - {$ref: "#/components/parameters/To"}
+      - {$ref: "#/components/parameters/SpecialtyFilter"}
+      - {$ref: "#/components/parameters/UrgencyFilter"}
+    responses:
+      200: {description: "text/csv", content: {text/csv: {schema: {type: string}}}}
+      400: {$ref: "#/components/responses/BadInput"}
+      401: {$ref: "#/components/responses/NotAuthenticated"}
+      403: {$ref: "#/components/responses/Forbidden"}
     """
     state, user = app_state(request), current_user(request)
     text = await service.export_specialists(state.db, user,

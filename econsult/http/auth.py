@@ -136,8 +136,11 @@ async def _resolve(conn: HTTPConnection, state: AppState) -> ActiveSession | Non
     touches = state.session_touches
     auth = await sessions.resolve(state.db, token, now=now,
                                   policy=session_policy(state.settings), seen=touches.seen)
-    if auth is not None and auth.needs_touch and not is_background(conn):
-        touches.record(auth.session_id, now)
+    if auth is not None and not is_background(conn):
+        # Every request the person makes is remembered (the idle timeout holds to the
+        # second here); the database is written at most once a minute a session. A
+        # background request (a page's own refresh, the socket) is not activity.
+        touches.record(auth.session_id, now, write=auth.needs_touch)
     return auth
 
 

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
-from econsult.http.requests import actor_of, parse_instant
+from econsult.http.requests import actor_of, is_row_id, parse_instant
 from econsult.http.state import app_state
 from econsult.http.templating import render
 from econsult.ops import audit_review
@@ -30,7 +30,7 @@ def parse_audit_filters(params: Mapping[str, str], request: Request) -> AuditFil
     if start and end and end <= start:
         raise InvalidInput("'to' must be after 'from'.", field="to")
     before_text = params.get("before") or ""
-    if before_text and (not before_text.isdigit() or len(before_text) > 18):
+    if before_text and not is_row_id(before_text):
         raise InvalidInput("before must be a row id.", field="before")
     return AuditFilters(values["person"], values["consult"], values["action"], start, end,
                         int(before_text) if before_text else None)

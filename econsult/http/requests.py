@@ -19,13 +19,15 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import HTTPConnection, Request
 
-from econsult.errors import InvalidInput, NotFound, UnsupportedMedia
+from econsult.errors import InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from econsult.http.auth import current_user
 from econsult.routing.wallclock import to_instant
 from econsult.security.audit import Actor
 
 MAX_JSON_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 20
+# Row ids are INTEGER columns (32-bit signed on PostgreSQL).
+MAX_ID = 2**31 - 1
 MIN_YEAR, MAX_YEAR = 1900, 2199
 _SPACED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -42,11 +44,24 @@ def actor_of(conn: HTTPConnection) -> Actor:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: at most MAX_JSON_BYTES (a declared Content-Length
+    over it is refused before a byte is read, and the stream is cut off there too) and
+    MAX_JSON_DEPTH levels of nesting (checked before parsing, so a 100,000-deep array
+    costs a scan, not the parser's recursion)."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         raise UnsupportedMedia("Send a JSON body (Content-Type: application/json).")
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BYTES:
-        raise InvalidInput("The request body is too large.")
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_JSON_BYTES):
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise InvalidInput("The request body is nested too deeply.", code="bad_json")
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
@@ -55,7 +70,57 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidInput("The request body must be a JSON object.", code="bad_json")
     if _depth(data) > MAX_JSON_DEPTH:
         raise InvalidInput("The request body is nested too deeply.", code="bad_json")
+    if not _storable(data):
+        raise InvalidInput("The request body contains a NUL character or an unpaired "
+                           "surrogate, which no text field can hold.", code="bad_json")
     return data
+
+
+def storable_text(text: str) -> bool:
+    """Whether a database can hold `text` as text: no NUL (PostgreSQL refuses it) and
+    no unpaired surrogate (not encodable as UTF-8 at all)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: object) -> bool:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return all(storable_text(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
+def _too_large() -> TooLarge:
+    return TooLarge(f"The request body is larger than {MAX_JSON_BYTES // 1024} KB.",
+                    code="body_too_large")
+
+
+_BRACKETS = re.compile(rb'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest bracket nesting in raw JSON text, strings skipped (an upper bound
+    for malformed text, which the parser then refuses anyway)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def _depth(value: object, level: int = 1) -> int:
@@ -153,8 +218,14 @@ def parse_small_int(value: object, name: str, low: int, high: int) -> int:
 
 def parse_id(value: object, what: str) -> int:
     """A row id from a path or form; anything else is simply not found (ids are
-    positive and fit the database's 64-bit integers)."""
+    positive and fit the database's integer columns: 32 bits on PostgreSQL, where a
+    larger one was refused by the driver and answered 500)."""
     text = str(value)
-    if not text.isdigit() or len(text) > 18 or int(text) == 0:
+    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
         raise NotFound(f"No such {what}.")
     return int(text)
+
+
+def is_row_id(text: str) -> bool:
+    """Whether `text` could be a row id at all (digits, within MAX_ID)."""
+    return text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID

@@ -5,7 +5,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 
 from econsult.http import (
@@ -22,6 +21,7 @@ from econsult.http import (
     api_staff,
     api_turnaround,
     api_viewer,
+    openapi,
     pages_account,
     pages_admin,
     pages_admin_delegates,
@@ -37,20 +37,11 @@ from econsult.http import (
     pages_worklist,
     ws,
 )
-from econsult.http.responses import JSONResponse
 from econsult.http.templating import WEB_DIR
 
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
-
-
-async def openapi(request: Request) -> Response:
-    schemas = SchemaGenerator({"openapi": "3.0.0",
-                               "info": {"title": "econsult API", "version": "1"},
-                               "servers": [{"url": "/api/v1"}]})
-    schema = schemas.get_schema(routes=api_routes())
-    return JSONResponse(schema)
 
 
 def api_routes() -> list[BaseRoute]:
@@ -112,7 +103,7 @@ def page_routes() -> list[BaseRoute]:
 def all_routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi.openapi, methods=["GET"]),
         Mount("/api/v1", routes=api_routes()),
         Mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static"),
         *page_routes(),

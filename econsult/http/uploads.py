@@ -234,6 +234,9 @@ class _Collector:
 
     def _decode(self, raw: bytes | bytearray) -> str:
         try:
-            return bytes(raw).decode(self._charset)
+            text = bytes(raw).decode(self._charset)
         except UnicodeDecodeError:
             raise BadUpload(f"The form is not valid {self._charset} text.") from None
+        if "\x00" in text:  # no database stores it as text (PostgreSQL refuses it)
+            raise BadUpload("The form contains a NUL character.")
+        return text

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from econsult.accounts.login import session_policy
 from econsult.http.auth import AUTH_SCOPE_KEY, origin_problem
+from econsult.http.requests import is_row_id
 from econsult.http.state import AppState, app_state
 from econsult.realtime.bus import SubscriberLagged
 from econsult.realtime.events import BusEvent
@@ -47,7 +48,7 @@ CLOSE_SESSION_ENDED = 4401  # logged out, revoked or expired: do not reconnect
 def _after(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_row_id(raw):
         raise ValueError(raw)
     return int(raw)
 

@@ -25,6 +25,11 @@ class AuditEvent(SQLModel, table=True):
     detail: str = Field(default="", max_length=500)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    # HMAC of `hash` under a key derived from the KEK named in `mac_kek` (the keyring
+    # lives outside the database, so its owner cannot forge a row). Empty on rows
+    # written before the chain was keyed, until `econsult migrate` keys them.
+    mac: str = Field(default="", max_length=64)
+    mac_kek: str = Field(default="", max_length=32)
 
 
 class AuditHead(SQLModel, table=True):
@@ -36,6 +41,9 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     last_id: int = Field(default=0)
     last_hash: str = Field(max_length=64)
+    # HMAC of (last_id, last_hash): a head rewound to an earlier row needs a new one.
+    mac: str = Field(default="", max_length=64)
+    mac_kek: str = Field(default="", max_length=32)
 
 
 class KekRecord(SQLModel, table=True):

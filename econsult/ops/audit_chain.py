@@ -16,13 +16,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlmodel import col
 
 from econsult.db import Database
 from econsult.models import AuditEvent, AuditHead
-from econsult.security import audit
+from econsult.security import audit, audit_checkpoints
 from econsult.security.audit import VerifyResult
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,10 @@ class _Intact:
 
 
 class ChainMonitor:
-    def __init__(self, *, full_every: timedelta = FULL_EVERY) -> None:
+    def __init__(self, *, full_every: timedelta = FULL_EVERY,
+                 checkpoints: Path | None = None) -> None:
         self.full_every = full_every
+        self.checkpoints = checkpoints
         self._intact: _Intact | None = None
         self._broken: VerifyResult | None = None
         self._full_at: datetime | None = None
@@ -109,8 +112,14 @@ class ChainMonitor:
             self._broken = result
 
     async def _verify(self, database: Database) -> tuple[VerifyResult, AuditHead | None]:
+        keyring = audit.database_keyring(database)
+        try:
+            checkpoints = (audit_checkpoints.read(self.checkpoints, keyring)
+                           if self.checkpoints else [])
+        except audit_checkpoints.CheckpointError as exc:
+            return VerifyResult(False, 0, None, str(exc)), None
         async with database.read() as db:
-            result = await audit.verify(db)
+            result = await audit.verify(db, checkpoints, keyring)
             head = (await db.execute(select(AuditHead))).scalar_one_or_none()
         return result, head
 
@@ -118,6 +127,7 @@ class ChainMonitor:
         """Rows after the intact point must chain on from it, and end at the head."""
         assert self._intact is not None
         point = self._intact
+        keyring = audit.database_keyring(database)
         async with database.read() as db:
             head = (await db.execute(select(AuditHead))).scalar_one_or_none()
             if head is None or (head.last_id, head.last_hash) == (point.last_id,
@@ -134,14 +144,18 @@ class ChainMonitor:
                     break
                 for row in batch:
                     rows += 1
-                    if row.prev_hash != prev or audit.row_hash(prev, row) != row.hash:
-                        self._broken = VerifyResult(False, rows, row.id, "does not follow "
-                                                    "the entries before it, or was altered")
+                    why = audit.check_row(keyring, prev, row)
+                    if why:
+                        self._broken = VerifyResult(False, rows, row.id, why)
                         return
                     prev, last_id = row.hash, row.id or last_id
         if (head.last_id, head.last_hash) != (last_id, prev):
             self._broken = VerifyResult(False, rows, head.last_id or last_id,
                                         "the newest rows were removed or the head was altered")
+            return
+        why = audit.check_head(keyring, head)
+        if why:
+            self._broken = VerifyResult(False, rows, head.last_id, f"the head: {why}")
             return
         self._intact = _Intact(last_id, prev, rows)
 

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import make_url
 
 from econsult.config import Settings
+from econsult.db.files import private_dir, private_sqlite_file
 from econsult.errors import DomainError
 from econsult.images.envelope import ATTACHMENT_KIND, KINDS
 from econsult.images.store import BlobExists, BlobNotFound, FilesystemBlobStore
@@ -91,7 +92,7 @@ async def backup(settings: Settings, dest: Path) -> BackupReport:
         raise BackupError(f"no database at {source}: nothing to back up")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} is not empty: back up into a new directory")
-    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(dest)
     db_copy = dest / DB_NAME
     await asyncio.to_thread(_snapshot, source, db_copy)
     keys, counts, revision, kek_ids = await asyncio.to_thread(_inventory, db_copy)
@@ -122,6 +123,7 @@ async def backup(settings: Settings, dest: Path) -> BackupReport:
 
 def _snapshot(source: Path, target: Path) -> None:
     src = sqlite3.connect(source, timeout=10)
+    private_sqlite_file(target)  # the copy holds everything the live database does
     dst = sqlite3.connect(target)
     try:
         src.execute("PRAGMA busy_timeout=10000")
@@ -218,7 +220,7 @@ async def restore(settings: Settings, src: Path) -> RestoreReport:
         shown = "; ".join(bad[:5]) + ("; ..." if len(bad) > 5 else "")
         raise BackupError(f"the backup at {src} fails its manifest ({len(bad)} files): "
                           f"{shown}. Nothing was restored.")
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     await _restore_blobs(source_blobs, FilesystemBlobStore(settings.blob_dir), blobs)
     # The database goes in last: once it is there, the restore is complete.
     await asyncio.to_thread(_install_database, db_file, target)

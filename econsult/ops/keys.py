@@ -18,6 +18,7 @@ from econsult.config import Settings
 from econsult.db import Database
 from econsult.errors import Conflict, InvalidInput
 from econsult.models import KekRecord
+from econsult.ops.audit_keys import count_audit, rekey_audit
 from econsult.ops.rekey import (
     count_fields,
     count_images,
@@ -55,6 +56,7 @@ def protected_kinds() -> list[Protected]:
         # Search tokens are HMACs under a key derived from the KEK: recomputed from the
         # (re-sealed) names and health numbers, so search works across a rotation.
         Protected(name="search", rekey=rekey_search, count=count_search),
+        Protected(name="audit entries", rekey=rekey_audit, count=count_audit),
     ]
 
 

@@ -12,8 +12,10 @@ from sqlmodel import col
 from econsult.config import Settings
 from econsult.consults.checklist_store import seed_defaults as seed_checklists
 from econsult.db import Database
+from econsult.db.files import private_dir
 from econsult.db.schema import upgrade
 from econsult.models import KekRecord, Specialty
+from econsult.ops.audit_keys import key_legacy_chain
 from econsult.routing.targets import default_targets_for, targets_to_json
 from econsult.security.keyring import ensure_key_file, load_keyring
 
@@ -59,12 +61,13 @@ async def seed_catalogue(db: Database, settings: Settings) -> int:
 
 async def migrate(settings: Settings) -> tuple[bool, int]:
     """Key file, schema, catalogue. Returns (key file created, specialties added)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     created = False if settings.master_key else ensure_key_file(settings.key_file)
     await asyncio.to_thread(upgrade, settings)
     db = Database.from_settings(settings)
     try:
         added = await seed_catalogue(db, settings)
+        await key_legacy_chain(db, settings, datetime.now(UTC))
     finally:
         await db.dispose()
     return created, added

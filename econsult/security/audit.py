@@ -1,8 +1,17 @@
-"""The audit chain: append-only rows, each carrying the hash of the one before.
+"""The audit chain: append-only rows, each carrying the hash of the one before, and a
+MAC keyed from the keyring.
 
 Editing a row changes its hash; deleting one breaks the next row's link; deleting
-rows at the end is caught by the head row kept in the same transaction. Rows hold
-ids and codes, never patient data, so the log itself can be reviewed by staff.
+rows at the end is caught by the head row kept in the same transaction. The hashes
+alone only stop someone who cannot recompute them, and the database's owner can; so
+each row's hash, and the head, also carry an HMAC under a key derived from a KEK
+(`mac_kek` names which), and the keyring lives outside the database. A rewritten
+row, or a head rewound to an earlier row, has no valid MAC. What a MAC cannot show
+(the newest rows deleted together with the head row, or the whole log wiped) the
+signed checkpoints outside the database do (`security/audit_checkpoints.py`):
+`verify` checks the chain against every one of them.
+
+Rows hold ids and codes, never patient data, so the log itself can be reviewed by staff.
 """
 
 from __future__ import annotations
@@ -10,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import hmac
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.db import Database
+from econsult.db.engines import connection_context
 from econsult.models import AuditEvent, AuditHead
+from econsult.security.audit_checkpoints import Checkpoint
+from econsult.security.keyring import Kek, Keyring, KeyringError, load_keyring
 
 GENESIS = "0" * 64
 _CHAINED_FIELDS = (
@@ -49,6 +62,62 @@ def _hash_fields(prev_hash: str, values: Mapping[str, Any]) -> str:
     fields["at"] = values["at"].isoformat(timespec="microseconds")
     payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(prev_hash.encode() + b"\n" + payload.encode()).hexdigest()
+
+
+# --- the MAC ----------------------------------------------------------------------
+
+_ROW_LABEL = b"econsult audit chain row v1"
+_HEAD_LABEL = b"econsult audit chain head v1"
+
+
+@functools.lru_cache(maxsize=16)
+def _mac_key(kek: Kek, label: bytes) -> bytes:
+    return hmac.new(kek.key, label, hashlib.sha256).digest()
+
+
+def row_mac(kek: Kek, row_hash_value: str) -> str:
+    return hmac.new(_mac_key(kek, _ROW_LABEL), row_hash_value.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def head_mac(kek: Kek, last_id: int, last_hash: str) -> str:
+    return hmac.new(_mac_key(kek, _HEAD_LABEL), f"{last_id}\n{last_hash}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _mac_ok(keyring: Keyring, kek_id: str, expected: str, make: Callable[[Kek], str]) -> str:
+    """"" if `expected` is the MAC `make(kek)` gives under KEK `kek_id`, else why not."""
+    if not expected or not kek_id:
+        return "it carries no MAC (written before the chain was keyed: run `econsult migrate`)"
+    try:
+        kek = keyring.get(kek_id)
+    except KeyringError:
+        return f"its MAC is under KEK {kek_id}, which is not in the keyring"
+    if not hmac.compare_digest(make(kek), expected):
+        return "its MAC does not match (it was rewritten without the key)"
+    return ""
+
+
+def attach(db: Database, keyring: Keyring) -> None:
+    """Key this database's audit chain with `keyring` (the one the process holds, so a
+    rotation picked up by the key-file watcher applies to the next row)."""
+    db.context["keyring"] = keyring
+
+
+def keyring_of(context: dict[str, Any]) -> Keyring:
+    """The keyring a Database was attached to, else the one its settings name (loaded
+    once)."""
+    keyring: Keyring | None = context.get("keyring")
+    if keyring is None:
+        settings = context.get("settings")
+        if settings is None:
+            raise KeyringError("the audit chain has no keyring: call audit.attach(db, keyring)")
+        keyring = context["keyring"] = load_keyring(settings.master_key, settings.key_file)
+    return keyring
+
+
+def database_keyring(db: Database) -> Keyring:
+    return keyring_of(db.context)
 
 
 @dataclass(frozen=True)
@@ -102,6 +171,7 @@ def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
     new rows' ids."""
     if not entries:
         return []
+    kek = keyring_of(connection_context(conn)).active
     head = conn.execute(_LOCK_HEAD if conn.dialect.name == "postgresql" else _READ_HEAD
                         ).one_or_none()
     prev = head.last_hash if head else GENESIS
@@ -120,12 +190,15 @@ def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
             "prev_hash": prev,
         }
         row["hash"] = prev = _hash_fields(str(row["prev_hash"]), row)
+        row["mac"], row["mac_kek"] = row_mac(kek, prev), kek.id
         rows.append(row)
     ids = [int(i) for i in conn.execute(_INSERT_ROWS, rows).scalars()]
+    moved = {"last_id": ids[-1], "last_hash": prev, "mac": head_mac(kek, ids[-1], prev),
+             "mac_kek": kek.id}
     if head is None:
-        conn.execute(_CREATE_HEAD, {"id": 1, "last_id": ids[-1], "last_hash": prev})
+        conn.execute(_CREATE_HEAD, {"id": 1, **moved})
     else:
-        conn.execute(_MOVE_HEAD, {"last_id": ids[-1], "last_hash": prev})
+        conn.execute(_MOVE_HEAD, moved)
     return ids
 
 
@@ -187,8 +260,26 @@ class VerifyResult:
     reason: str = ""
 
 
-async def _rows(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
-    last = 0
+def check_row(keyring: Keyring, prev: str, row: AuditEvent) -> str:
+    """"" if `row` follows a row whose hash is `prev`, is unaltered and carries its MAC;
+    else what is wrong with it."""
+    if row.prev_hash != prev:
+        return ("does not follow the entry before it (an entry before it was deleted, "
+                "altered or moved)")
+    if row_hash(prev, row) != row.hash:
+        return "its contents were altered"
+    why = _mac_ok(keyring, row.mac_kek, row.mac, lambda kek: row_mac(kek, row.hash))
+    return why
+
+
+def check_head(keyring: Keyring, head: AuditHead) -> str:
+    return _mac_ok(keyring, head.mac_kek, head.mac,
+                   lambda kek: head_mac(kek, head.last_id, head.last_hash))
+
+
+async def _rows(session: AsyncSession, batch: int = 5000, after: int = 0
+                ) -> AsyncIterator[AuditEvent]:
+    last = after
     while True:
         result = await session.execute(
             select(AuditEvent)
@@ -204,16 +295,38 @@ async def _rows(session: AsyncSession, batch: int = 5000) -> AsyncIterator[Audit
         last = rows[-1].id or last
 
 
-async def verify(session: AsyncSession) -> VerifyResult:
+async def session_keyring(session: AsyncSession) -> Keyring:
+    conn = await session.connection()
+    return keyring_of(connection_context(conn.sync_connection))  # type: ignore[arg-type]
+
+
+async def verify(session: AsyncSession, checkpoints: Sequence[Checkpoint] = (),
+                 keyring: Keyring | None = None) -> VerifyResult:
+    """Rehash the whole chain, check every MAC and the head, and check that the chain
+    still holds each checkpoint's entry at its position (so that rows deleted from the
+    end, or all of them, are found even when the head was rewound to match)."""
+    keyring = keyring or await session_keyring(session)
+    pending = sorted(checkpoints, key=lambda c: c.count)
     prev, count, last_id = GENESIS, 0, 0
     async for row in _rows(session):
         count += 1
-        if row.prev_hash != prev:
-            return VerifyResult(False, count, row.id, "does not follow the row before it "
-                                "(a row before it was deleted or altered)")
-        if row_hash(prev, row) != row.hash:
-            return VerifyResult(False, count, row.id, "its contents were altered")
+        why = check_row(keyring, prev, row)
+        if why:
+            return VerifyResult(False, count, row.id, why)
+        while pending and pending[0].count == count:
+            cp = pending.pop(0)
+            if (cp.last_id, cp.last_hash) != (row.id, row.hash):
+                return VerifyResult(False, count, row.id, "it is not the entry the "
+                                    f"checkpoint of {cp.at.isoformat()} recorded at position "
+                                    f"{cp.count} (entry {cp.last_id}): entries before it were "
+                                    "deleted or replaced")
         prev, last_id = row.hash, row.id or 0
+    if pending:
+        cp = pending[-1]
+        return VerifyResult(False, count, last_id + 1, f"the log ends at entry {last_id or '-'} "
+                            f"({count} entries) but the checkpoint of {cp.at.isoformat()} "
+                            f"recorded {cp.count} entries up to entry {cp.last_id}: entries "
+                            f"from {last_id + 1} on were deleted")
     head = (await session.execute(select(AuditHead))).scalar_one_or_none()
     if head is None and count == 0:
         return VerifyResult(True, 0)
@@ -221,4 +334,7 @@ async def verify(session: AsyncSession) -> VerifyResult:
         broken = (head.last_id if head else None) or last_id
         return VerifyResult(False, count, broken, "the newest rows were removed or the head "
                             "was altered")
+    why = check_head(keyring, head)
+    if why:
+        return VerifyResult(False, count, head.last_id, f"the head: {why}")
     return VerifyResult(True, count)

@@ -23,8 +23,10 @@ from econsult.models import AuthSession, DelegateLink, Role, User, UserSpecialty
 from econsult.security.policy import Principal
 
 # Refreshing last_seen_at is a database write; doing it at most once a minute keeps
-# reads cheap while the idle timeout stays accurate to the minute.
-_TOUCH_EVERY = timedelta(seconds=60)
+# reads cheap. The idle timeout stays exact to the second in the process that saw the
+# activity (accounts/session_touches.py remembers every request); a second process
+# reads the stored time, which lags by less than this.
+TOUCH_EVERY = timedelta(seconds=60)
 
 
 def hash_token(token: str) -> str:
@@ -121,7 +123,8 @@ async def resolve(
     if not rows:
         return None
     auth = rows[0]
-    last_seen = max(auth.last_seen_at, (seen or {}).get(auth.id, auth.last_seen_at))
+    stored = auth.last_seen_at
+    last_seen = max(stored, (seen or {}).get(auth.id, stored))
     if (
         auth.revoked_at is not None
         or not auth.active
@@ -143,8 +146,10 @@ async def resolve(
         session_id=auth.id,
         csrf_token=auth.csrf_token,
         principal=principal,
-        # A short idle timeout (a test's minute) is refreshed often enough to hold.
-        needs_touch=now - last_seen >= min(_TOUCH_EVERY, policy.idle / 4),
+        # By the stored time: activity only remembered in memory is written once it is
+        # a minute ahead of what the database holds (sooner for a short idle timeout, a
+        # test's minute, so the database alone would still hold it).
+        needs_touch=now - stored >= min(TOUCH_EVERY, policy.idle / 4),
         expires_at=min(auth.expires_at, now + policy.idle),
         must_change_password=bool(auth.must_change_password),
         mfa_pending=bool(auth.mfa_pending),
@@ -157,7 +162,9 @@ async def resolve(
 async def touch(db: AsyncSession, session_id: int, *, now: datetime) -> None:
     await db.execute(
         update(AuthSession)
-        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
+        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None),
+               # Only ever forward: writes that finish out of order never rewind it.
+               col(AuthSession.last_seen_at) < now)
         .values(last_seen_at=now)
     )
 

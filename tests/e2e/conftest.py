@@ -31,6 +31,25 @@ from tests.factories import Personas, dermatology_on_call, make_personas
 
 CHROMIUM = os.environ.get("ECONSULT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+NO_CHROMIUM = "no Chromium at"  # how a browser test's skip reason starts
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly, at the end of the run, how many browser tests did not run and how
+    to run them: a skip among hundreds of passes is easy to miss."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if NO_CHROMIUM in str(getattr(report, "longrepr", ""))]
+    if not skipped:
+        return
+    terminalreporter.write_sep("=", f"{len(skipped)} browser tests SKIPPED", yellow=True,
+                               bold=True)
+    terminalreporter.write_line(
+        f"{len(skipped)} browser tests (tests/e2e) did not run: there is no Chromium at "
+        f"{CHROMIUM}.")
+    terminalreporter.write_line(
+        "To run them: `sudo apt-get install chromium` (or point ECONSULT_CHROMIUM at a "
+        "Chromium binary), then `make test` again, or just the browser tests with "
+        "`.venv/bin/pytest tests/e2e`.")
 
 T = TypeVar("T")
 
@@ -108,7 +127,7 @@ def browser(template_db: str) -> Iterator[object]:
     # template_db first: it runs Alembic with asyncio.run(), which cannot run once
     # Playwright's loop is running in this thread.
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"{NO_CHROMIUM} {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -88,7 +88,8 @@ async def test_rows_hold_no_secrets(db: Database, clock: ManualClock) -> None:
     async with db.read() as session:
         cols = (await session.execute(text("SELECT * FROM audit_events"))).keys()
     assert set(cols) == {"id", "at", "actor_id", "actor_email", "action", "object_type",
-                         "object_id", "client_addr", "outcome", "detail", "prev_hash", "hash"}
+                         "object_id", "client_addr", "outcome", "detail", "prev_hash", "hash",
+                         "mac", "mac_kek"}
 
 
 async def _entries(db: Database) -> list[tuple[str, str]]:
