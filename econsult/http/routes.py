@@ -25,6 +25,7 @@ from econsult.http import (
     pages_consults,
     pages_dashboard,
     pages_rota,
+    pages_rota_replay,
     pages_targets,
     pages_worklist,
     ws,
@@ -66,6 +67,7 @@ def api_routes() -> list[BaseRoute]:
         *api_turnaround.routes(),
         *api_exports.routes(),
         *api_staff.routes(),
+        *pages_rota_replay.api_routes(),
     ]
 
 
@@ -77,6 +79,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/logout", pages_auth.logout_submit, methods=["POST"]),
         Route("/rota", pages_rota.rota_page, methods=["GET"]),
         Route("/rota", pages_rota.rota_submit, methods=["POST"]),
+        *pages_rota_replay.routes(),
         Route("/admin/users", pages_admin.users_page, methods=["GET"]),
         Route("/admin/users", pages_admin.add_user, methods=["POST"]),
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),

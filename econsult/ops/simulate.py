@@ -93,6 +93,10 @@ TAIL = timedelta(days=45)  # after the last arrival, how long open work is follo
 _QUESTION = "Simulated consult: no patient, no clinical content (econsult simulate)."
 
 
+class SimulationTooLong(TimeoutError):
+    pass
+
+
 class _Kind(IntEnum):
     # At one instant: deadlines first (the scheduler would have run), then people.
     ARRIVAL = 1
@@ -143,6 +147,9 @@ class World:
     arrivals: tuple[Arrival, ...]
     gps: int
     seed: int
+    # The policy arm's target windows per specialty (JSON as stored); None: the
+    # defaults with urgent acknowledgement at POLICY_URGENT_ACK.
+    targets: Mapping[str, str] | None = None
 
     @property
     def specialists(self) -> dict[int, SimSpecialist]:
@@ -221,8 +228,12 @@ async def simulate(
     progress: bool | None = None,
     arms: Sequence[Arm] = (Arm.POLICY, Arm.BASELINE),
     on_progress: Callable[[Arm, int, int], None] | None = None,
+    time_limit: float | None = None,
 ) -> SimulationResult:
-    """Run each arm over the same world; returns the per-consult outcomes."""
+    """Run each arm over the same world; returns the per-consult outcomes. With
+    `time_limit` (seconds of wall clock for the whole run), `SimulationTooLong` is
+    raised once it is spent."""
+    stop_at = None if time_limit is None else wallclock.perf_counter() + time_limit
     with _work_dir(work_dir) as root:
         template = root / "template"
         settings = _settings(template, world.tz)
@@ -237,7 +248,7 @@ async def simulate(
             arm_settings = replace(settings, data_dir=arm_dir,
                                    database_url=f"sqlite+aiosqlite:///{arm_dir / 'econsult.db'}")
             results.append(await _run_arm(arm, arm_settings, world, params, progress,
-                                          on_progress))
+                                          on_progress, stop_at))
         return SimulationResult(world, tuple(results))
 
 
@@ -287,7 +298,8 @@ async def _seed_people(settings: Settings, world: World) -> None:
 
 
 async def _write_rota(db: Database, rotas: Mapping[str, SpecialtyRota], arm: Arm,
-                      now: datetime) -> dict[str, SpecialtyRota]:
+                      now: datetime, targets: Mapping[str, str] | None = None
+                      ) -> dict[str, SpecialtyRota]:
     used = {slug: (plain_rota(r) if arm is Arm.BASELINE else r) for slug, r in rotas.items()}
     async with db.write() as session:
         for slug, rota in used.items():
@@ -303,9 +315,10 @@ async def _write_rota(db: Database, rotas: Mapping[str, SpecialtyRota], arm: Arm
                 session.add(RotaAbsence(specialist_id=a.specialist_id, starts_at=a.starts_at,
                                         ends_at=a.ends_at, created_at=now))
             if arm is Arm.POLICY:
+                given = targets.get(slug) if targets is not None else None
+                stored = given or json.dumps(targets_to_json(policy_targets(slug)))
                 await session.execute(update(Specialty).where(col(Specialty.slug) == slug)
-                                      .values(targets=json.dumps(targets_to_json(
-                                          policy_targets(slug)))))
+                                      .values(targets=stored))
     return used
 
 
@@ -340,6 +353,7 @@ class _Driver:
         self.escalations: list[Escalation] = []
         self.skipped = 0
         self.gps: dict[int, Principal] = {}
+        self.stop_at: float | None = None
 
     # -- the queue of things people do ------------------------------------------------
 
@@ -355,6 +369,8 @@ class _Driver:
         done, total = 0, len(self.world.arrivals)
         horizon = self.world.end + TAIL
         while self.heap:
+            if self.stop_at is not None and wallclock.perf_counter() > self.stop_at:
+                raise SimulationTooLong("the simulation ran out of its time")
             at, _, _, kind, consult_id, value = self.heap[0]
             if at > horizon:
                 break
@@ -525,7 +541,8 @@ class _Driver:
 
 async def _run_arm(arm: Arm, settings: Settings, world: World, params: BehaviourParams | None,
                    progress: bool | None,
-                   on_progress: Callable[[Arm, int, int], None] | None) -> ArmResult:
+                   on_progress: Callable[[Arm, int, int], None] | None,
+                   stop_at: float | None = None) -> ArmResult:
     began = wallclock.perf_counter()
     keyring = load_keyring(settings.master_key, settings.key_file)
     db = Database.from_settings(settings)
@@ -535,7 +552,7 @@ async def _run_arm(arm: Arm, settings: Settings, world: World, params: Behaviour
                    clock=ManualClock(world.start), calendar=calendar, workers=workers,
                    blobs=blob_store_for(settings), audit=GroupRecorder(db))
     try:
-        rotas = await _write_rota(db, world.rotas, arm, world.start)
+        rotas = await _write_rota(db, world.rotas, arm, world.start, world.targets)
         async with db.read() as session:
             gp_ids = {u.email: u.id for u in (await session.execute(
                 select(User).where(col(User.role) == Role.gp.value))).scalars()}
@@ -544,6 +561,7 @@ async def _run_arm(arm: Arm, settings: Settings, world: World, params: Behaviour
                                       .total_seconds()) if arm is Arm.POLICY else None
         driver = _Driver(arm, deps, world, rotas, behaviour, scheduler,
                          [int(gp_ids[gp_email(i)] or 0) for i in range(world.gps)])
+        driver.stop_at = stop_at
         with Progress(len(world.arrivals), desc=arm.value, enabled=progress) as bar:
             await driver.run(bar, on_progress)
         outcomes, finals = await _outcomes(arm, db, driver)
