@@ -57,7 +57,7 @@ async def test_staff_replay_next_week_against_the_last_four_weeks(
     # Next week Dr Ermine (the weekday primary) is away all week: the rota tried is worse.
     next_monday = week_start(now.astimezone(tz).date()) + timedelta(days=7)
     async with state.db.write() as session:
-        session.add(RotaAbsence(specialist_id=people["derm1"].id,
+        session.add(RotaAbsence(specialist_id=int(people["derm1"].id or 0),
                                 starts_at=to_instant(next_monday, time(0), tz),
                                 ends_at=to_instant(next_monday + timedelta(days=7), time(0), tz),
                                 created_at=now))

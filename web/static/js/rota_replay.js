@@ -21,10 +21,15 @@ if (box && box.dataset.status === "running") {
         }
         if (count) count.textContent = `${job.done} / ${job.total}`;
         if (job.status !== "running") {
+          // A new URL only in its #fragment would not load again: reload then.
           const url = new URL(window.location.href);
           url.searchParams.set("replay", id);
           url.hash = "replay";
-          window.location.replace(url.toString());
+          if (url.toString() === window.location.href) {
+            window.location.reload();
+          } else {
+            window.location.replace(url.toString());
+          }
           return;
         }
       }
