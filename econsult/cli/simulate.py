@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from econsult.ops.simulate import run_simulation
+    from econsult.ops.simulate import run_simulation, urgent_ack_when_covered
     from econsult.ops.simulation.report import write_outputs
 
     if args.requests < 0 or args.days < 1:
@@ -22,6 +22,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
           f"{args.seed}; policy (escalation + load-aware routing) against baseline (plain "
           "rota, no escalation)\n")
     print(written.table)
+    covered = urgent_ack_when_covered(result)
+    print("\nurgent consults sent while someone was on call (the rest wait in the pool "
+          "in both arms):")
+    for c in covered:
+        print(f"  {c.arm.value:<9} {c.n:>5}  acknowledged within 30 min: "
+              f"{c.acknowledged_pct:5.1f}%")
     took = ", ".join(f"{arm.arm.value} {arm.seconds:.0f}s" for arm in result.arms)
     print(f"\nwrote {', '.join(p.name for p in written.files)} to {args.out} ({took})")
     return 0

@@ -616,3 +616,28 @@ def escalated_off_call(result: ArmResult, world: World) -> list[Escalation]:
     return bad
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class CoveredAck:
+    """Urgent consults sent while someone was on call for their specialty, and the
+    share acknowledged within the 30-minute window: where routing can make a
+    difference (a consult sent into a rota gap waits in the pool in either arm)."""
+
+    arm: Arm
+    n: int
+    acknowledged_pct: float
+
+
+def urgent_ack_when_covered(result: SimulationResult) -> list[CoveredAck]:
+    from econsult.ops.simulation.outcomes import ACK_WINDOW
+
+    found = []
+    for arm in result.arms:
+        covered = [o for o in arm.outcomes if o.urgency == Urgency.URGENT
+                   and on_call_at(arm.intervals[o.specialty], o.submitted_at)]
+        quick = sum(1 for o in covered if o.acknowledged_at is not None
+                    and o.acknowledged_at - o.submitted_at <= ACK_WINDOW)
+        found.append(CoveredAck(arm.arm, len(covered),
+                                100.0 * quick / len(covered) if covered else 0.0))
+    return found

@@ -124,3 +124,13 @@ def test_the_command_prints_the_table_and_writes_the_files(
     assert "ack<=30m" in printed and "baseline" in printed
     assert (out / "consults.csv").exists() and (out / "summary.csv").exists()
     assert main(["simulate", "--days", "0", "--out", str(out)]) == 2
+
+
+def test_covered_urgent_consults_are_acknowledged_faster_under_the_policy(
+    month: SimulationResult,
+) -> None:
+    from econsult.ops.simulate import urgent_ack_when_covered
+
+    policy, baseline = urgent_ack_when_covered(month)
+    assert policy.n == baseline.n > 0
+    assert policy.acknowledged_pct >= baseline.acknowledged_pct
