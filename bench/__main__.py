@@ -93,7 +93,7 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
 
 
 def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
-    from bench import images, listing, pg_write, queue_ws, sqlite_write, submit
+    from bench import images, listing, pg_turnaround, pg_write, queue_ws, sqlite_write, submit
 
     quick = args.quick
     out: dict[str, Callable[[], list[Figure]]] = {
@@ -106,6 +106,9 @@ def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
     }
     if pg_write.answers():  # the PostgreSQL section: only when the local server answers
         out["pg_write"] = lambda: pg_write.run(seconds=2 if quick else 5)
+        # ECONSULT_BENCH_PG_CONSULTS sets the size (default 1,000,000).
+        out["pg_turnaround"] = lambda: pg_turnaround.run(
+            n=50_000 if quick else None, repeat=args.repeat_1m)
     have_1m = (args.dataset / "econsult.db").exists()
     if not args.skip_1m and (args.with_1m or have_1m):
         out["turnaround"] = lambda: _turnaround(args.dataset, args.with_1m, args.repeat_1m)
@@ -135,7 +138,7 @@ def print_table(figures: list[Figure]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated: images,submit,queue_ws,listing,"
-                        "sqlite_write,pg_write,turnaround,turnaround_10m")
+                        "sqlite_write,pg_write,pg_turnaround,turnaround,turnaround_10m")
     parser.add_argument("--quick", action="store_true", help="short runs (development)")
     parser.add_argument("--skip-1m", action="store_true", help="leave out the 1M aggregate")
     parser.add_argument("--with-1m", action="store_true",
