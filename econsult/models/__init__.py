@@ -27,6 +27,7 @@ from econsult.models.consults import (
 )
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
+from econsult.models.turnaround import RollupState, TurnaroundDay
 
 __all__ = [
     "ApiAccessToken",
@@ -45,6 +46,8 @@ __all__ = [
     "RotaAbsence",
     "RotaShift",
     "RotaWeekly",
+    "RollupState",
+    "TurnaroundDay",
     "CalendarFeed",
     "PasswordReset",
     "AuditEvent",

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.models import OPEN_STATES, Consult
+from econsult.turnaround import rollups
 from econsult.turnaround.filters import Filters, where_of
 
 Key = tuple[Any, ...]
@@ -167,11 +168,19 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
                   ) -> dict[Key, Stats]:
     """Counts per key. `open_where`, when given, selects the same consults as `where`
     for the open ones (where_of(..., hide_range=True))."""
-    c = Consult
     if by_flags:
         found = await _flag_counts(db, where, keys)
     else:
         found = await _column_counts(db, where, keys)
+    await _add_open(db, found, where if open_where is None else open_where, keys)
+    return found
+
+
+async def _add_open(db: AsyncSession, found: dict[Key, Stats],
+                    where: Sequence[ColumnElement[bool]],
+                    keys: Sequence[ColumnElement[Any]]) -> None:
+    """Add the open, at-risk and breached counts (now) to the groups in `found`."""
+    c = Consult
     # Open consults are few: counted apart, through the index on state, to keep the
     # scan over every consult as light as possible.
     is_open = col(c.state).in_([s.value for s in OPEN_STATES])
@@ -183,7 +192,7 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
         func.count(),
         _one_if(and_(col(c.at_risk_at).is_not(None), col(c.breached_at).is_(None))),
         func.count(col(c.breached_at)),
-    ).where(*(where if open_where is None else open_where), is_open)
+    ).where(*where, is_open)
     live = live.group_by(col(c.state), *keys)
     for row in (await db.execute(live)).all():
         key = tuple(row[1: 1 + len(keys)])
@@ -193,7 +202,6 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
             stats.open += n_open
             stats.at_risk += n_risk
             stats.breached += n_breached
-    return found
 
 
 def _rank(n: Any, p: tuple[int, int]) -> Any:
@@ -313,10 +321,23 @@ async def _plan(db: AsyncSession, filters: Filters, *, snapshot: bool
 async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     """Per specialty and urgency, and over everything the filters select."""
     sqlite = db.bind is not None and db.bind.dialect.name == "sqlite"
+    # Per-day rollups (`rollups`), when built: the counts of whole days from one row
+    # per day and group, the rest of the range from the consults; exact either way.
+    rolled = await rollups.counts(db, filters)
     filters, by_flags = await _plan(db, filters, snapshot=sqlite)
     where = where_of(filters)
     seek_where = where_of(filters, hide_range=sqlite)
-    groups = await _counts(db, where, GROUP_KEYS, by_flags=by_flags, open_where=seek_where)
+    if rolled is None:
+        groups = await _counts(db, where, GROUP_KEYS, by_flags=by_flags,
+                               open_where=seek_where)
+    else:
+        groups = {key: Stats(**dict(zip(rollups.COUNT_FIELDS, values, strict=True)))
+                  for key, values in rolled.items()}
+        await _add_open(db, groups, seek_where, GROUP_KEYS)
+        if not by_flags and (filters.start is not None or filters.end is not None):
+            # A range that is a small part of the history: seek the percentiles among
+            # its own rows (the range's index), not by walking every answer time.
+            seek_where = where
     totals = Stats()
     for stats in groups.values():  # every count adds up; only the percentiles do not
         for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",

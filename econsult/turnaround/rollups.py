@@ -1,0 +1,208 @@
+"""Per-day rollups of the turnaround counts, kept by a job and reconciled, so a range of
+the dashboard reads one row per day and group instead of every consult in it.
+
+`turnaround_days` holds, per UTC day of submission, specialty and urgency, the counts
+`aggregates.Stats` adds up (consults, answered, within target, outcomes, referrals
+avoided, usefulness). Every change to what they count goes through a step that sets
+`consults.updated_at` (answer, close, reroute, convert: `consults.steps`), so
+`refresh` recomputes exactly the days of the consults changed since the watermark,
+and `rebuild` recomputes everything (at start, and as the reconciliation).
+
+Reading is exact whatever the job's lag: `counts` takes from the rollups only the whole
+days inside the range that no consult changed after the watermark, and counts the rest
+(the range's partial first and last day, and those "dirty" days) from the consults
+themselves. The watermark is kept `MARGIN` behind the newest change seen, so a
+transaction still in flight while the job ran (its `updated_at` earlier than what the
+job saw) is still treated as dirty until the next pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from econsult.db import Database
+from econsult.models import Consult, RollupState, TurnaroundDay
+from econsult.turnaround.filters import Filters, where_of
+
+MARGIN = timedelta(minutes=5)
+REFRESH_EVERY = 60.0  # seconds between refreshes in a running server
+COUNT_FIELDS = ("count", "answered", "within", "outcomes", "avoided", "usefulness_n",
+                "usefulness_sum")  # columns of turnaround_days, fields of aggregates.Stats
+_COUNTS = COUNT_FIELDS
+
+
+def _day_expr(db: AsyncSession) -> Any:
+    """The UTC calendar day of submitted_at, in SQL (stored as UTC on both backends)."""
+    submitted = col(Consult.submitted_at)
+    if db.bind is not None and db.bind.dialect.name == "sqlite":
+        return func.date(submitted)
+    return cast(func.timezone("UTC", submitted), Date)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _one_if(condition: ColumnElement[bool]) -> Any:
+    from sqlalchemy import case
+
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _aggregates() -> list[Any]:
+    c = Consult
+    answered = col(c.seconds_to_answer).is_not(None)
+    return [
+        func.count(),
+        func.count(col(c.seconds_to_answer)),
+        _one_if(and_(answered, col(c.within_target).is_(True))),
+        func.count(col(c.outcome)),
+        _one_if(col(c.outcome) == "referral_avoided"),
+        func.count(col(c.usefulness)),
+        func.coalesce(func.sum(col(c.usefulness)), 0),
+    ]
+
+
+async def _recompute(db: AsyncSession, days: Sequence[date] | None) -> None:
+    """Replace the rows of `days` (every day when None) with counts from the consults."""
+    day = _day_expr(db)
+    source = select(day.label("day"), col(Consult.specialty), col(Consult.urgency),
+                    *_aggregates())
+    if days is None:
+        await db.execute(delete(TurnaroundDay))
+        await db.execute(insert(TurnaroundDay).from_select(
+            ["day", "specialty", "urgency", *_COUNTS],
+            source.group_by(day, col(Consult.specialty), col(Consult.urgency))))
+        return
+    for one in days:
+        await db.execute(delete(TurnaroundDay).where(col(TurnaroundDay.day) == one))
+        start = _midnight(one)
+        await db.execute(insert(TurnaroundDay).from_select(
+            ["day", "specialty", "urgency", *_COUNTS],
+            source.where(col(Consult.submitted_at) >= start,
+                         col(Consult.submitted_at) < start + timedelta(days=1))
+            .group_by(day, col(Consult.specialty), col(Consult.urgency))))
+
+
+async def _newest_change(db: AsyncSession) -> datetime | None:
+    from econsult.models.types import UTCDateTime
+
+    value = (await db.execute(select(func.max(col(Consult.updated_at))))).scalar()
+    if value is None:
+        return None
+    # func.max() loses the column type on SQLite: normalise to aware UTC.
+    return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+
+
+async def rebuild(db: Database, now: datetime) -> None:
+    """Every day from the consults, in one write transaction."""
+    async with db.write() as session:
+        newest = await _newest_change(session) or now
+        await _recompute(session, None)
+        await _set_state(session, built_at=now, watermark=newest - MARGIN)
+
+
+async def refresh(db: Database, now: datetime) -> int:
+    """Recompute the days of the consults changed since the watermark (everything if
+    never built); returns the number of days recomputed."""
+    async with db.write() as session:
+        state = await session.get(RollupState, 1)
+        newest = await _newest_change(session) or now
+        if state is None:
+            await _recompute(session, None)
+            await _set_state(session, built_at=now, watermark=newest - MARGIN)
+            return -1
+        days = await dirty_days(session, state.watermark)
+        await _recompute(session, days)
+        await _set_state(session, built_at=state.built_at,
+                         watermark=max(state.watermark, newest - MARGIN))
+        return len(days)
+
+
+async def _set_state(db: AsyncSession, *, built_at: datetime, watermark: datetime) -> None:
+    state = await db.get(RollupState, 1)
+    if state is None:
+        db.add(RollupState(id=1, built_at=built_at, watermark=watermark))
+    else:
+        state.built_at, state.watermark = built_at, watermark
+
+
+async def dirty_days(db: AsyncSession, watermark: datetime) -> list[date]:
+    day = _day_expr(db)
+    found = (await db.execute(select(day).where(col(Consult.updated_at) > watermark)
+                              .distinct())).scalars()
+    return sorted(_as_date(d) for d in found if d is not None)
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+async def counts(db: AsyncSession, filters: Filters) -> dict[tuple[str, str], list[int]] | None:
+    """The `_COUNTS` per (specialty, urgency) of the consults `filters` selects, exactly;
+    None when the rollups have never been built (then count from the consults)."""
+    state = await db.get(RollupState, 1)
+    if state is None:
+        return None
+    start, end = filters.start, filters.end
+    first_full = None if start is None else (
+        start.astimezone(UTC).date() if start == _midnight(start.astimezone(UTC).date())
+        else start.astimezone(UTC).date() + timedelta(days=1))
+    after_full = None if end is None else end.astimezone(UTC).date()  # exclusive
+    if first_full is not None and after_full is not None and first_full >= after_full:
+        return await _direct(db, filters, [])  # less than a whole day
+    dirty = [d for d in await dirty_days(db, state.watermark)
+             if (first_full is None or d >= first_full)
+             and (after_full is None or d < after_full)]
+    day = col(TurnaroundDay.day)
+    clauses: list[ColumnElement[bool]] = []
+    if first_full is not None:
+        clauses.append(day >= first_full)
+    if after_full is not None:
+        clauses.append(day < after_full)
+    if dirty:
+        clauses.append(day.not_in(dirty))
+    if filters.specialty:
+        clauses.append(col(TurnaroundDay.specialty) == filters.specialty)
+    if filters.urgency:
+        clauses.append(col(TurnaroundDay.urgency) == filters.urgency)
+    stmt = select(col(TurnaroundDay.specialty), col(TurnaroundDay.urgency),
+                  *(func.sum(getattr(TurnaroundDay, n)) for n in _COUNTS)) \
+        .where(*clauses).group_by(col(TurnaroundDay.specialty), col(TurnaroundDay.urgency))
+    found: dict[tuple[str, str], list[int]] = {}
+    for row in (await db.execute(stmt)).all():
+        found[(row[0], row[1])] = [int(v or 0) for v in row[2:]]
+    # What the whole clean days do not cover: the partial edges and the dirty days.
+    spans: list[tuple[datetime | None, datetime | None]] = []
+    if first_full is not None and start is not None and _midnight(first_full) > start:
+        spans.append((start, _midnight(first_full)))
+    if after_full is not None and end is not None and _midnight(after_full) < end:
+        spans.append((_midnight(after_full), end))
+    spans += [(_midnight(d), _midnight(d) + timedelta(days=1)) for d in dirty]
+    extra = await _direct(db, filters, spans) if spans else {}
+    for key, values in extra.items():
+        have = found.setdefault(key, [0] * len(_COUNTS))
+        for i, v in enumerate(values):
+            have[i] += v
+    return {k: v for k, v in found.items() if v[0]}
+
+
+async def _direct(db: AsyncSession, filters: Filters,
+                  spans: Iterable[tuple[datetime | None, datetime | None]]
+                  ) -> dict[tuple[str, str], list[int]]:
+    """Counts from the consults: of the whole filter when `spans` is empty, else of the
+    parts of it inside the spans."""
+    where = where_of(filters)
+    parts = [and_(*([col(Consult.submitted_at) >= a] if a else []),
+                  *([col(Consult.submitted_at) < b] if b else [])) for a, b in spans]
+    if parts:
+        where = [*where, or_(*parts)]
+    stmt = select(col(Consult.specialty), col(Consult.urgency), *_aggregates()) \
+        .where(*where).group_by(col(Consult.specialty), col(Consult.urgency))
+    return {(r[0], r[1]): [int(v or 0) for v in r[2:]] for r in (await db.execute(stmt)).all()}
