@@ -45,8 +45,7 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
 
     async def go() -> list[Figure]:
         settings = Settings(data_dir=dataset)
-        if generate:
-            await migrate(settings)
+        await migrate(settings)  # at head: the rollup tables (0015) on an older dataset
         db = Database.from_settings(settings)
         try:
             have = await consult_count(db)
@@ -61,6 +60,13 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
                 newest = (await s.execute(text("SELECT max(submitted_at) FROM consults"))
                           ).scalar()
             newest_at = datetime.fromisoformat(str(newest)).replace(tzinfo=UTC)
+            # The per-day rollups the dashboard reads (the server keeps them; here they
+            # are built once if missing or stale, and that time is reported).
+            from econsult.turnaround import rollups
+
+            start = time.perf_counter()
+            rebuilt = await rollups.reconcile(db, datetime.now(UTC))
+            rollup_s = time.perf_counter() - start
             figures = []
             for label, f in (("full range", Filters()),
                              ("last 30 days", Filters(start=newest_at - timedelta(days=30)))):
@@ -78,13 +84,14 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
                             params)).all()
 
                 a, raw = await _timed(agg, repeat), await _timed(scan, repeat)
-                # The targets: under 300 ms at 1M consults, under 3 s at 10M.
-                big = total >= 5 * MILLION
+                # The targets (issue 18): the last 30 days within 50 ms, the full range
+                # within 300 ms, at any size of history.
+                limit = 0.05 if label == "last 30 days" else 0.3
                 figures.append(Figure(
                     "turnaround", f"aggregate, {total:,} consults, {label}", a * 1000, "ms",
-                    raw=raw * 1000, target="< 3 s at 10M" if big else "< 300 ms at 1M",
-                    ok=a < (3.0 if big else 0.3),
-                    detail={"dataset": str(dataset), "generated_s": made, "repeat": repeat}))
+                    raw=raw * 1000, target=f"<= {limit * 1000:.0f} ms", ok=a <= limit,
+                    detail={"dataset": str(dataset), "generated_s": made, "repeat": repeat,
+                            "rollups_rebuilt": rebuilt, "rollup_seconds": rollup_s}))
             return figures
         finally:
             await db.dispose()

@@ -126,3 +126,20 @@ async def test_changes_after_the_watermark_count_before_the_job_sees_them(
         assert state is not None and state.watermark == later - rollups.MARGIN
         assert await rollups.dirty_days(session, state.watermark) != []  # still in margin
     assert await rollups.refresh(db, later + timedelta(minutes=10)) >= 1
+
+
+async def test_reconcile_rebuilds_only_when_the_rollups_do_not_add_up(
+    app: Starlette, personas: Personas
+) -> None:
+    await _history(app, personas)
+    db = app_state(app).db
+    assert await rollups.reconcile(db, T0) is True  # never built
+    assert await rollups.reconcile(db, T0) is False
+    # A bulk load around the services: rows older than the watermark, unseen by refresh.
+    await generate(db, n=40, now=T0 - timedelta(days=5), cipher=app_state(app).fields,
+                   calendar=app_state(app).calendar, gps=[personas.gp.id or 0],
+                   specialists={"dermatology": [personas.derm.id or 0]}, seed=19,
+                   span=timedelta(days=20))
+    assert await rollups.reconcile(db, T0) is True
+    for f in FILTERS:
+        assert _shape(await _figures(app, f)) == await _recomputed(app, f), f
