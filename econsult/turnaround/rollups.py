@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -199,13 +199,20 @@ async def _direct(db: AsyncSession, filters: Filters,
     """Counts from the consults: of the whole filter when `spans` is empty, else of the
     parts of it inside the spans."""
     where = where_of(filters)
-    parts = [and_(*([col(Consult.submitted_at) >= a] if a else []),
-                  *([col(Consult.submitted_at) < b] if b else [])) for a, b in spans]
-    if parts:
-        where = [*where, or_(*parts)]
-    stmt = select(col(Consult.specialty), col(Consult.urgency), *_aggregates()) \
-        .where(*where).group_by(col(Consult.specialty), col(Consult.urgency))
-    return {(r[0], r[1]): [int(v or 0) for v in r[2:]] for r in (await db.execute(stmt)).all()}
+    # One statement per span: each a plain range on submitted_at (an OR of ranges would
+    # not reach the index on SQLite).
+    parts: list[list[ColumnElement[bool]]] = [
+        [*([col(Consult.submitted_at) >= a] if a else []),
+         *([col(Consult.submitted_at) < b] if b else [])] for a, b in spans] or [[]]
+    found: dict[tuple[str, str], list[int]] = {}
+    for part in parts:
+        stmt = select(col(Consult.specialty), col(Consult.urgency), *_aggregates()) \
+            .where(*where, *part).group_by(col(Consult.specialty), col(Consult.urgency))
+        for r in (await db.execute(stmt)).all():
+            have = found.setdefault((r[0], r[1]), [0] * len(_COUNTS))
+            for i, v in enumerate(r[2:]):
+                have[i] += int(v or 0)
+    return found
 
 
 async def reconcile(db: Database, now: datetime) -> bool:
