@@ -16,6 +16,7 @@ import secrets
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -26,7 +27,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlmodel import col
 
-from bench.common import ECONSULT, Figure
+from bench.common import ROOT, Figure
 from bench.sqlite_write import GP, _input, _no_publish
 from econsult.clock import SystemClock
 from econsult.config import Settings
@@ -142,8 +143,10 @@ def run(seconds: float = 5.0, admin_url: str = ADMIN_URL) -> list[Figure]:
             env = {**os.environ, "ECONSULT_DATA_DIR": tmp,
                    "ECONSULT_DATABASE_URL": url.replace("postgresql://",
                                                         "postgresql+asyncpg://")}
-            subprocess.run([str(ECONSULT), "demo", "--no-serve", "--consults", "0"], env=env,
-                           check=True, capture_output=True, timeout=300)
+            # This checkout's econsult (the venv's script may be another checkout's).
+            subprocess.run([sys.executable, "-m", "econsult", "demo", "--no-serve",
+                            "--consults", "0"], env=env, cwd=ROOT, check=True,
+                           capture_output=True, timeout=300)
             settings = Settings(data_dir=Path(tmp),
                                 database_url=env["ECONSULT_DATABASE_URL"])
             times, template = asyncio.run(_submits(settings, seconds))
