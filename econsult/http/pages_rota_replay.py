@@ -53,14 +53,18 @@ async def replay_submit(request: Request) -> Response:
 
 
 async def api_start(request: Request) -> Response:
-    """Start a replay: `{specialty, week?}` -> 202 with the job (poll its id)."""
+    """
+    summary: Start a rota replay ({specialty, week}); 202 with the job to poll
+    """
     body = await json_body(request)
     job = await _start(request, str(body.get("specialty") or ""), _week(body.get("week")))
     return JSONResponse(job.as_json(), status_code=202)
 
 
 async def api_status(request: Request) -> Response:
-    """A replay's progress, and its figures once done."""
+    """
+    summary: A rota replay's progress, and its figures once done
+    """
     state = app_state(request)
     job = state.replays.get(str(request.path_params["job_id"])[:32], current_user(request))
     return JSONResponse(job.as_json())
