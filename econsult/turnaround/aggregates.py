@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -202,6 +202,61 @@ async def _add_open(db: AsyncSession, found: dict[Key, Stats],
             stats.open += n_open
             stats.at_risk += n_risk
             stats.breached += n_breached
+
+
+BAND_SECONDS = 600  # the width of a band of answer times in `_banded_seek`
+
+
+def _band(sqlite: bool) -> Any:
+    s = col(Consult.seconds_to_answer)
+    # Truncation (times are never negative): CAST on SQLite, floor() on PostgreSQL,
+    # whose CAST rounds. The seeks compare the same expression, so a band selects
+    # exactly what the histogram counted in it.
+    return cast(s / BAND_SECONDS, Integer) if sqlite else func.floor(s / BAND_SECONDS)
+
+
+async def _banded_seek(
+    db: AsyncSession, where: Sequence[ColumnElement[bool]],
+    wanted: Sequence[tuple[Sequence[ColumnElement[bool]], Stats, Key | None]], *, sqlite: bool,
+) -> list[tuple[float, float]]:
+    """(median, p90) for each (clauses, stats) of a small range, exactly: one pass over
+    the range counts its answers per group and band of `BAND_SECONDS`; each percentile
+    is then the offset-th smallest inside its band, so each seek sorts one band of the
+    range, not all of it. An entry's key None means the totals."""
+    s = col(Consult.seconds_to_answer)
+    band = _band(sqlite)
+    keys = [c for c in GROUP_KEYS]
+    histogram: dict[Key, dict[int, int]] = {}
+    # The totals' clauses carry IN lists that reach the counts index; reuse the widest.
+    widest = max((clauses for clauses, _, key in wanted if key is None), key=len,
+                 default=where)
+    rows = (await db.execute(select(*keys, band, func.count())
+                             .where(*widest, s.is_not(None)).group_by(*keys, band))).all()
+    everything: dict[int, int] = {}
+    for row in rows:
+        b, n = int(row[2]), int(row[3])
+        histogram.setdefault((row[0], row[1]), {})[b] = n
+        everything[b] = everything.get(b, 0) + n
+    found: list[tuple[float, float]] = []
+    for at in range(0, len(wanted), SEEKS_PER_STATEMENT):
+        columns = []
+        for clauses, stats, key in wanted[at: at + SEEKS_PER_STATEMENT]:
+            counted = everything if key is None else histogram.get(key, {})
+            n = stats.answered
+            if sum(counted.values()) != n:  # the same snapshot: cannot happen
+                raise LookupError("bands do not add up to the answered count")
+            for rank in (_rank(n, MEDIAN), _rank(n, P90)):
+                before = 0
+                for b in sorted(counted):
+                    if before + counted[b] >= rank:
+                        break
+                    before += counted[b]
+                columns.append(select(s).where(*clauses, s.is_not(None), band == b)
+                               .order_by(s + 0).limit(1).offset(rank - before - 1)
+                               .scalar_subquery())
+        row = (await db.execute(select(*columns))).one()
+        found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
+    return found
 
 
 def _rank(n: Any, p: tuple[int, int]) -> Any:
@@ -384,8 +439,15 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
                             col(Consult.urgency).in_(sorted({k[1] for k in present}))], totals))
     elif totals.answered:
         wanted.append((seek_where, totals))
-    found = await _seek(db, [(clauses, stats.answered) for clauses, stats in wanted],
-                        sort_range=in_range)
+    if in_range:
+        keyed: list[Key | None] = [k for k, v in groups.items() if v.answered]
+        if totals.answered:
+            keyed.append(None)
+        found = await _banded_seek(
+            db, where, [(c, st, k) for (c, st), k in zip(wanted, keyed, strict=True)],
+            sqlite=sqlite)
+    else:
+        found = await _seek(db, [(clauses, stats.answered) for clauses, stats in wanted])
     for (_, stats), (median, p90) in zip(wanted, found, strict=True):
         stats.median_seconds_to_answer, stats.p90_seconds_to_answer = median, p90
     return Summary(groups={(k[0], k[1]): groups[k] for k in sorted(groups)}, totals=totals)
