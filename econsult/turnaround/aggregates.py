@@ -297,26 +297,21 @@ async def percentiles(db: AsyncSession, where: Sequence[ColumnElement[bool]],
 SEEKS_PER_STATEMENT = 64  # keeps the bound parameters well under every driver's limit
 
 
-async def _seek(db: AsyncSession, wanted: Sequence[tuple[Sequence[ColumnElement[bool]], int]],
-                *, sort_range: bool = False) -> list[tuple[float, float]]:
+async def _seek(db: AsyncSession, wanted: Sequence[tuple[Sequence[ColumnElement[bool]], int]]
+                ) -> list[tuple[float, float]]:
     """(median, p90) of the n answered consults each `where` selects: the ⌈n·p⌉-th
     smallest, fetched with ORDER BY ... LIMIT 1 OFFSET. With an index on (specialty,
     urgency, seconds_to_answer) the database walks index entries instead of sorting; the
     p90 is walked from the top, so both together touch 0.6 n entries. Every seek is a
     scalar subquery of one SELECT: one round trip for all groups and the totals."""
     s = col(Consult.seconds_to_answer)
-    # `sort_range`: order by `s + 0`, which no index provides, so the database reads the
-    # rows the range's index selects and sorts them, rather than walking the answer-time
-    # index over the whole history and skipping what falls outside the range.
-    order: Any = s + 0 if sort_range else s
     found: list[tuple[float, float]] = []
     for at in range(0, len(wanted), SEEKS_PER_STATEMENT):
         columns = []
         for where, n in wanted[at: at + SEEKS_PER_STATEMENT]:
             base = select(s).where(*where, s.is_not(None)).limit(1)
-            columns += [base.order_by(order).offset(_rank(n, MEDIAN) - 1).scalar_subquery(),
-                        base.order_by(order.desc()).offset(n - _rank(n, P90))
-                        .scalar_subquery()]
+            columns += [base.order_by(s).offset(_rank(n, MEDIAN) - 1).scalar_subquery(),
+                        base.order_by(s.desc()).offset(n - _rank(n, P90)).scalar_subquery()]
         row = (await db.execute(select(*columns))).one()
         found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
     return found
@@ -428,9 +423,9 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
               for key, stats in groups.items() if stats.answered]
     if in_range:
         # Each group's own range of ix_consults_turnaround_counts (specialty, urgency,
-        # submitted_at: covering), sorted there; the totals through the same index, one
-        # range per group present (the IN lists), instead of the submitted_at index and
-        # a row lookup for each answer time.
+        # submitted_at: covering); the totals through the same index, one range per
+        # group present (the IN lists), instead of the submitted_at index and a row
+        # lookup for each answer time. `_banded_seek` sorts one band of each.
         wanted = [([*where, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], stats)
                   for key, stats in groups.items() if stats.answered]
         if totals.answered:
