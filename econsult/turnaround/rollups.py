@@ -100,9 +100,25 @@ async def _newest_change(db: AsyncSession) -> datetime | None:
     return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
 
 
+_LOCK = 18_2026  # PostgreSQL advisory lock: one process at a time keeps the rollups
+
+
+async def _exclusive(session: AsyncSession) -> bool:
+    """On PostgreSQL, whether this transaction got the rollups' advisory lock (another
+    worker holding it is doing the same work); SQLite's writer lock already orders."""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        return True
+    from sqlalchemy import text
+
+    return bool((await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                       {"k": _LOCK})).scalar())
+
+
 async def rebuild(db: Database, now: datetime) -> None:
     """Every day from the consults, in one write transaction."""
     async with db.write() as session:
+        if not await _exclusive(session):
+            return
         newest = await _newest_change(session) or now
         await _recompute(session, None)
         await _set_state(session, built_at=now, watermark=newest - MARGIN)
@@ -112,6 +128,8 @@ async def refresh(db: Database, now: datetime) -> int:
     """Recompute the days of the consults changed since the watermark (everything if
     never built); returns the number of days recomputed."""
     async with db.write() as session:
+        if not await _exclusive(session):
+            return 0
         state = await session.get(RollupState, 1)
         newest = await _newest_change(session) or now
         if state is None:

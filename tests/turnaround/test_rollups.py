@@ -146,3 +146,21 @@ async def test_reconcile_rebuilds_only_when_the_rollups_do_not_add_up(
     assert await rollups.reconcile(db, T0) is True
     for f in FILTERS:
         assert _shape(await _figures(app, f)) == await _recomputed(app, f), f
+
+
+async def test_a_second_worker_leaves_the_rollups_to_the_one_at_work(
+    app: Starlette, personas: Personas
+) -> None:
+    import pytest
+    from sqlalchemy import text
+
+    db = app_state(app).db
+    if db.is_sqlite:
+        pytest.skip("SQLite's single writer already orders the job")
+    await _history(app, personas)
+    async with db.write() as session:  # another worker, half way through its pass
+        await session.execute(text("SELECT pg_advisory_xact_lock(182026)"))
+        assert await rollups.refresh(db, T0) == 0
+        async with db.read() as other:
+            assert await other.get(RollupState, 1) is None
+    assert await rollups.refresh(db, T0) == -1  # built in full once the lock is free
