@@ -27,7 +27,7 @@ from econsult.models.consults import (
 )
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
-from econsult.models.turnaround import RollupState, TurnaroundDay
+from econsult.models.turnaround import RollupState, TurnaroundDay, TurnaroundDayBand
 
 __all__ = [
     "ApiAccessToken",
@@ -48,6 +48,7 @@ __all__ = [
     "RotaWeekly",
     "RollupState",
     "TurnaroundDay",
+    "TurnaroundDayBand",
     "CalendarFeed",
     "PasswordReset",
     "AuditEvent",

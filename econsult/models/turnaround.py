@@ -35,3 +35,17 @@ class RollupState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     built_at: datetime = utc_field()
     watermark: datetime = utc_field()
+
+
+class TurnaroundDayBand(SQLModel, table=True):
+    """Answered consults of a day and group per band of time to answer
+    (`rollups.BAND_SECONDS` wide): where a percentile's rank lies, so its exact value is
+    sought among that band's consults of the range only."""
+
+    __tablename__ = "turnaround_day_bands"
+
+    day: date = Field(primary_key=True)
+    specialty: str = Field(primary_key=True, max_length=64)
+    urgency: str = Field(primary_key=True, max_length=16)
+    band: int = Field(primary_key=True)
+    n: int = 0

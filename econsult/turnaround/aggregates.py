@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -204,46 +204,27 @@ async def _add_open(db: AsyncSession, found: dict[Key, Stats],
             stats.breached += n_breached
 
 
-BAND_SECONDS = 600  # the width of a band of answer times in `_banded_seek`
-
-
-def _band(sqlite: bool) -> Any:
-    s = col(Consult.seconds_to_answer)
-    # Truncation (times are never negative): CAST on SQLite, floor() on PostgreSQL,
-    # whose CAST rounds. The seeks compare the same expression, so a band selects
-    # exactly what the histogram counted in it.
-    return cast(s / BAND_SECONDS, Integer) if sqlite else func.floor(s / BAND_SECONDS)
-
-
 async def _banded_seek(
-    db: AsyncSession, where: Sequence[ColumnElement[bool]],
-    wanted: Sequence[tuple[Sequence[ColumnElement[bool]], Stats, Key | None]], *, sqlite: bool,
+    db: AsyncSession, bands: rollups.Bands,
+    wanted: Sequence[tuple[Sequence[ColumnElement[bool]], Stats, Key | None]],
 ) -> list[tuple[float, float]]:
-    """(median, p90) for each (clauses, stats) of a small range, exactly: one pass over
-    the range counts its answers per group and band of `BAND_SECONDS`; each percentile
-    is then the offset-th smallest inside its band, so each seek sorts one band of the
-    range, not all of it. An entry's key None means the totals."""
+    """(median, p90) for each (clauses, stats, key) of a small range, exactly. The
+    rollups count the range's answers per group and band (`rollups.band_expr`), so
+    each percentile is the offset-th smallest inside one band: each seek sorts that
+    band's consults of the range, not the range. Key None: the totals."""
     s = col(Consult.seconds_to_answer)
-    band = _band(sqlite)
-    keys = [c for c in GROUP_KEYS]
-    histogram: dict[Key, dict[int, int]] = {}
-    # The totals' clauses carry IN lists that reach the counts index; reuse the widest.
-    widest = max((clauses for clauses, _, key in wanted if key is None), key=len,
-                 default=where)
-    rows = (await db.execute(select(*keys, band, func.count())
-                             .where(*widest, s.is_not(None)).group_by(*keys, band))).all()
+    band = rollups.band_expr(db)
     everything: dict[int, int] = {}
-    for row in rows:
-        b, n = int(row[2]), int(row[3])
-        histogram.setdefault((row[0], row[1]), {})[b] = n
-        everything[b] = everything.get(b, 0) + n
+    for counted in bands.values():
+        for b, n in counted.items():
+            everything[b] = everything.get(b, 0) + n
     found: list[tuple[float, float]] = []
     for at in range(0, len(wanted), SEEKS_PER_STATEMENT):
         columns = []
         for clauses, stats, key in wanted[at: at + SEEKS_PER_STATEMENT]:
-            counted = everything if key is None else histogram.get(key, {})
+            counted = everything if key is None else bands.get((key[0], key[1]), {})
             n = stats.answered
-            if sum(counted.values()) != n:  # the same snapshot: cannot happen
+            if sum(counted.values()) != n:  # one snapshot: cannot happen
                 raise LookupError("bands do not add up to the answered count")
             for rank in (_rank(n, MEDIAN), _rank(n, P90)):
                 before = 0
@@ -397,9 +378,12 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     sqlite = db.bind is not None and db.bind.dialect.name == "sqlite"
     # Per-day rollups (`rollups`), when built: the counts of whole days from one row
     # per day and group, the rest of the range from the consults; exact either way.
-    rolled = await rollups.counts(db, filters)
-    in_range = False
+    given = filters
     filters, by_flags = await _plan(db, filters, snapshot=sqlite)
+    # A range that is a small part of the history: its percentiles are sought among its
+    # own rows, band by band (`_banded_seek`), not by walking every answer time.
+    small = not by_flags and await _small_range(db, given)
+    rolled = await rollups.counts(db, given, bands=small)
     where = where_of(filters)
     seek_where = where_of(filters, hide_range=sqlite)
     if rolled is None:
@@ -407,12 +391,9 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
                                open_where=seek_where)
     else:
         groups = {key: Stats(**dict(zip(rollups.COUNT_FIELDS, values, strict=True)))
-                  for key, values in rolled.items()}
+                  for key, values in rolled.counts.items()}
         await _add_open(db, groups, seek_where, GROUP_KEYS)
-        if not by_flags and await _small_range(db, filters):
-            # A range that is a small part of the history: seek the percentiles among
-            # its own rows (the range's index), not by walking every answer time.
-            in_range = True
+    in_range = small and rolled is not None
     totals = Stats()
     for stats in groups.values():  # every count adds up; only the percentiles do not
         for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",
@@ -438,9 +419,9 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
         keyed: list[Key | None] = [k for k, v in groups.items() if v.answered]
         if totals.answered:
             keyed.append(None)
+        assert rolled is not None
         found = await _banded_seek(
-            db, where, [(c, st, k) for (c, st), k in zip(wanted, keyed, strict=True)],
-            sqlite=sqlite)
+            db, rolled.bands, [(c, st, k) for (c, st), k in zip(wanted, keyed, strict=True)])
     else:
         found = await _seek(db, [(clauses, stats.answered) for clauses, stats in wanted])
     for (_, stats), (median, p90) in zip(wanted, found, strict=True):

@@ -19,15 +19,16 @@ job saw) is still treated as dirty until the next pass.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, Date, Integer, and_, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.db import Database
-from econsult.models import Consult, RollupState, TurnaroundDay
+from econsult.models import Consult, RollupState, TurnaroundDay, TurnaroundDayBand
 from econsult.turnaround.filters import Filters, where_of
 
 MARGIN = timedelta(minutes=5)
@@ -43,6 +44,25 @@ def _day_expr(db: AsyncSession) -> Any:
     if db.bind is not None and db.bind.dialect.name == "sqlite":
         return func.date(submitted)
     return cast(func.timezone("UTC", submitted), Date)
+
+
+def band_expr(db: AsyncSession) -> Any:
+    """The band of seconds_to_answer: 10 minutes wide for the first 6 hours, then an
+    hour to 3 days, then half a day (few bands per day and group, each a small share of
+    a range's answers). Truncation by CAST on SQLite, floor() on PostgreSQL (whose CAST
+    rounds). Every reader compares this same expression, so a band selects exactly the
+    consults counted in it."""
+    from sqlalchemy import case
+
+    s = col(Consult.seconds_to_answer)
+    sqlite = db.bind is not None and db.bind.dialect.name == "sqlite"
+
+    def whole(x: Any) -> Any:
+        return cast(x, Integer) if sqlite else cast(func.floor(x), Integer)
+
+    return case((s < 21_600, whole(s / 600)),
+                (s < 259_200, 36 + whole((s - 21_600) / 3_600)),
+                else_=102 + whole((s - 259_200) / 43_200))
 
 
 def _midnight(day: date) -> datetime:
@@ -72,22 +92,29 @@ def _aggregates() -> list[Any]:
 async def _recompute(db: AsyncSession, days: Sequence[date] | None) -> None:
     """Replace the rows of `days` (every day when None) with counts from the consults."""
     day = _day_expr(db)
-    source = select(day.label("day"), col(Consult.specialty), col(Consult.urgency),
-                    *_aggregates())
+    keys = (col(Consult.specialty), col(Consult.urgency))
+    source = select(day.label("day"), *keys, *_aggregates())
+    band = band_expr(db)
+    bands = select(day.label("day"), *keys, band.label("band"), func.count()) \
+        .where(col(Consult.seconds_to_answer).is_not(None))
+    spans: list[list[ColumnElement[bool]]] = [[]]
     if days is None:
         await db.execute(delete(TurnaroundDay))
+        await db.execute(delete(TurnaroundDayBand))
+    else:
+        spans = []
+        for one in days:
+            await db.execute(delete(TurnaroundDay).where(col(TurnaroundDay.day) == one))
+            await db.execute(delete(TurnaroundDayBand).where(col(TurnaroundDayBand.day) == one))
+            start = _midnight(one)
+            spans.append([col(Consult.submitted_at) >= start,
+                          col(Consult.submitted_at) < start + timedelta(days=1)])
+    for where in spans:
         await db.execute(insert(TurnaroundDay).from_select(
-            ["day", "specialty", "urgency", *_COUNTS],
-            source.group_by(day, col(Consult.specialty), col(Consult.urgency))))
-        return
-    for one in days:
-        await db.execute(delete(TurnaroundDay).where(col(TurnaroundDay.day) == one))
-        start = _midnight(one)
-        await db.execute(insert(TurnaroundDay).from_select(
-            ["day", "specialty", "urgency", *_COUNTS],
-            source.where(col(Consult.submitted_at) >= start,
-                         col(Consult.submitted_at) < start + timedelta(days=1))
-            .group_by(day, col(Consult.specialty), col(Consult.urgency))))
+            ["day", "specialty", "urgency", *_COUNTS], source.where(*where).group_by(day, *keys)))
+        await db.execute(insert(TurnaroundDayBand).from_select(
+            ["day", "specialty", "urgency", "band", "n"],
+            bands.where(*where).group_by(day, *keys, band)))
 
 
 async def _newest_change(db: AsyncSession) -> datetime | None:
@@ -162,9 +189,23 @@ def _as_date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-async def counts(db: AsyncSession, filters: Filters) -> dict[tuple[str, str], list[int]] | None:
-    """The `_COUNTS` per (specialty, urgency) of the consults `filters` selects, exactly;
-    None when the rollups have never been built (then count from the consults)."""
+Bands = dict[tuple[str, str], dict[int, int]]
+
+
+@dataclass
+class Rolled:
+    """Per (specialty, urgency): the `COUNT_FIELDS`, and answered consults per band."""
+
+    counts: dict[tuple[str, str], list[int]]
+    bands: Bands
+
+
+async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
+                 ) -> Rolled | None:
+    """The `COUNT_FIELDS` and the bands per (specialty, urgency) of the consults
+    `filters` selects, exactly (the bands only when asked: over a long range they are
+    many rows); None when the rollups have never been built (then count from the
+    consults)."""
     state = await db.get(RollupState, 1)
     if state is None:
         return None
@@ -174,28 +215,38 @@ async def counts(db: AsyncSession, filters: Filters) -> dict[tuple[str, str], li
         else start.astimezone(UTC).date() + timedelta(days=1))
     after_full = None if end is None else end.astimezone(UTC).date()  # exclusive
     if first_full is not None and after_full is not None and first_full >= after_full:
-        return await _direct(db, filters, [])  # less than a whole day
+        return await _direct(db, filters, [], bands)  # less than a whole day
     dirty = [d for d in await dirty_days(db, state.watermark)
              if (first_full is None or d >= first_full)
              and (after_full is None or d < after_full)]
-    day = col(TurnaroundDay.day)
-    clauses: list[ColumnElement[bool]] = []
-    if first_full is not None:
-        clauses.append(day >= first_full)
-    if after_full is not None:
-        clauses.append(day < after_full)
-    if dirty:
-        clauses.append(day.not_in(dirty))
-    if filters.specialty:
-        clauses.append(col(TurnaroundDay.specialty) == filters.specialty)
-    if filters.urgency:
-        clauses.append(col(TurnaroundDay.urgency) == filters.urgency)
+    def on(table: Any) -> list[ColumnElement[bool]]:
+        day = col(table.day)
+        clauses: list[ColumnElement[bool]] = []
+        if first_full is not None:
+            clauses.append(day >= first_full)
+        if after_full is not None:
+            clauses.append(day < after_full)
+        if dirty:
+            clauses.append(day.not_in(dirty))
+        if filters.specialty:
+            clauses.append(col(table.specialty) == filters.specialty)
+        if filters.urgency:
+            clauses.append(col(table.urgency) == filters.urgency)
+        return clauses
+
+    clauses = on(TurnaroundDay)
     stmt = select(col(TurnaroundDay.specialty), col(TurnaroundDay.urgency),
                   *(func.sum(getattr(TurnaroundDay, n)) for n in _COUNTS)) \
         .where(*clauses).group_by(col(TurnaroundDay.specialty), col(TurnaroundDay.urgency))
     found: dict[tuple[str, str], list[int]] = {}
     for row in (await db.execute(stmt)).all():
         found[(row[0], row[1])] = [int(v or 0) for v in row[2:]]
+    b = TurnaroundDayBand
+    counted_bands: Bands = {}
+    for row in [] if not bands else (await db.execute(
+            select(col(b.specialty), col(b.urgency), col(b.band), func.sum(col(b.n)))
+            .where(*on(b)).group_by(col(b.specialty), col(b.urgency), col(b.band)))).all():
+        counted_bands.setdefault((row[0], row[1]), {})[int(row[2])] = int(row[3] or 0)
     # What the whole clean days do not cover: the partial edges and the dirty days.
     spans: list[tuple[datetime | None, datetime | None]] = []
     if first_full is not None and start is not None and _midnight(first_full) > start:
@@ -203,17 +254,23 @@ async def counts(db: AsyncSession, filters: Filters) -> dict[tuple[str, str], li
     if after_full is not None and end is not None and _midnight(after_full) < end:
         spans.append((_midnight(after_full), end))
     spans += [(_midnight(d), _midnight(d) + timedelta(days=1)) for d in dirty]
-    extra = await _direct(db, filters, spans) if spans else {}
-    for key, values in extra.items():
-        have = found.setdefault(key, [0] * len(_COUNTS))
-        for i, v in enumerate(values):
-            have[i] += v
-    return {k: v for k, v in found.items() if v[0]}
+    if spans:
+        extra = await _direct(db, filters, spans, bands)
+        for key, values in extra.counts.items():
+            have = found.setdefault(key, [0] * len(_COUNTS))
+            for i, v in enumerate(values):
+                have[i] += v
+        for key, counted in extra.bands.items():
+            mine = counted_bands.setdefault(key, {})
+            for band, n in counted.items():
+                mine[band] = mine.get(band, 0) + n
+    kept = {k: v for k, v in found.items() if v[0]}
+    return Rolled(kept, {k: v for k, v in counted_bands.items() if k in kept})
 
 
 async def _direct(db: AsyncSession, filters: Filters,
-                  spans: Iterable[tuple[datetime | None, datetime | None]]
-                  ) -> dict[tuple[str, str], list[int]]:
+                  spans: Iterable[tuple[datetime | None, datetime | None]],
+                  with_bands: bool) -> Rolled:
     """Counts from the consults: of the whole filter when `spans` is empty, else of the
     parts of it inside the spans."""
     where = where_of(filters)
@@ -223,14 +280,23 @@ async def _direct(db: AsyncSession, filters: Filters,
         [*([col(Consult.submitted_at) >= a] if a else []),
          *([col(Consult.submitted_at) < b] if b else [])] for a, b in spans] or [[]]
     found: dict[tuple[str, str], list[int]] = {}
+    bands: Bands = {}
+    keys = (col(Consult.specialty), col(Consult.urgency))
+    band = band_expr(db)
     for part in parts:
-        stmt = select(col(Consult.specialty), col(Consult.urgency), *_aggregates()) \
-            .where(*where, *part).group_by(col(Consult.specialty), col(Consult.urgency))
+        stmt = select(*keys, *_aggregates()).where(*where, *part).group_by(*keys)
         for r in (await db.execute(stmt)).all():
             have = found.setdefault((r[0], r[1]), [0] * len(_COUNTS))
             for i, v in enumerate(r[2:]):
                 have[i] += int(v or 0)
-    return found
+        if not with_bands:
+            continue
+        stmt = select(*keys, band, func.count()).where(
+            *where, *part, col(Consult.seconds_to_answer).is_not(None)).group_by(*keys, band)
+        for r in (await db.execute(stmt)).all():
+            mine = bands.setdefault((r[0], r[1]), {})
+            mine[int(r[2])] = mine.get(int(r[2]), 0) + int(r[3] or 0)
+    return Rolled(found, bands)
 
 
 async def reconcile(db: Database, now: datetime) -> bool:

@@ -1,7 +1,8 @@
 """daily turnaround rollups
 
 - turnaround_days: per (UTC day of submission, specialty, urgency) the counts the
-  turnaround figures add up; turnaround_rollup_state: when they were rebuilt and the
+  turnaround figures add up; turnaround_day_bands: answered consults per 10-minute
+  band of time to answer (where each percentile's rank lies); turnaround_rollup_state: when they were rebuilt and the
   consults.updated_at watermark they include.
 - ix_consults_updated_at: how the rollups find what changed since the watermark.
 
@@ -41,6 +42,14 @@ def upgrade() -> None:
     sa.Column('usefulness_sum', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'specialty', 'urgency', name=op.f('pk_turnaround_days'))
     )
+    op.create_table('turnaround_day_bands',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('specialty', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('urgency', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('band', sa.Integer(), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'specialty', 'urgency', 'band', name=op.f('pk_turnaround_day_bands'))
+    )
     op.create_table('turnaround_rollup_state',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('built_at', econsult.models.types.UTCDateTime(), nullable=False),
@@ -55,4 +64,5 @@ def downgrade() -> None:
     with op.batch_alter_table('consults', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consults_updated_at'))
     op.drop_table('turnaround_rollup_state')
+    op.drop_table('turnaround_day_bands')
     op.drop_table('turnaround_days')
