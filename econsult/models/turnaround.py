@@ -39,8 +39,8 @@ class RollupState(SQLModel, table=True):
 
 class TurnaroundDayBand(SQLModel, table=True):
     """Answered consults of a day and group per band of time to answer
-    (`rollups.BAND_SECONDS` wide): where a percentile's rank lies, so its exact value is
-    sought among that band's consults of the range only."""
+    (`rollups.band_expr`): where a percentile's rank lies, so its exact value is sought
+    among that band's consults of the range only."""
 
     __tablename__ = "turnaround_day_bands"
 

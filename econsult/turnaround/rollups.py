@@ -3,7 +3,8 @@ the dashboard reads one row per day and group instead of every consult in it.
 
 `turnaround_days` holds, per UTC day of submission, specialty and urgency, the counts
 `aggregates.Stats` adds up (consults, answered, within target, outcomes, referrals
-avoided, usefulness). Every change to what they count goes through a step that sets
+avoided, usefulness); `turnaround_day_bands` the answered ones per band of time to
+answer (`band_expr`), from which a small range's percentiles are located. Every change to what they count goes through a step that sets
 `consults.updated_at` (answer, close, reroute, convert: `consults.steps`), so
 `refresh` recomputes exactly the days of the consults changed since the watermark,
 and `rebuild` recomputes everything (at start, and as the reconciliation).

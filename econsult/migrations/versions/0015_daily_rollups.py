@@ -1,8 +1,8 @@
 """daily turnaround rollups
 
 - turnaround_days: per (UTC day of submission, specialty, urgency) the counts the
-  turnaround figures add up; turnaround_day_bands: answered consults per 10-minute
-  band of time to answer (where each percentile's rank lies); turnaround_rollup_state: when they were rebuilt and the
+  turnaround figures add up; turnaround_day_bands: answered consults per band of
+  time to answer (where each percentile's rank lies); turnaround_rollup_state: when they were rebuilt and the
   consults.updated_at watermark they include.
 - ix_consults_updated_at: how the rollups find what changed since the watermark.
 
