@@ -4,7 +4,8 @@ the dashboard reads one row per day and group instead of every consult in it.
 `turnaround_days` holds, per UTC day of submission, specialty and urgency, the counts
 `aggregates.Stats` adds up (consults, answered, within target, outcomes, referrals
 avoided, usefulness); `turnaround_day_bands` the answered ones per band of time to
-answer (`band_expr`), from which a small range's percentiles are located. Every change to what they count goes through a step that sets
+answer (`band_expr`), from which a small range's percentiles are located. Every
+change to what they count goes through a step that sets
 `consults.updated_at` (answer, close, reroute, convert: `consults.steps`), so
 `refresh` recomputes exactly the days of the consults changed since the watermark,
 and `rebuild` recomputes everything (at start, and as the reconciliation).
@@ -90,8 +91,11 @@ def _aggregates() -> list[Any]:
     ]
 
 
-async def _recompute(db: AsyncSession, days: Sequence[date] | None) -> None:
-    """Replace the rows of `days` (every day when None) with counts from the consults."""
+async def _recompute(db: AsyncSession, days: Sequence[date] | None, *,
+                     between: tuple[date, date] | None = None) -> None:
+    """Replace the rows of `days` (every day when None) with counts from the consults;
+    `between` (first day, day after the last): insert the days of that span only,
+    whose rows the caller has already removed."""
     day = _day_expr(db)
     keys = (col(Consult.specialty), col(Consult.urgency))
     source = select(day.label("day"), *keys, *_aggregates())
@@ -99,7 +103,10 @@ async def _recompute(db: AsyncSession, days: Sequence[date] | None) -> None:
     bands = select(day.label("day"), *keys, band.label("band"), func.count()) \
         .where(col(Consult.seconds_to_answer).is_not(None))
     spans: list[list[ColumnElement[bool]]] = [[]]
-    if days is None:
+    if between is not None:
+        spans = [[col(Consult.submitted_at) >= _midnight(between[0]),
+                  col(Consult.submitted_at) < _midnight(between[1])]]
+    elif days is None:
         await db.execute(delete(TurnaroundDay))
         await db.execute(delete(TurnaroundDayBand))
     else:
@@ -142,28 +149,58 @@ async def _exclusive(session: AsyncSession) -> bool:
                                        {"k": _LOCK})).scalar())
 
 
-async def rebuild(db: Database, now: datetime) -> None:
-    """Every day from the consults, in one write transaction."""
+CHUNK_DAYS = 31  # SQLite: days recomputed per write transaction in a full rebuild
+
+
+async def rebuild(db: Database, now: datetime) -> bool:
+    """Every day from the consults. On PostgreSQL in one transaction (it blocks no
+    other writer); on SQLite a month per write transaction, so the single writer is
+    held for one month's pass at a time (a 10M history takes ~30 s in all). The
+    rollups are not read until the last transaction writes the state; what changes
+    meanwhile is newer than the watermark, so it counts as dirty until refreshed.
+    Returns False when another worker holds the rollups (PostgreSQL)."""
+    if not db.is_sqlite:
+        async with db.write() as session:
+            if not await _exclusive(session):
+                return False
+            newest = await _newest_change(session) or now
+            await _recompute(session, None)
+            await _set_state(session, built_at=now, watermark=newest - MARGIN)
+        return True
     async with db.write() as session:
-        if not await _exclusive(session):
-            return
         newest = await _newest_change(session) or now
-        await _recompute(session, None)
+        for table in (RollupState, TurnaroundDay, TurnaroundDayBand):
+            await session.execute(delete(table))
+        submitted = col(Consult.submitted_at)
+        first, last = (await session.execute(select(
+            select(func.min(submitted)).scalar_subquery(),
+            select(func.max(submitted)).scalar_subquery()))).one()
+    if first is not None and last is not None:
+        day, end = _as_date(first), _as_date(last) + timedelta(days=1)
+        while day < end:
+            upto = min(day + timedelta(days=CHUNK_DAYS), end)
+            async with db.write() as session:
+                await _recompute(session, None, between=(day, upto))
+            day = upto
+    async with db.write() as session:
         await _set_state(session, built_at=now, watermark=newest - MARGIN)
+    return True
 
 
 async def refresh(db: Database, now: datetime) -> int:
     """Recompute the days of the consults changed since the watermark (everything if
     never built); returns the number of days recomputed."""
+    async with db.read() as session:
+        built = await session.get(RollupState, 1) is not None
+    if not built:
+        return -1 if await rebuild(db, now) else 0
     async with db.write() as session:
         if not await _exclusive(session):
             return 0
         state = await session.get(RollupState, 1)
         newest = await _newest_change(session) or now
-        if state is None:
-            await _recompute(session, None)
-            await _set_state(session, built_at=now, watermark=newest - MARGIN)
-            return -1
+        if state is None:  # another worker is rebuilding
+            return 0
         days = await dirty_days(session, state.watermark)
         await _recompute(session, days)
         await _set_state(session, built_at=state.built_at,
