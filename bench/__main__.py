@@ -45,8 +45,7 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
 
     async def go() -> list[Figure]:
         settings = Settings(data_dir=dataset)
-        if generate:
-            await migrate(settings)
+        await migrate(settings)  # at head: the rollup tables (0015) on an older dataset
         db = Database.from_settings(settings)
         try:
             have = await consult_count(db)
@@ -61,6 +60,13 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
                 newest = (await s.execute(text("SELECT max(submitted_at) FROM consults"))
                           ).scalar()
             newest_at = datetime.fromisoformat(str(newest)).replace(tzinfo=UTC)
+            # The per-day rollups the dashboard reads (the server keeps them; here they
+            # are built once if missing or stale, and that time is reported).
+            from econsult.turnaround import rollups
+
+            start = time.perf_counter()
+            rebuilt = await rollups.reconcile(db, datetime.now(UTC))
+            rollup_s = time.perf_counter() - start
             figures = []
             for label, f in (("full range", Filters()),
                              ("last 30 days", Filters(start=newest_at - timedelta(days=30)))):
@@ -78,13 +84,14 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
                             params)).all()
 
                 a, raw = await _timed(agg, repeat), await _timed(scan, repeat)
-                # The targets: under 300 ms at 1M consults, under 3 s at 10M.
-                big = total >= 5 * MILLION
+                # The targets (issue 18): the last 30 days within 50 ms, the full range
+                # within 300 ms, at any size of history.
+                limit = 0.05 if label == "last 30 days" else 0.3
                 figures.append(Figure(
                     "turnaround", f"aggregate, {total:,} consults, {label}", a * 1000, "ms",
-                    raw=raw * 1000, target="< 3 s at 10M" if big else "< 300 ms at 1M",
-                    ok=a < (3.0 if big else 0.3),
-                    detail={"dataset": str(dataset), "generated_s": made, "repeat": repeat}))
+                    raw=raw * 1000, target=f"<= {limit * 1000:.0f} ms", ok=a <= limit,
+                    detail={"dataset": str(dataset), "generated_s": made, "repeat": repeat,
+                            "rollups_rebuilt": rebuilt, "rollup_seconds": rollup_s}))
             return figures
         finally:
             await db.dispose()
@@ -93,7 +100,7 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
 
 
 def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
-    from bench import images, listing, queue_ws, sqlite_write, submit
+    from bench import images, listing, pg_turnaround, pg_write, queue_ws, sqlite_write, submit
 
     quick = args.quick
     out: dict[str, Callable[[], list[Figure]]] = {
@@ -104,6 +111,11 @@ def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
         "listing": lambda: listing.run(seconds=3 if quick else 8),
         "sqlite_write": lambda: sqlite_write.run(seconds=2 if quick else 5),
     }
+    if pg_write.answers():  # the PostgreSQL section: only when the local server answers
+        out["pg_write"] = lambda: pg_write.run(seconds=2 if quick else 5)
+        # ECONSULT_BENCH_PG_CONSULTS sets the size (default 1,000,000).
+        out["pg_turnaround"] = lambda: pg_turnaround.run(
+            n=50_000 if quick else None, repeat=args.repeat_1m)
     have_1m = (args.dataset / "econsult.db").exists()
     if not args.skip_1m and (args.with_1m or have_1m):
         out["turnaround"] = lambda: _turnaround(args.dataset, args.with_1m, args.repeat_1m)
@@ -133,7 +145,7 @@ def print_table(figures: list[Figure]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated: images,submit,queue_ws,listing,"
-                        "sqlite_write,turnaround,turnaround_10m")
+                        "sqlite_write,pg_write,pg_turnaround,turnaround,turnaround_10m")
     parser.add_argument("--quick", action="store_true", help="short runs (development)")
     parser.add_argument("--skip-1m", action="store_true", help="leave out the 1M aggregate")
     parser.add_argument("--with-1m", action="store_true",

@@ -46,6 +46,7 @@ from econsult.security.fields import FieldCipher
 from econsult.security.keyring import load_keyring
 from econsult.security.keywatch import KeyFileWatcher
 from econsult.security.passwords import Passwords
+from econsult.turnaround import rollups
 from econsult.turnaround.calendar import program_calendar
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,10 @@ async def _running(settings: Settings, clock: Clock, passwords: Passwords
             background.append(asyncio.create_task(run_checkpoints(
                 db, settings, clock, settings.audit_checkpoint_seconds),
                 name="audit-checkpoints"))
+        if settings.scheduler_enabled:
+            # Per-day turnaround rollups: reconciled at start, refreshed every minute.
+            background.append(asyncio.create_task(rollups.maintain(db, clock),
+                                                  name="turnaround-rollups"))
         if not settings.master_key:
             watcher = KeyFileWatcher(keyring, settings.key_file)
             background.append(asyncio.create_task(watcher.run(), name="key-file-watch"))

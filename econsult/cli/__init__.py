@@ -7,13 +7,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from econsult.cli import audit, clients, demo, keys, ops, serve, user
+from econsult.cli import audit, clients, demo, keys, ops, serve, simulate, user
 from econsult.config import ConfigError
 from econsult.db.schema import SchemaOutOfDate
 from econsult.errors import DomainError
 from econsult.security.keyring import KeyringError
 
-GROUPS = (ops, serve, user, keys, demo, audit, clients)
+GROUPS = (ops, serve, user, keys, demo, audit, clients, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from econsult.errors import DomainError, InvalidInput
 from econsult.http.api_rota import KINDS
 from econsult.http.auth import current_user
 from econsult.http.errors import status_for
+from econsult.http.pages_rota_replay import replay_context
 from econsult.http.requests import actor_of, parse_date, parse_id
 from econsult.http.state import app_state
 from econsult.http.templating import render
@@ -170,6 +171,7 @@ async def _page(
             "error": error,
             "notice": "" if error else notice,
             "form": form or {},
+            "replay": replay_context(request, view.specialty.slug),
         },
         status_code=status_code,
     )

@@ -33,6 +33,7 @@ from econsult.http import (
     pages_dashboard,
     pages_mfa,
     pages_rota,
+    pages_rota_replay,
     pages_targets,
     pages_worklist,
     ws,
@@ -71,6 +72,7 @@ def api_routes() -> list[BaseRoute]:
         *api_clinical.routes(),
         *api_drafts.routes(),
         *api_session.routes(),
+        *pages_rota_replay.api_routes(),
     ]
 
 
@@ -82,6 +84,7 @@ def page_routes() -> list[BaseRoute]:
         Route("/logout", pages_auth.logout_submit, methods=["POST"]),
         Route("/rota", pages_rota.rota_page, methods=["GET"]),
         Route("/rota", pages_rota.rota_submit, methods=["POST"]),
+        *pages_rota_replay.routes(),
         Route("/admin/users", pages_admin.users_page, methods=["GET"]),
         Route("/admin/users", pages_admin.add_user, methods=["POST"]),
         Route("/admin/users/{user_id}/active", pages_admin.set_active, methods=["POST"]),

@@ -23,6 +23,7 @@ from econsult.db import Database
 from econsult.images.store import BlobStore
 from econsult.images.workers import ImageWorkers
 from econsult.ops.audit_chain import ChainMonitor
+from econsult.ops.rota_replay import ReplayJobs
 from econsult.realtime.bus import EventBus
 from econsult.realtime.events import BusEvent
 from econsult.realtime.notify import Notifier
@@ -52,6 +53,8 @@ class AppState:
     templates: Jinja2Templates
     # The audit chain's status for /audit, checked incrementally (ops.audit_chain).
     audit_chain: ChainMonitor = field(default_factory=ChainMonitor)
+    # Rota replays running or finished in this process (ops.rota_replay, issue 18).
+    replays: ReplayJobs = field(default_factory=ReplayJobs)
 
     async def publish(self, events: Sequence[BusEvent]) -> None:
         for event in events:

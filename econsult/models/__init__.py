@@ -38,6 +38,7 @@ from econsult.models.mfa import MfaChallenge, Passkey, RecoveryCode, TotpCredent
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 from econsult.models.search import ConsultSearchToken
+from econsult.models.turnaround import RollupState, TurnaroundDay, TurnaroundDayBand
 
 __all__ = [
     "AnswerTemplate",
@@ -65,6 +66,9 @@ __all__ = [
     "RotaAbsence",
     "RotaShift",
     "RotaWeekly",
+    "RollupState",
+    "TurnaroundDay",
+    "TurnaroundDayBand",
     "CalendarFeed",
     "PasswordReset",
     "AuditEvent",

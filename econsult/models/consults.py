@@ -64,7 +64,7 @@ class Consult(SQLModel, table=True):
     assigned_to: int | None = Field(default=None, foreign_key="users.id")
     idempotency_key: str | None = Field(default=None, max_length=128)
     submitted_at: datetime = utc_field(index=True)
-    updated_at: datetime = utc_field()
+    updated_at: datetime = utc_field(index=True)  # turnaround rollups find changes by it
 
     patient_name: bytes = Field(sa_type=SealedBytes())
     patient_dob: bytes = Field(sa_type=SealedBytes())

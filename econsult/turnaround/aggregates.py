@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.models import OPEN_STATES, Consult
+from econsult.turnaround import rollups
 from econsult.turnaround.filters import Filters, where_of
 
 Key = tuple[Any, ...]
@@ -167,11 +168,19 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
                   ) -> dict[Key, Stats]:
     """Counts per key. `open_where`, when given, selects the same consults as `where`
     for the open ones (where_of(..., hide_range=True))."""
-    c = Consult
     if by_flags:
         found = await _flag_counts(db, where, keys)
     else:
         found = await _column_counts(db, where, keys)
+    await _add_open(db, found, where if open_where is None else open_where, keys)
+    return found
+
+
+async def _add_open(db: AsyncSession, found: dict[Key, Stats],
+                    where: Sequence[ColumnElement[bool]],
+                    keys: Sequence[ColumnElement[Any]]) -> None:
+    """Add the open, at-risk and breached counts (now) to the groups in `found`."""
+    c = Consult
     # Open consults are few: counted apart, through the index on state, to keep the
     # scan over every consult as light as possible.
     is_open = col(c.state).in_([s.value for s in OPEN_STATES])
@@ -183,7 +192,7 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
         func.count(),
         _one_if(and_(col(c.at_risk_at).is_not(None), col(c.breached_at).is_(None))),
         func.count(col(c.breached_at)),
-    ).where(*(where if open_where is None else open_where), is_open)
+    ).where(*where, is_open)
     live = live.group_by(col(c.state), *keys)
     for row in (await db.execute(live)).all():
         key = tuple(row[1: 1 + len(keys)])
@@ -193,6 +202,41 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
             stats.open += n_open
             stats.at_risk += n_risk
             stats.breached += n_breached
+
+
+async def _banded_seek(
+    db: AsyncSession, bands: rollups.Bands,
+    wanted: Sequence[tuple[Sequence[ColumnElement[bool]], Stats, Key | None]],
+) -> list[tuple[float, float]]:
+    """(median, p90) for each (clauses, stats, key) of a small range, exactly. The
+    rollups count the range's answers per group and band (`rollups.band_expr`), so
+    each percentile is the offset-th smallest inside one band: each seek sorts that
+    band's consults of the range, not the range. Key None: the totals."""
+    s = col(Consult.seconds_to_answer)
+    band = rollups.band_expr(db)
+    everything: dict[int, int] = {}
+    for counted in bands.values():
+        for b, n in counted.items():
+            everything[b] = everything.get(b, 0) + n
+    found: list[tuple[float, float]] = []
+    for at in range(0, len(wanted), SEEKS_PER_STATEMENT):
+        columns = []
+        for clauses, stats, key in wanted[at: at + SEEKS_PER_STATEMENT]:
+            counted = everything if key is None else bands.get((key[0], key[1]), {})
+            n = stats.answered
+            if sum(counted.values()) != n:  # one snapshot: cannot happen
+                raise LookupError("bands do not add up to the answered count")
+            for rank in (_rank(n, MEDIAN), _rank(n, P90)):
+                before = 0
+                for b in sorted(counted):
+                    if before + counted[b] >= rank:
+                        break
+                    before += counted[b]
+                columns.append(select(s).where(*clauses, s.is_not(None), band == b)
+                               .order_by(s + 0).limit(1).offset(rank - before - 1)
+                               .scalar_subquery())
+        row = (await db.execute(select(*columns))).one()
+        found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
     return found
 
 
@@ -310,13 +354,46 @@ async def _plan(db: AsyncSession, filters: Filters, *, snapshot: bool
     return filters, not (filters.urgency and not filters.specialty)
 
 
+# Seeking a percentile among a range's own rows sorts them (~1.4 us a row here);
+# walking the rank index costs ~0.125 us per consult of the whole history, so the range
+# wins once the history is about 20 times longer than it (bench/turnaround.py, 1M).
+RANGE_SEEK_FACTOR = 20
+
+
+async def _small_range(db: AsyncSession, filters: Filters) -> bool:
+    if filters.start is None and filters.end is None:
+        return False
+    submitted = col(Consult.submitted_at)
+    first, last = (await db.execute(select(
+        select(func.min(submitted)).scalar_subquery(),
+        select(func.max(submitted)).scalar_subquery()))).one()
+    if first is None or last is None:
+        return False
+    start, end = max(filters.start or first, first), min(filters.end or last, last)
+    return (end - start) * RANGE_SEEK_FACTOR <= last - first
+
+
 async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     """Per specialty and urgency, and over everything the filters select."""
     sqlite = db.bind is not None and db.bind.dialect.name == "sqlite"
+    # Per-day rollups (`rollups`), when built: the counts of whole days from one row
+    # per day and group, the rest of the range from the consults; exact either way.
+    given = filters
     filters, by_flags = await _plan(db, filters, snapshot=sqlite)
+    # A range that is a small part of the history: its percentiles are sought among its
+    # own rows, band by band (`_banded_seek`), not by walking every answer time.
+    small = not by_flags and await _small_range(db, given)
+    rolled = await rollups.counts(db, given, bands=small)
     where = where_of(filters)
     seek_where = where_of(filters, hide_range=sqlite)
-    groups = await _counts(db, where, GROUP_KEYS, by_flags=by_flags, open_where=seek_where)
+    if rolled is None:
+        groups = await _counts(db, where, GROUP_KEYS, by_flags=by_flags,
+                               open_where=seek_where)
+    else:
+        groups = {key: Stats(**dict(zip(rollups.COUNT_FIELDS, values, strict=True)))
+                  for key, values in rolled.counts.items()}
+        await _add_open(db, groups, seek_where, GROUP_KEYS)
+    in_range = small and rolled is not None
     totals = Stats()
     for stats in groups.values():  # every count adds up; only the percentiles do not
         for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",
@@ -325,9 +402,28 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     # The percentiles of each group, then of the totals, walked in answer-time order.
     wanted = [([*seek_where, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], stats)
               for key, stats in groups.items() if stats.answered]
-    if totals.answered:
+    if in_range:
+        # Each group's own range of ix_consults_turnaround_counts (specialty, urgency,
+        # submitted_at: covering); the totals through the same index, one range per
+        # group present (the IN lists), instead of the submitted_at index and a row
+        # lookup for each answer time. `_banded_seek` sorts one band of each.
+        wanted = [([*where, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], stats)
+                  for key, stats in groups.items() if stats.answered]
+        if totals.answered:
+            present = [k for k, v in groups.items() if v.answered]
+            wanted.append(([*where, col(Consult.specialty).in_(sorted({k[0] for k in present})),
+                            col(Consult.urgency).in_(sorted({k[1] for k in present}))], totals))
+    elif totals.answered:
         wanted.append((seek_where, totals))
-    found = await _seek(db, [(clauses, stats.answered) for clauses, stats in wanted])
+    if in_range:
+        keyed: list[Key | None] = [k for k, v in groups.items() if v.answered]
+        if totals.answered:
+            keyed.append(None)
+        assert rolled is not None
+        found = await _banded_seek(
+            db, rolled.bands, [(c, st, k) for (c, st), k in zip(wanted, keyed, strict=True)])
+    else:
+        found = await _seek(db, [(clauses, stats.answered) for clauses, stats in wanted])
     for (_, stats), (median, p90) in zip(wanted, found, strict=True):
         stats.median_seconds_to_answer, stats.p90_seconds_to_answer = median, p90
     return Summary(groups={(k[0], k[1]): groups[k] for k in sorted(groups)}, totals=totals)
