@@ -163,13 +163,18 @@ async def discard(deps: ConsultDeps, attachments: list[StoredAttachment]) -> Non
 
 def add_rows(db: AsyncSession, deps: ConsultDeps, consult_id: str, message_id: str | None,
              user_id: int, attachments: list[StoredAttachment], now: datetime) -> None:
-    for position, a in enumerate(attachments):
-        db.add(ConsultAttachment(
-            id=a.id, consult_id=consult_id, message_id=message_id, uploaded_by=user_id,
-            position=position,
-            filename=deps.fields.seal(_TABLE, "filename", a.id, a.filename), pages=a.pages,
-            size_bytes=a.size_bytes, original_size=a.original_size,
-            removed=json.dumps(list(a.removed)), kek_id=a.kek_id, created_at=now))
+    db.add_all(rows_for(deps, consult_id, message_id, user_id, attachments, now))
+
+
+def rows_for(deps: ConsultDeps, consult_id: str, message_id: str | None, user_id: int,
+             attachments: list[StoredAttachment], now: datetime) -> list[ConsultAttachment]:
+    return [ConsultAttachment(
+        id=a.id, consult_id=consult_id, message_id=message_id, uploaded_by=user_id,
+        position=position,
+        filename=deps.fields.seal(_TABLE, "filename", a.id, a.filename), pages=a.pages,
+        size_bytes=a.size_bytes, original_size=a.original_size,
+        removed=json.dumps(list(a.removed)), kek_id=a.kek_id, created_at=now)
+        for position, a in enumerate(attachments)]
 
 
 async def rows_of(db: AsyncSession, consult_id: str) -> list[ConsultAttachment]:

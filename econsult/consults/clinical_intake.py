@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -123,6 +123,22 @@ async def remember(db: AsyncSession, gp_id: int, specialty: str, specialist_id: 
                                updated_at=now))
     else:
         row.specialist_id, row.updated_at = specialist_id, now
+
+
+_USUAL = UsualSpecialist.__table__  # type: ignore[attr-defined]
+
+
+def remember_sync(conn: Connection, gp_id: int, specialty: str, specialist_id: int | None,
+                  now: datetime) -> None:
+    """`remember` on a synchronous connection."""
+    if specialist_id is None:
+        return
+    moved = conn.execute(update(_USUAL).where(_USUAL.c.gp_id == gp_id,
+                                              _USUAL.c.specialty == specialty)
+                         .values(specialist_id=specialist_id, updated_at=now))
+    if not moved.rowcount:
+        conn.execute(insert(_USUAL).values(gp_id=gp_id, specialty=specialty,
+                                           specialist_id=specialist_id, updated_at=now))
 
 
 def parse_answers(raw: str | None) -> object:

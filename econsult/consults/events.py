@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from econsult.consults.event_types import EventType, check_payload
 from econsult.models import Consult, ConsultEvent
 from econsult.realtime.events import QUEUE_FIELDS, BusEvent
 from econsult.security.policy import event_audience
+
+_EVENTS = ConsultEvent.__table__  # type: ignore[attr-defined]
+_INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 
 
 @dataclass
@@ -32,6 +36,22 @@ class Recorder:
         previous: Snapshot | None = None,
         **data: Any,
     ) -> ConsultEvent:
+        row = self.stage(consult, type_, actor_id=actor_id, at=at, previous=previous, **data)
+        db.add(row)
+        await db.flush()  # the id orders the timeline and is the client's resume point
+        return row
+
+    def stage(
+        self,
+        consult: Consult,
+        type_: EventType,
+        *,
+        actor_id: int | None,
+        at: datetime,
+        previous: Snapshot | None = None,
+        **data: Any,
+    ) -> ConsultEvent:
+        """The event row, kept for publishing; written by `add` or `insert_staged`."""
         check_payload(type_, data)
         groups = event_audience(consult, previous)
         queue = queue_fields(consult, previous, actor_id, data)
@@ -45,10 +65,20 @@ class Recorder:
             at=at,
             data=json.dumps(stored, default=str, separators=(",", ":")),
         )
-        db.add(row)
-        await db.flush()  # the id orders the timeline and is the client's resume point
         self.rows.append((row, groups, queue))
         return row
+
+    def insert_staged(self, conn: Connection) -> None:
+        """Write the staged rows not yet written, in order, in one statement (on a
+        synchronous connection inside the caller's transaction), and give them their ids."""
+        todo = [row for row, _, _ in self.rows if row.id is None]
+        if not todo:
+            return
+        ids = conn.execute(_INSERT_EVENTS, [
+            {"consult_id": r.consult_id, "type": r.type, "actor_id": r.actor_id, "at": r.at,
+             "data": r.data} for r in todo]).scalars().all()
+        for row, id_ in zip(todo, ids, strict=True):
+            row.id = int(id_)
 
     def bus_events(self) -> list[BusEvent]:
         return [

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -37,12 +38,17 @@ _HORIZON = timedelta(days=1)
 
 
 def targets_of(specialty: Specialty) -> dict[Urgency, Target]:
+    return dict(_parsed_targets(specialty.slug, specialty.targets or "{}"))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_targets(slug: str, targets: str) -> dict[Urgency, Target]:
+    """Parsed once per (specialty, stored JSON): every submission reads them. Callers
+    get a copy of the dict (the Targets themselves are frozen)."""
     try:
-        return targets_from_json(
-            json.loads(specialty.targets or "{}"), defaults=default_targets_for(specialty.slug)
-        )
+        return targets_from_json(json.loads(targets), defaults=default_targets_for(slug))
     except (InvalidTargets, ValueError):
-        return default_targets_for(specialty.slug)
+        return default_targets_for(slug)
 
 
 async def load_specialty(db: AsyncSession, slug: str) -> Specialty:
@@ -170,3 +176,68 @@ async def next_escalation(
         await candidates(db, specialty),
         now,
     )
+
+
+# --- the same inputs on a synchronous connection (the one-hand-off submission) -------
+
+_SPECIALTIES = Specialty.__table__  # type: ignore[attr-defined]
+_WEEKLY = RotaWeekly.__table__  # type: ignore[attr-defined]
+_SHIFTS = RotaShift.__table__  # type: ignore[attr-defined]
+_ABSENCES = RotaAbsence.__table__  # type: ignore[attr-defined]
+_USERS = User.__table__  # type: ignore[attr-defined]
+_HOLDS = UserSpecialty.__table__  # type: ignore[attr-defined]
+_CONSULTS = Consult.__table__  # type: ignore[attr-defined]
+# Built once (building and cache-keying a statement costs more than running it).
+_GET_SPECIALTY = select(_SPECIALTIES).where(_SPECIALTIES.c.slug == bindparam("slug"))
+_WEEKLY_OF = select(_WEEKLY.c.specialist_id, _WEEKLY.c.weekday, _WEEKLY.c.start,
+                    _WEEKLY.c.end, _WEEKLY.c.tier).where(_WEEKLY.c.specialty == bindparam("s"))
+_SHIFTS_OF = select(_SHIFTS.c.specialist_id, _SHIFTS.c.starts_at, _SHIFTS.c.ends_at,
+                    _SHIFTS.c.tier, _SHIFTS.c.id).where(
+    _SHIFTS.c.specialty == bindparam("s"), _SHIFTS.c.ends_at > bindparam("start"),
+    _SHIFTS.c.starts_at < bindparam("end"))
+_ABSENCES_OF = select(_ABSENCES.c.specialist_id, _ABSENCES.c.starts_at,
+                      _ABSENCES.c.ends_at).where(
+    _ABSENCES.c.specialist_id.in_(bindparam("people", expanding=True)),
+    _ABSENCES.c.ends_at > bindparam("start"), _ABSENCES.c.starts_at < bindparam("end"))
+_LOAD = (select(_CONSULTS.c.assigned_to, func.count().label("n"))
+         .where(_CONSULTS.c.state.in_([s.value for s in OPEN_STATES]),
+                _CONSULTS.c.assigned_to.is_not(None))
+         .group_by(_CONSULTS.c.assigned_to).subquery())
+_CANDIDATES = (select(_USERS.c.id, _USERS.c.active, _USERS.c.last_assigned_at,
+                      _USERS.c.open_cap, func.coalesce(_LOAD.c.n, 0))
+               .join(_HOLDS, _HOLDS.c.user_id == _USERS.c.id)
+               .outerjoin(_LOAD, _LOAD.c.assigned_to == _USERS.c.id)
+               .where(_HOLDS.c.specialty == bindparam("s")))
+
+
+def load_specialty_sync(conn: Connection, slug: str) -> Specialty:
+    row = conn.execute(_GET_SPECIALTY, {"slug": slug}).first()
+    if row is None:
+        raise InvalidInput(f"Unknown specialty {slug!r}.", field="specialty")
+    return Specialty.model_construct(**row._mapping)
+
+
+def route_sync(conn: Connection, *, specialty: Specialty, urgency: str, now: datetime,
+               tz: ZoneInfo, preferred: int | None = None) -> Decision:
+    """`route` on a synchronous connection: the same rows, the same pure decision."""
+    start, end = now - _HORIZON, now + _HORIZON
+    weekly = conn.execute(_WEEKLY_OF, {"s": specialty.slug}).all()
+    shifts = conn.execute(_SHIFTS_OF, {"s": specialty.slug, "start": start, "end": end}).all()
+    people = sorted({w.specialist_id for w in weekly} | {s.specialist_id for s in shifts})
+    absences = conn.execute(_ABSENCES_OF, {"people": people, "start": start, "end": end}
+                            ).all() if people else []
+    on_call = expand(
+        [WeeklyPattern(w.specialist_id, w.weekday, w.start, w.end, Tier(w.tier)) for w in weekly],
+        [Shift(s.specialist_id, s.starts_at, s.ends_at, Tier(s.tier), s.id) for s in shifts],
+        [Absence(a.specialist_id, a.starts_at, a.ends_at) for a in absences],
+        start, end, tz)
+    candidates = {
+        int(uid): SpecialistState(
+            specialist_id=int(uid), specialties=frozenset({specialty.slug}), active=active,
+            open_load=int(n), cap=specialty.open_cap, last_assigned_at=last,
+            personal_cap=cap)
+        for uid, active, last, cap, n in conn.execute(_CANDIDATES, {"s": specialty.slug})
+        if uid is not None
+    }
+    return decide(RoutingRequest(specialty.slug, Urgency(urgency), frozenset(), preferred),
+                  on_call, candidates, now)

@@ -43,26 +43,31 @@ def add_image_rows(
     images: list[StoredImage],
     now: datetime,
 ) -> None:
-    for image in images:
-        db.add(
-            ConsultImage(
-                id=image.id,
-                consult_id=consult_id,
-                message_id=message_id,
-                uploaded_by=user_id,
-                label=image.label,
-                content_type=image.content_type,
-                width=image.width,
-                height=image.height,
-                thumbnail_type=image.thumbnail_type,
-                thumbnail_width=image.thumbnail_width,
-                thumbnail_height=image.thumbnail_height,
-                size_bytes=image.size_bytes,
-                kek_id=image.kek_id,
-                warnings=json.dumps(image.warnings),
-                created_at=now,
-            )
+    db.add_all(image_rows(consult_id, message_id, user_id, images, now))
+
+
+def image_rows(consult_id: str, message_id: str | None, user_id: int,
+               images: list[StoredImage], now: datetime) -> list[ConsultImage]:
+    return [
+        ConsultImage(
+            id=image.id,
+            consult_id=consult_id,
+            message_id=message_id,
+            uploaded_by=user_id,
+            label=image.label,
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            thumbnail_type=image.thumbnail_type,
+            thumbnail_width=image.thumbnail_width,
+            thumbnail_height=image.thumbnail_height,
+            size_bytes=image.size_bytes,
+            kek_id=image.kek_id,
+            warnings=json.dumps(image.warnings),
+            created_at=now,
         )
+        for image in images
+    ]
 
 
 def public_image(row: ConsultImage) -> ImagePublic:

@@ -3,15 +3,16 @@ transaction, publish after commit."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -19,25 +20,34 @@ from sqlmodel import col
 from econsult.consults import attachments as pdfs
 from econsult.consults import clinical_intake, deadlines, image_intake, search
 from econsult.consults.attachments import AttachmentUpload, StoredAttachment
-from econsult.consults.clinical_intake import ClinicalInput
+from econsult.consults.clinical_intake import ClinicalInput, ClinicalIntake
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.event_types import EventType
 from econsult.consults.events import Recorder
 from econsult.consults.image_intake import Upload
-from econsult.consults.on_behalf import responsible_gp
-from econsult.consults.routing_io import load_specialty, route, targets_of
-from econsult.consults.stored_images import StoredImage, add_image_rows
+from econsult.consults.on_behalf import responsible_gp, responsible_gp_sync
+from econsult.consults.routing_io import (
+    load_specialty,
+    load_specialty_sync,
+    route,
+    route_sync,
+    targets_of,
+)
+from econsult.consults.stored_images import StoredImage, add_image_rows, image_rows
 from econsult.consults.views import SubmittedConsult, submitted_of
 from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import (
     Consult,
+    ConsultAttachment,
+    ConsultImage,
     ConsultSearchToken,
     ConsultState,
     IdempotentRequest,
     ImageLabel,
+    Specialty,
     User,
 )
-from econsult.routing.decision import DecisionKind
+from econsult.routing.decision import Decision, DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
 from econsult.security import audit
 from econsult.security.audit import Actor
@@ -133,9 +143,30 @@ def _on_behalf(gp_id: int, user: Principal) -> dict[str, Any]:
 async def existing_for_key(deps: ConsultDeps, user: Principal, key: str | None) -> str | None:
     if not key:
         return None
-    async with deps.db.read() as db:
-        row = await db.get(IdempotentRequest, (user.id, key))
-        return row.consult_id if row else None
+    rows = await deps.db.fetch(_EARLIER, {"user_id": user.id, "key": key})
+    return str(rows[0][0]) if rows else None
+
+
+_IDEMPOTENT = IdempotentRequest.__table__  # type: ignore[attr-defined]
+_EARLIER = select(_IDEMPOTENT.c.consult_id).where(
+    _IDEMPOTENT.c.user_id == bindparam("user_id"), _IDEMPOTENT.c.key == bindparam("key"))
+_CONSULTS = Consult.__table__  # type: ignore[attr-defined]
+_USERS = User.__table__  # type: ignore[attr-defined]
+_IMAGES = ConsultImage.__table__  # type: ignore[attr-defined]
+_ATTACHMENTS = ConsultAttachment.__table__  # type: ignore[attr-defined]
+_TOKENS = ConsultSearchToken.__table__  # type: ignore[attr-defined]
+_INSERT_CONSULT = insert(_CONSULTS)
+_INSERT_IDEMPOTENT = insert(_IDEMPOTENT)
+_INSERT_TOKENS = insert(_TOKENS)
+_INSERT_IMAGES = insert(_IMAGES)
+_INSERT_ATTACHMENTS = insert(_ATTACHMENTS)
+_STAMP_ASSIGNEE = update(_USERS).where(_USERS.c.id == bindparam("uid")).values(
+    last_assigned_at=bindparam("at"))
+
+
+def _values(table: Any, row: Any) -> dict[str, Any]:
+    """An ORM row's column values, for a Core insert."""
+    return {c.name: getattr(row, c.name) for c in table.columns}
 
 
 async def submit(
@@ -169,106 +200,19 @@ async def submit(
         intake = await clinical_intake.check(db, data.specialty, data.clinical)
     consult_id = str(uuid.uuid4())
     now = deps.clock.now()
-    seal = deps.fields.seal
-    details = {k: v.strip() for k, v in data.details.items() if v.strip()}
     recorder = Recorder()
     try:
-        async with deps.db.write() as db:
-            specialty = await load_specialty(db, data.specialty)
-            target = targets_of(specialty)[Urgency(data.urgency)]
-            decision = await route(
-                db, specialty=specialty, urgency=data.urgency, now=now, tz=deps.settings.timezone,
-                preferred=intake.specialist_id,
-            )
-            assigned = decision.kind is DecisionKind.ASSIGN
-            gp_id = await responsible_gp(db, user, data.gp)
-            consult = Consult(
-                id=consult_id,
-                gp_id=gp_id,
-                submitted_by=user.id,
-                specialty=specialty.slug,
-                urgency=data.urgency,
-                state=ConsultState.assigned if assigned else ConsultState.pooled,
-                assigned_to=decision.specialist_id,
-                idempotency_key=data.idempotency_key,
-                submitted_at=now,
-                updated_at=now,
-                patient_name=seal(
-                    "consults", "patient_name", consult_id, data.patient_name.strip()
-                ),
-                patient_dob=seal("consults", "patient_dob", consult_id, data.patient_dob.strip()),
-                patient_health_number=seal(
-                    "consults",
-                    "patient_health_number",
-                    consult_id,
-                    data.patient_health_number.strip(),
-                ),
-                question=seal("consults", "question", consult_id, data.question.strip()),
-                clinical_details=seal(
-                    "consults", "clinical_details", consult_id, json.dumps(details)
-                )
-                if details
-                else None,
-            )
-            clinical_intake.apply(consult, intake, deps.fields)
-            deadlines.start_clocks(consult, target, now, deps.calendar, assigned=assigned)
-            db.add(consult)
-            await clinical_intake.remember(db, gp_id, specialty.slug, intake.specialist_id, now)
-            if data.idempotency_key:
-                db.add(
-                    IdempotentRequest(
-                        user_id=user.id,
-                        key=data.idempotency_key,
-                        consult_id=consult_id,
-                        created_at=now,
-                    )
-                )
-            await db.flush()
-            # Findable by name and health number (blind index, same transaction).
-            await db.execute(insert(ConsultSearchToken), search.token_rows(
-                deps.keyring, consult_id, name=data.patient_name.strip(),
-                health_number=data.patient_health_number.strip()))
-            if on_written is not None:
-                await on_written(db, consult)
-            add_image_rows(db, deps, consult_id, None, user.id, images, now)
-            pdfs.add_rows(db, deps, consult_id, None, user.id, attachments, now)
-            await recorder.add(
-                db,
-                consult,
-                EventType.submitted,
-                actor_id=user.id,
-                at=now,
-                urgency=data.urgency,
-                specialty=specialty.slug,
-                **_on_behalf(gp_id, user),
-            )
-            if assigned:
-                await db.execute(
-                    update(User)
-                    .where(col(User.id) == decision.specialist_id)
-                    .values(last_assigned_at=now)
-                )
-            await recorder.add(
-                db,
-                consult,
-                EventType.assigned if assigned else EventType.pooled,
-                actor_id=None,
-                at=now,
-                reason=decision.reason,
-                tier=decision.tier.value if decision.tier else None,
-                **_named(decision.named),
-            )
-            await audit.append(
-                db,
-                actor=Actor(user.id, user.email, client_addr),
-                action="consult.submit",
-                at=now,
-                object_type="consult",
-                object_id=consult_id,
-                detail=f"images={len(images)}"
-                + (f" attachments={len(attachments)}" if attachments else "")
-                + (f" on_behalf_of={gp_id}" if gp_id != user.id else ""),
-            )
+        if on_written is None:
+            # The whole submission in one synchronous unit on the writer's connection:
+            # on SQLite no thread hand-off while the write lock is free, one otherwise
+            # (Database.run_write); on PostgreSQL one transaction of Core statements.
+            consult = await deps.db.run_write(functools.partial(
+                _write, deps, user, data, images, attachments, consult_id, now, intake,
+                recorder, client_addr))
+        else:
+            consult = await _write_in_session(deps, user, data, images, attachments,
+                                              consult_id, now, intake, recorder,
+                                              client_addr, on_written)
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its consult.
         earlier = await existing_for_key(deps, user, data.idempotency_key)
@@ -283,6 +227,145 @@ async def submit(
     deps.wake(deadlines.next_due(consult) or now)
     return submitted_of(consult, [i.public() for i in images],
                         [a.public() for a in attachments]), True
+
+
+def _new_consult(deps: ConsultDeps, user: Principal, data: SubmitInput, consult_id: str,
+                 now: datetime, gp_id: int, specialty: Specialty, decision: Decision,
+                 intake: ClinicalIntake) -> Consult:
+    """The consult row as routed, its patient fields sealed, its clocks started."""
+    seal = deps.fields.seal
+    details = {k: v.strip() for k, v in data.details.items() if v.strip()}
+    target = targets_of(specialty)[Urgency(data.urgency)]
+    assigned = decision.kind is DecisionKind.ASSIGN
+    consult = Consult(
+        id=consult_id,
+        gp_id=gp_id,
+        submitted_by=user.id,
+        specialty=specialty.slug,
+        urgency=data.urgency,
+        state=ConsultState.assigned if assigned else ConsultState.pooled,
+        assigned_to=decision.specialist_id,
+        idempotency_key=data.idempotency_key,
+        submitted_at=now,
+        updated_at=now,
+        patient_name=seal("consults", "patient_name", consult_id, data.patient_name.strip()),
+        patient_dob=seal("consults", "patient_dob", consult_id, data.patient_dob.strip()),
+        patient_health_number=seal(
+            "consults", "patient_health_number", consult_id,
+            data.patient_health_number.strip(),
+        ),
+        question=seal("consults", "question", consult_id, data.question.strip()),
+        clinical_details=seal("consults", "clinical_details", consult_id, json.dumps(details))
+        if details
+        else None,
+    )
+    clinical_intake.apply(consult, intake, deps.fields)
+    deadlines.start_clocks(consult, target, now, deps.calendar, assigned=assigned)
+    return consult
+
+
+def _stage_events(recorder: Recorder, consult: Consult, user: Principal, data: SubmitInput,
+                  gp_id: int, decision: Decision, now: datetime) -> None:
+    assigned = decision.kind is DecisionKind.ASSIGN
+    recorder.stage(consult, EventType.submitted, actor_id=user.id, at=now,
+                   urgency=data.urgency, specialty=consult.specialty,
+                   **_on_behalf(gp_id, user))
+    recorder.stage(consult, EventType.assigned if assigned else EventType.pooled,
+                   actor_id=None, at=now, reason=decision.reason,
+                   tier=decision.tier.value if decision.tier else None,
+                   **_named(decision.named))
+
+
+def _audit_entry(user: Principal, consult_id: str, now: datetime, gp_id: int,
+                 images: list[StoredImage], attachments: list[StoredAttachment],
+                 client_addr: str) -> audit.Entry:
+    return audit.Entry(
+        Actor(user.id, user.email, client_addr), "consult.submit", now,
+        object_type="consult", object_id=consult_id,
+        detail=f"images={len(images)}"
+        + (f" attachments={len(attachments)}" if attachments else "")
+        + (f" on_behalf_of={gp_id}" if gp_id != user.id else ""),
+    )
+
+
+def _write(deps: ConsultDeps, user: Principal, data: SubmitInput, images: list[StoredImage],
+           attachments: list[StoredAttachment], consult_id: str, now: datetime,
+           intake: ClinicalIntake, recorder: Recorder, client_addr: str,
+           conn: Connection) -> Consult:
+    """The submission's transaction in Core on a synchronous connection: routing inputs
+    read, consult, idempotency key, search tokens, photos and documents, the two events
+    (one statement), the assignee's stamp, the audit entry (head read, insert, head
+    moved). Everything is built before the first write that needs it."""
+    specialty = load_specialty_sync(conn, data.specialty)
+    decision = route_sync(conn, specialty=specialty, urgency=data.urgency, now=now,
+                          tz=deps.settings.timezone, preferred=intake.specialist_id)
+    gp_id = responsible_gp_sync(conn, user, data.gp)
+    consult = _new_consult(deps, user, data, consult_id, now, gp_id, specialty, decision,
+                           intake)
+    conn.execute(_INSERT_CONSULT, _values(_CONSULTS, consult))
+    clinical_intake.remember_sync(conn, gp_id, specialty.slug, intake.specialist_id, now)
+    if data.idempotency_key:
+        conn.execute(_INSERT_IDEMPOTENT, {"user_id": user.id, "key": data.idempotency_key,
+                                          "consult_id": consult_id, "created_at": now})
+    # Findable by name and health number (blind index, same transaction).
+    conn.execute(_INSERT_TOKENS, search.token_rows(
+        deps.keyring, consult_id, name=data.patient_name.strip(),
+        health_number=data.patient_health_number.strip()))
+    if images:
+        conn.execute(_INSERT_IMAGES, [_values(_IMAGES, r) for r in
+                                      image_rows(consult_id, None, user.id, images, now)])
+    if attachments:
+        conn.execute(_INSERT_ATTACHMENTS, [
+            _values(_ATTACHMENTS, r)
+            for r in pdfs.rows_for(deps, consult_id, None, user.id, attachments, now)])
+    _stage_events(recorder, consult, user, data, gp_id, decision, now)
+    recorder.insert_staged(conn)
+    if decision.kind is DecisionKind.ASSIGN:
+        conn.execute(_STAMP_ASSIGNEE, {"uid": decision.specialist_id, "at": now})
+    audit.append_rows(conn, [_audit_entry(user, consult_id, now, gp_id, images,
+                                          attachments, client_addr)])
+    return consult
+
+
+async def _write_in_session(
+    deps: ConsultDeps, user: Principal, data: SubmitInput, images: list[StoredImage],
+    attachments: list[StoredAttachment], consult_id: str, now: datetime,
+    intake: ClinicalIntake, recorder: Recorder, client_addr: str,
+    on_written: Callable[[AsyncSession, Consult], Awaitable[None]],
+) -> Consult:
+    """The same transaction in an AsyncSession, for a caller whose `on_written` works in
+    one (a draft being sent)."""
+    async with deps.db.write() as db:
+        specialty = await load_specialty(db, data.specialty)
+        decision = await route(
+            db, specialty=specialty, urgency=data.urgency, now=now, tz=deps.settings.timezone,
+            preferred=intake.specialist_id,
+        )
+        gp_id = await responsible_gp(db, user, data.gp)
+        consult = _new_consult(deps, user, data, consult_id, now, gp_id, specialty, decision,
+                               intake)
+        db.add(consult)
+        await clinical_intake.remember(db, gp_id, specialty.slug, intake.specialist_id, now)
+        if data.idempotency_key:
+            db.add(IdempotentRequest(user_id=user.id, key=data.idempotency_key,
+                                     consult_id=consult_id, created_at=now))
+        await db.flush()
+        await db.execute(insert(ConsultSearchToken), search.token_rows(
+            deps.keyring, consult_id, name=data.patient_name.strip(),
+            health_number=data.patient_health_number.strip()))
+        await on_written(db, consult)
+        add_image_rows(db, deps, consult_id, None, user.id, images, now)
+        pdfs.add_rows(db, deps, consult_id, None, user.id, attachments, now)
+        if decision.kind is DecisionKind.ASSIGN:
+            await db.execute(update(User).where(col(User.id) == decision.specialist_id)
+                             .values(last_assigned_at=now))
+        _stage_events(recorder, consult, user, data, gp_id, decision, now)
+        for row, _, _ in recorder.rows:
+            db.add(row)
+        await db.flush()  # the ids order the timeline and are the clients' resume points
+        await audit.append_many(db, [_audit_entry(user, consult_id, now, gp_id, images,
+                                                  attachments, client_addr)])
+    return consult
 
 
 def authorize_submit(user: Principal) -> None:

@@ -71,7 +71,8 @@ class Database:
         in_memory = self.is_sqlite and (url.endswith(":memory:") or url.endswith("://"))
         self._loop_reader = LoopReader(url) if self.is_sqlite and not in_memory else None
         self._thread_writer = ThreadWriter(url) if self.is_sqlite and not in_memory else None
-        self._loop_writer = LoopWriter(url) if self.is_sqlite and not in_memory else None
+        self._loop_writer = LoopWriter(url, checkpoint=self._thread_writer.checkpoint_soon) \
+            if self._thread_writer is not None else None
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # What code running on one of this database's connections may need of the

@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, event
@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 BUSY_TIMEOUT_MS = 10_000
+# The loop writer's commits between two WAL checkpoints handed to the writer thread
+# (a submission dirties ~15-20 pages: about SQLite's own 1,000-page autocheckpoint).
+CHECKPOINT_EVERY = 64
 MMAP_BYTES = 2**31
 T = TypeVar("T")
 
@@ -72,7 +75,8 @@ class LoopConnection:
     """A synchronous SQLite connection for one thread (the event loop's), in autocommit
     mode, opened on first use. `busy_timeout_ms` replaces the configured wait."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+                 autocheckpoint: bool = True) -> None:
         self._engine = create_engine(_sync_url(url), isolation_level="AUTOCOMMIT",
                                      poolclass=StaticPool)
 
@@ -81,6 +85,8 @@ class LoopConnection:
             _configure(dbapi_connection)
             if busy_timeout_ms != BUSY_TIMEOUT_MS:
                 dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if not autocheckpoint:
+                dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
         self._conn: Connection | None = None
         self._thread: int | None = None
@@ -119,8 +125,14 @@ class LoopWriter(LoopConnection):
     immediately with SQLITE_BUSY while another connection writes, and the caller goes
     elsewhere."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url, busy_timeout_ms=0)
+    def __init__(self, url: str, checkpoint: Callable[[], None] | None = None) -> None:
+        # With `checkpoint`, this connection's commits never run a WAL checkpoint
+        # themselves (an automatic one writes back and fsyncs the database file: ms on
+        # the event loop); every CHECKPOINT_EVERY commits it calls `checkpoint`, which
+        # runs one on the writer thread. Other connections keep the automatic ones.
+        super().__init__(url, busy_timeout_ms=0, autocheckpoint=checkpoint is None)
+        self._checkpoint = checkpoint
+        self._commits = 0
 
     def try_run(self, work: Callable[[Connection], T]) -> tuple[bool, T | None]:
         """(True, result) once committed; (False, None), having written nothing, if
@@ -140,6 +152,10 @@ class LoopWriter(LoopConnection):
                     conn.connection.dbapi_connection.in_transaction:
                 conn.exec_driver_sql("ROLLBACK")
             raise
+        self._commits += 1
+        if self._checkpoint is not None and self._commits >= CHECKPOINT_EVERY:
+            self._commits = 0
+            self._checkpoint()
         return True, result
 
 
@@ -153,10 +169,29 @@ class ThreadWriter:
                                                    "timeout": BUSY_TIMEOUT_MS / 1000})
         _begin_with(self._engine, "BEGIN IMMEDIATE")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="econsult-writer")
+        self._checkpointing: Future[None] | None = None
 
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def checkpoint_soon(self) -> None:
+        """A passive WAL checkpoint on this thread, unless one is already queued."""
+        if self._checkpointing is None or self._checkpointing.done():
+            self._checkpointing = self._thread.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        # On the raw connection, outside any transaction (the engine's begin hook would
+        # take the write lock, and a checkpoint cannot run inside a transaction).
+        # PASSIVE: never waits for readers or the writer; what it cannot copy now the
+        # next one will.
+        raw = self._engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+        except sqlite3.Error:
+            pass  # busy or interrupted: the next checkpoint catches up
+        finally:
+            raw.close()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)

@@ -1,0 +1,113 @@
+"""One submission's database round trips (issue 18, "a leaner write path"): on SQLite
+the whole transaction (routing inputs, consult, search tokens, idempotency key, events,
+assignee stamp, audit entry) is one unit on the writer's connection, so it makes at most
+one thread hand-off and a bounded number of statements. Counted, not timed: a change
+that goes back to an AsyncSession (a dozen hand-offs and more) fails here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+
+from bench.sqlite_write import _input
+from econsult.consults.submit import submit
+from econsult.db.sqlite import ThreadWriter
+from econsult.http.state import app_state
+from econsult.models import AuditEvent, ConsultEvent, ConsultSearchToken, IdempotentRequest
+from econsult.security import audit
+from econsult.security.policy import Principal
+from tests.factories import Personas
+
+# The ceilings this change brought the submission down to (it was ~95 hand-offs).
+MAX_HANDOFFS = 1
+MAX_STATEMENTS = 17  # BEGIN and COMMIT included; the idempotency look-up too
+
+
+@dataclass
+class Counts:
+    handoffs: int = 0
+    statements: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def counts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
+    found = Counts()
+    real_execute = aiosqlite.Connection._execute
+    real_run = ThreadWriter.run
+    real_executor = asyncio.BaseEventLoop.run_in_executor
+
+    async def execute(self: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+        found.handoffs += 1
+        return await real_execute(self, fn, *args, **kw)
+
+    async def run(self: ThreadWriter, work: Any) -> Any:
+        found.handoffs += 1
+        return await real_run(self, work)
+
+    def executor(self: asyncio.BaseEventLoop, *args: Any) -> Any:
+        found.handoffs += 1
+        return real_executor(self, *args)
+
+    def statement(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        found.statements.append(sql)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", execute)
+    monkeypatch.setattr(ThreadWriter, "run", run)
+    monkeypatch.setattr(asyncio.BaseEventLoop, "run_in_executor", executor)
+    event.listen(Engine, "before_cursor_execute", statement)
+    try:
+        yield found
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+
+
+def _gp(personas: Personas) -> Principal:
+    gp = personas.gp
+    return Principal(gp.id or 0, gp.role, active=True, email=gp.email, name=gp.name)
+
+
+async def _count(app: Starlette, model: Any) -> int:
+    async with app_state(app).db.read() as s:
+        return int((await s.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+@pytest.mark.parametrize("key", [None, "round-trips-key-1"])
+async def test_one_submission_is_one_unit_on_the_writer(
+        app: Starlette, personas: Personas, rota: None, counts: Counts, key: str | None
+) -> None:
+    deps = app_state(app)
+    if not deps.db.is_sqlite:
+        pytest.skip("the hand-offs counted are SQLite's (PostgreSQL: bench/pg_write.py)")
+    data = _input()
+    if key:
+        from dataclasses import replace
+
+        data = replace(data, idempotency_key=key)
+    before = {m: await _count(app, m) for m in (ConsultEvent, AuditEvent, ConsultSearchToken,
+                                                IdempotentRequest)}
+    counts.handoffs, counts.statements = 0, []
+    summary, created = await submit(deps, _gp(personas), data, [])
+    handoffs, statements = counts.handoffs, list(counts.statements)
+    assert created and summary.state == "assigned"
+    assert handoffs <= MAX_HANDOFFS, f"{handoffs} thread hand-offs for one submission"
+    assert len(statements) <= MAX_STATEMENTS, "\n".join(statements)
+    # Everything was written, in that one unit.
+    assert await _count(app, ConsultEvent) == before[ConsultEvent] + 2
+    assert await _count(app, AuditEvent) == before[AuditEvent] + 1
+    assert await _count(app, ConsultSearchToken) > before[ConsultSearchToken]
+    assert await _count(app, IdempotentRequest) == before[IdempotentRequest] + (1 if key else 0)
+    async with deps.db.read() as s:
+        assert (await audit.verify(s)).ok
+    # A retry with the same key writes nothing and answers with the first consult.
+    if key:
+        again, created_again = await submit(deps, _gp(personas), data, [])
+        assert (again.id, created_again) == (summary.id, False)
+        assert await _count(app, ConsultEvent) == before[ConsultEvent] + 2
