@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -105,22 +106,21 @@ async def on_call_intervals(
     )
 
 
+def _open_load(user_id: Any) -> Any:
+    """A specialist's open consults, counted on the (assigned_to, state) index: only
+    the specialty's own specialists' entries are read, never the whole open set."""
+    return (select(func.count()).select_from(Consult)
+            .where(col(Consult.assigned_to) == user_id,
+                   col(Consult.state).in_([s.value for s in OPEN_STATES]))
+            .scalar_subquery())
+
+
 async def candidates(db: AsyncSession, specialty: Specialty) -> dict[int, SpecialistState]:
     """Every specialist holding the specialty, with their open load (one query)."""
-    load = (
-        select(col(Consult.assigned_to), func.count().label("n"))
-        .where(
-            col(Consult.state).in_([s.value for s in OPEN_STATES]),
-            col(Consult.assigned_to).is_not(None),
-        )
-        .group_by(col(Consult.assigned_to))
-        .subquery()
-    )
     rows = (
         await db.execute(
-            select(User, func.coalesce(load.c.n, 0))
+            select(User, _open_load(col(User.id)))
             .join(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
-            .outerjoin(load, load.c.assigned_to == col(User.id))
             .where(col(UserSpecialty.specialty) == specialty.slug)
         )
     ).all()
@@ -199,14 +199,9 @@ _ABSENCES_OF = select(_ABSENCES.c.specialist_id, _ABSENCES.c.starts_at,
                       _ABSENCES.c.ends_at).where(
     _ABSENCES.c.specialist_id.in_(bindparam("people", expanding=True)),
     _ABSENCES.c.ends_at > bindparam("start"), _ABSENCES.c.starts_at < bindparam("end"))
-_LOAD = (select(_CONSULTS.c.assigned_to, func.count().label("n"))
-         .where(_CONSULTS.c.state.in_([s.value for s in OPEN_STATES]),
-                _CONSULTS.c.assigned_to.is_not(None))
-         .group_by(_CONSULTS.c.assigned_to).subquery())
 _CANDIDATES = (select(_USERS.c.id, _USERS.c.active, _USERS.c.last_assigned_at,
-                      _USERS.c.open_cap, func.coalesce(_LOAD.c.n, 0))
+                      _USERS.c.open_cap, _open_load(_USERS.c.id))
                .join(_HOLDS, _HOLDS.c.user_id == _USERS.c.id)
-               .outerjoin(_LOAD, _LOAD.c.assigned_to == _USERS.c.id)
                .where(_HOLDS.c.specialty == bindparam("s")))
 
 
