@@ -209,7 +209,7 @@ def load_specialty_sync(conn: Connection, slug: str) -> Specialty:
     row = conn.execute(_GET_SPECIALTY, {"slug": slug}).first()
     if row is None:
         raise InvalidInput(f"Unknown specialty {slug!r}.", field="specialty")
-    return Specialty.model_construct(**row._mapping)
+    return Specialty(**row._mapping)
 
 
 def route_sync(conn: Connection, *, specialty: Specialty, urgency: str, now: datetime,

@@ -40,7 +40,7 @@ class Counts:
 @pytest.fixture
 def counts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
     found = Counts()
-    real_execute = aiosqlite.Connection._execute
+    real_execute: Any = aiosqlite.Connection._execute
     real_run = ThreadWriter.run
     real_executor = asyncio.BaseEventLoop.run_in_executor
 
@@ -111,3 +111,51 @@ async def test_one_submission_is_one_unit_on_the_writer(
         again, created_again = await submit(deps, _gp(personas), data, [])
         assert (again.id, created_again) == (summary.id, False)
         assert await _count(app, ConsultEvent) == before[ConsultEvent] + 2
+
+
+async def test_loop_writer_commits_hand_wal_checkpoints_to_the_writer_thread(
+        app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop writer's commits never checkpoint the WAL themselves (that writes back
+    and fsyncs on the event loop); every CHECKPOINT_EVERY of them one runs on the writer
+    thread, and the WAL is copied back."""
+    import threading
+
+    from sqlalchemy import Connection, text
+
+    from econsult.db import sqlite as sqlite_db
+
+    db = app_state(app).db
+    if not db.is_sqlite:
+        pytest.skip("SQLite's WAL")
+    ran: list[int] = []
+    real = ThreadWriter._checkpoint
+
+    def checkpoint(self: ThreadWriter) -> None:
+        ran.append(threading.get_ident())
+        real(self)
+
+    monkeypatch.setattr(ThreadWriter, "_checkpoint", checkpoint)
+
+    def bump(conn: Connection) -> int:
+        conn.execute(text("UPDATE specialties SET open_cap = open_cap + 1 "
+                          "WHERE slug = 'dermatology'"))
+        return int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    autos = [await db.run_write(bump) for _ in range(2 * sqlite_db.CHECKPOINT_EVERY)]
+    assert set(autos) == {0}  # every commit ran on the loop writer, autocheckpoint off
+    writer = db._thread_writer
+    assert writer is not None
+    await writer.run(lambda conn: None)  # the writer thread's queue has drained
+    assert 1 <= len(ran) <= 2 and threading.get_ident() not in ran
+    import sqlite3
+
+    from econsult.db.files import sqlite_file
+
+    path = sqlite_file(app_state(app).settings.database_url)
+    assert path is not None
+    other = sqlite3.connect(path)
+    try:
+        busy, log, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0 and log == done  # nothing left behind in the WAL
