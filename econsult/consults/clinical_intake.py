@@ -67,12 +67,20 @@ def check_fields(data: ClinicalInput) -> None:
                            field="reason")
 
 
-async def check(db: AsyncSession, specialty: str, data: ClinicalInput) -> ClinicalIntake:
+def needs_lookup(data: ClinicalInput) -> bool:
+    """Whether `check` reads the database (a reason or a named specialist)."""
+    return bool(data.reason.strip() or data.specialist.strip())
+
+
+async def check(db: AsyncSession | None, specialty: str, data: ClinicalInput
+                ) -> ClinicalIntake:
+    """`db` may be None when not `needs_lookup(data)`."""
     check_fields(data)
     reason = data.reason.strip()
     version: int | None = None
     answers: dict[str, object] = {}
     if reason:
+        assert db is not None, "a reason for referral is looked up"
         row = await current_one(db, specialty, reason)
         if row is None:
             raise InvalidInput(f"{reason} is not a reason for referral to {specialty}.",
@@ -87,9 +95,10 @@ async def check(db: AsyncSession, specialty: str, data: ClinicalInput) -> Clinic
         specialist_id=await _specialist(db, specialty, data.specialist.strip().lower()))
 
 
-async def _specialist(db: AsyncSession, specialty: str, email: str) -> int | None:
+async def _specialist(db: AsyncSession | None, specialty: str, email: str) -> int | None:
     if not email:
         return None
+    assert db is not None, "a named specialist is looked up"
     found = (await db.execute(
         select(col(User.id)).join(UserSpecialty, col(UserSpecialty.user_id) == col(User.id))
         .where(col(User.email) == email, col(User.role) == Role.specialist.value,

@@ -35,6 +35,7 @@ from econsult.consults.routing_io import (
 )
 from econsult.consults.stored_images import StoredImage, add_image_rows, image_rows
 from econsult.consults.views import SubmittedConsult, submitted_of
+from econsult.db.sqlite import Precompiled
 from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import (
     Consult,
@@ -155,13 +156,13 @@ _USERS = User.__table__  # type: ignore[attr-defined]
 _IMAGES = ConsultImage.__table__  # type: ignore[attr-defined]
 _ATTACHMENTS = ConsultAttachment.__table__  # type: ignore[attr-defined]
 _TOKENS = ConsultSearchToken.__table__  # type: ignore[attr-defined]
-_INSERT_CONSULT = insert(_CONSULTS)
-_INSERT_IDEMPOTENT = insert(_IDEMPOTENT)
-_INSERT_TOKENS = insert(_TOKENS)
+_INSERT_CONSULT = Precompiled(insert(_CONSULTS))
+_INSERT_IDEMPOTENT = Precompiled(insert(_IDEMPOTENT))
+_INSERT_TOKENS = Precompiled(insert(_TOKENS))
 _INSERT_IMAGES = insert(_IMAGES)
 _INSERT_ATTACHMENTS = insert(_ATTACHMENTS)
-_STAMP_ASSIGNEE = update(_USERS).where(_USERS.c.id == bindparam("uid")).values(
-    last_assigned_at=bindparam("at"))
+_STAMP_ASSIGNEE = Precompiled(update(_USERS).where(_USERS.c.id == bindparam("uid")).values(
+    last_assigned_at=bindparam("at")))
 
 
 def _values(table: Any, row: Any) -> dict[str, Any]:
@@ -196,8 +197,11 @@ async def submit(
     if earlier:
         return await _replay(deps, user, earlier), False
 
-    async with deps.db.read() as db:
-        intake = await clinical_intake.check(db, data.specialty, data.clinical)
+    if clinical_intake.needs_lookup(data.clinical):
+        async with deps.db.read() as db:
+            intake = await clinical_intake.check(db, data.specialty, data.clinical)
+    else:  # nothing to look up: no session
+        intake = await clinical_intake.check(None, data.specialty, data.clinical)
     consult_id = str(uuid.uuid4())
     now = deps.clock.now()
     recorder = Recorder()
@@ -302,13 +306,13 @@ def _write(deps: ConsultDeps, user: Principal, data: SubmitInput, images: list[S
     gp_id = responsible_gp_sync(conn, user, data.gp)
     consult = _new_consult(deps, user, data, consult_id, now, gp_id, specialty, decision,
                            intake)
-    conn.execute(_INSERT_CONSULT, _values(_CONSULTS, consult))
+    _INSERT_CONSULT.run(conn, _values(_CONSULTS, consult))
     clinical_intake.remember_sync(conn, gp_id, specialty.slug, intake.specialist_id, now)
     if data.idempotency_key:
-        conn.execute(_INSERT_IDEMPOTENT, {"user_id": user.id, "key": data.idempotency_key,
+        _INSERT_IDEMPOTENT.run(conn, {"user_id": user.id, "key": data.idempotency_key,
                                           "consult_id": consult_id, "created_at": now})
     # Findable by name and health number (blind index, same transaction).
-    conn.execute(_INSERT_TOKENS, search.token_rows(
+    _INSERT_TOKENS.run(conn, search.token_rows(
         deps.keyring, consult_id, name=data.patient_name.strip(),
         health_number=data.patient_health_number.strip()))
     if images:
@@ -321,7 +325,7 @@ def _write(deps: ConsultDeps, user: Principal, data: SubmitInput, images: list[S
     _stage_events(recorder, consult, user, data, gp_id, decision, now)
     recorder.insert_staged(conn)
     if decision.kind is DecisionKind.ASSIGN:
-        conn.execute(_STAMP_ASSIGNEE, {"uid": decision.specialist_id, "at": now})
+        _STAMP_ASSIGNEE.run(conn, {"uid": decision.specialist_id, "at": now})
     audit.append_rows(conn, [_audit_entry(user, consult_id, now, gp_id, images,
                                           attachments, client_addr)])
     return consult

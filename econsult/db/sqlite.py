@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row, event
+from sqlalchemy import Executable, Insert, Row, Update, event
 from sqlalchemy.engine import Connection, Engine, create_engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -203,3 +203,45 @@ class ThreadWriter:
     def close(self) -> None:
         self._thread.submit(self._engine.dispose).result()
         self._thread.shutdown()
+
+
+class Precompiled:
+    """A Core INSERT or UPDATE that returns nothing, compiled once (per dialect and set
+    of parameter names) and, on SQLite, run straight on the DBAPI connection with the
+    columns' bind processors applied: what `Connection.execute` does, without its
+    per-call cache lookup, parameter dicts and result set-up (~20-30 us a statement).
+    Elsewhere it is `conn.execute`. It fires no SQLAlchemy cursor events."""
+
+    def __init__(self, statement: Insert | Update) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]],
+                             tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]] = {}
+
+    def run(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+            ) -> None:
+        many = [params] if isinstance(params, Mapping) else list(params)
+        if not many:
+            return
+        if conn.dialect.name != "sqlite":
+            conn.execute(self.statement, many if len(many) > 1 else many[0])
+            return
+        keys = tuple(many[0])
+        found = self._compiled.get((conn.dialect.name, keys))
+        if found is None:
+            compiled: Any = self.statement.compile(dialect=conn.dialect, column_keys=list(keys))
+            processors = compiled._bind_processors
+            found = (compiled.string,
+                     [(name, processors.get(name)) for name in compiled.positiontup])
+            self._compiled[(conn.dialect.name, keys)] = found
+        sql, binds = found
+        rows = [tuple(proc(p[name]) if proc else p[name] for name, proc in binds)
+                for p in many]
+        raw: Any = conn.connection.driver_connection
+        try:
+            if len(rows) == 1:
+                raw.execute(sql, rows[0])
+            else:
+                raw.executemany(sql, rows)
+        except sqlite3.Error as exc:  # as SQLAlchemy raises it (IntegrityError, ...)
+            raise DBAPIError.instance(sql, rows, exc, sqlite3.Error,
+                                      hide_parameters=True, dialect=conn.dialect) from exc

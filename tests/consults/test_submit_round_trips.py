@@ -28,13 +28,14 @@ from tests.factories import Personas
 
 # The ceilings this change brought the submission down to (it was ~95 hand-offs).
 MAX_HANDOFFS = 1
-MAX_STATEMENTS = 17  # BEGIN and COMMIT included; the idempotency look-up too
+MAX_STATEMENTS = 17  # BEGIN and COMMIT, the idempotency look-up and row included
 
 
 @dataclass
 class Counts:
     handoffs: int = 0
     statements: list[str] = field(default_factory=list)
+    traced_engines: list[Engine] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
         return real_executor(self, *args)
 
     def statement(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
-        found.statements.append(sql)
+        if conn.engine not in found.traced_engines:  # those are counted by SQLite's trace
+            found.statements.append(sql)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", execute)
     monkeypatch.setattr(ThreadWriter, "run", run)
@@ -93,9 +95,24 @@ async def test_one_submission_is_one_unit_on_the_writer(
         data = replace(data, idempotency_key=key)
     before = {m: await _count(app, m) for m in (ConsultEvent, AuditEvent, ConsultSearchToken,
                                                 IdempotentRequest)}
+    # Every statement SQLite runs on the loop's writer connection (precompiled ones
+    # included, which fire no SQLAlchemy event; an executemany counts once per row).
+    writer = deps.db._loop_writer
+    assert writer is not None
+    traced: list[str] = []
+    raw: Any = writer._connection().connection.driver_connection
+    raw.set_trace_callback(traced.append)
+    counts.traced_engines.append(writer.engine)
     counts.handoffs, counts.statements = 0, []
-    summary, created = await submit(deps, _gp(personas), data, [])
-    handoffs, statements = counts.handoffs, list(counts.statements)
+    try:
+        summary, created = await submit(deps, _gp(personas), data, [])
+    finally:
+        raw.set_trace_callback(None)
+    handoffs, statements = counts.handoffs, counts.statements + traced
+    # The search tokens are one executemany: count it once.
+    tokens = [sql for sql in statements if sql.startswith("INSERT INTO consult_search_tokens")]
+    statements = [sql for sql in statements if sql not in tokens] + tokens[:1]
+    assert tokens and traced, "the submission ran on the loop's writer connection"
     assert created and summary.state == "assigned"
     assert handoffs <= MAX_HANDOFFS, f"{handoffs} thread hand-offs for one submission"
     assert len(statements) <= MAX_STATEMENTS, "\n".join(statements)
@@ -159,3 +176,29 @@ async def test_loop_writer_commits_hand_wal_checkpoints_to_the_writer_thread(
     finally:
         other.close()
     assert busy == 0 and log == done  # nothing left behind in the WAL
+
+
+async def test_precompiled_writes_raise_as_sqlalchemy_does(app: Starlette) -> None:
+    """A unique violation on the precompiled path is SQLAlchemy's IntegrityError (the
+    submission's idempotency race is caught as one), and nothing is left written."""
+    from sqlalchemy import Connection, insert
+    from sqlalchemy.exc import IntegrityError
+
+    from econsult.db.sqlite import Precompiled
+    from econsult.models import Specialty
+
+    db = app_state(app).db
+    table = Specialty.__table__  # type: ignore[attr-defined]
+    async with db.read() as s:
+        row = (await s.execute(select(table).where(table.c.slug == "dermatology"))).one()
+    again = Precompiled(insert(table))
+
+    def twice(conn: Connection) -> None:
+        again.run(conn, {**row._mapping, "slug": "precompiled-x"})
+        again.run(conn, {**row._mapping, "slug": "precompiled-x"})
+
+    with pytest.raises(IntegrityError):
+        await db.run_write(twice)
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(table)
+                                .where(table.c.slug == "precompiled-x"))).scalar_one() == 0
