@@ -11,12 +11,14 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from econsult.consults.event_types import EventType, check_payload
+from econsult.db.sqlite import Precompiled
 from econsult.models import Consult, ConsultEvent
 from econsult.realtime.events import QUEUE_FIELDS, BusEvent
 from econsult.security.policy import event_audience
 
 _EVENTS = ConsultEvent.__table__  # type: ignore[attr-defined]
 _INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
+_INSERT_EVENT = Precompiled(insert(_EVENTS))
 
 
 @dataclass
@@ -74,9 +76,13 @@ class Recorder:
         todo = [row for row, _, _ in self.rows if row.id is None]
         if not todo:
             return
-        ids = conn.execute(_INSERT_EVENTS, [
-            {"consult_id": r.consult_id, "type": r.type, "actor_id": r.actor_id, "at": r.at,
-             "data": r.data} for r in todo]).scalars().all()
+        values = [{"consult_id": r.consult_id, "type": r.type, "actor_id": r.actor_id,
+                   "at": r.at, "data": r.data} for r in todo]
+        if conn.dialect.name == "sqlite":  # one precompiled INSERT each, its rowid the id
+            for row, value in zip(todo, values, strict=True):
+                row.id = _INSERT_EVENT.run(conn, value)
+            return
+        ids = conn.execute(_INSERT_EVENTS, values).scalars().all()
         for row, id_ in zip(todo, ids, strict=True):
             row.id = int(id_)
 

@@ -218,13 +218,14 @@ class Precompiled:
                              tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]] = {}
 
     def run(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
-            ) -> None:
+            ) -> int | None:
+        """On SQLite, a one-row INSERT returns the new row's id (its rowid)."""
         many = [params] if isinstance(params, Mapping) else list(params)
         if not many:
-            return
+            return None
         if conn.dialect.name != "sqlite":
             conn.execute(self.statement, many if len(many) > 1 else many[0])
-            return
+            return None
         keys = tuple(many[0])
         found = self._compiled.get((conn.dialect.name, keys))
         if found is None:
@@ -239,9 +240,10 @@ class Precompiled:
         raw: Any = conn.connection.driver_connection
         try:
             if len(rows) == 1:
-                raw.execute(sql, rows[0])
-            else:
-                raw.executemany(sql, rows)
+                rowid: int | None = raw.execute(sql, rows[0]).lastrowid
+                return rowid
+            raw.executemany(sql, rows)
+            return None
         except sqlite3.Error as exc:  # as SQLAlchemy raises it (IntegrityError, ...)
             raise DBAPIError.instance(sql, rows, exc, sqlite3.Error,
                                       hide_parameters=True, dialect=conn.dialect) from exc
