@@ -212,6 +212,14 @@ def load_specialty_sync(conn: Connection, slug: str) -> Specialty:
     return Specialty(**row._mapping)
 
 
+@functools.lru_cache(maxsize=64)
+def _patterns(rows: tuple[tuple[Any, ...], ...]) -> tuple[WeeklyPattern, ...]:
+    """A specialty's weekly rows as patterns, built (and checked) once per set of rows:
+    the rota changes rarely, every submission reads it. WeeklyPattern is frozen."""
+    return tuple(WeeklyPattern(sid, weekday, start, end, Tier(tier))
+                 for sid, weekday, start, end, tier in rows)
+
+
 def route_sync(conn: Connection, *, specialty: Specialty, urgency: str, now: datetime,
                tz: ZoneInfo, preferred: int | None = None) -> Decision:
     """`route` on a synchronous connection: the same rows, the same pure decision."""
@@ -222,7 +230,7 @@ def route_sync(conn: Connection, *, specialty: Specialty, urgency: str, now: dat
     absences = conn.execute(_ABSENCES_OF, {"people": people, "start": start, "end": end}
                             ).all() if people else []
     on_call = expand(
-        [WeeklyPattern(w.specialist_id, w.weekday, w.start, w.end, Tier(w.tier)) for w in weekly],
+        _patterns(tuple(tuple(w) for w in weekly)),
         [Shift(s.specialist_id, s.starts_at, s.ends_at, Tier(s.tier), s.id) for s in shifts],
         [Absence(a.specialist_id, a.starts_at, a.ends_at) for a in absences],
         start, end, tz)
