@@ -26,7 +26,10 @@ connection holds the lock, it goes to a writer thread of its own, which waits fo
 it (the busy timeout is waited out there, never on the loop). An AsyncSession makes
 a dozen hand-offs for the same work (every cursor, execute, fetch and close is one).
 All writers start with BEGIN IMMEDIATE, so SQLite's lock orders them. On PostgreSQL
-it runs through asyncpg.
+it runs through asyncpg. The loop's writer connection never checkpoints the WAL in its
+own COMMITs (that writes back and fsyncs on the loop); every CHECKPOINT_EVERY commits
+it queues a passive checkpoint on the writer thread. A consult submission is one such
+unit (`consults.submit._write`), its plain writes `sqlite.Precompiled`.
 """
 
 from __future__ import annotations
