@@ -86,7 +86,7 @@ async def api_status(request: Request) -> Response:
       200: {description: "{id, state: running|done|failed, progress, result: {tried, current, uncovered_hours, ...} once done}"}
       401: {$ref: "#/components/responses/NotAuthenticated"}
       404: {$ref: "#/components/responses/NotFound"}
-    """
+    """  # noqa: E501
     state = app_state(request)
     job = state.replays.get(str(request.path_params["job_id"])[:32], current_user(request))
     return JSONResponse(job.as_json())

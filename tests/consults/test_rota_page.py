@@ -236,6 +236,7 @@ async def test_page_has_no_inline_script_or_style(staff: httpx.AsyncClient) -> N
     html = (await staff.get(PAGE)).text
     assert "style=" not in html
     assert re.findall(r"<script[^>]*>", html) == [
+        '<script type="module" src="/static/js/rota_replay.js">',  # the replay panel
         '<script type="module" src="/static/js/session.js">',  # every signed-in page
         '<script type="module" src="/static/js/rota.js">']
     assert '<link rel="stylesheet" href="/static/css/rota.css">' in html

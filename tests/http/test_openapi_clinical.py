@@ -19,13 +19,20 @@ WITH_BODY = {("/specialties/{slug}/checklists/{reason}", "put"), ("/answer-templ
 
 
 async def test_clinical_routes_are_fully_described(anon: httpx.AsyncClient) -> None:
-    paths = (await anon.get("/api/v1/openapi.json")).json()["paths"]
+    schema = (await anon.get("/api/v1/openapi.json")).json()
+    paths, shared = schema["paths"], schema.get("components", {}).get("parameters", {})
+
+    def resolved(p: dict[str, str]) -> dict[str, str]:  # a shared parameter by $ref
+        ref = p.get("$ref", "")
+        return shared[ref.rsplit("/", 1)[1]] if ref else p
+
     for path, method in sorted(ROUTES):
         op = paths[path][method]
         assert op.get("summary"), (path, method)
         assert op.get("responses") and any(str(code).startswith("4") for code in op["responses"])
         if "{" in path:
-            named = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            named = {resolved(p)["name"] for p in op.get("parameters", [])
+                     if resolved(p)["in"] == "path"}
             assert named == {part[1:-1] for part in path.split("/") if part.startswith("{")}
         if (path, method) in WITH_BODY:
             assert op["requestBody"]["content"], (path, method)

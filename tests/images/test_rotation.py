@@ -154,10 +154,12 @@ async def test_rotation_rewraps_images_and_fields_and_retire_waits_for_it(
     seen: list[tuple[str, int, int]] = []
     new, counts = await keys.rotate(settings, progress=lambda *a: seen.append(a))
     assert new not in (old, interrupted.id)
-    # 1 consult + 1 message; 3 images; the consult's search tokens
-    assert counts == {"fields": 2, "images": 3, "search": 1}
+    # 1 consult + 1 message; 3 images; the consult's search tokens; and every audit
+    # entry so far, re-signed under the new key (issue 15's keyed chain)
+    audited = counts.pop("audit entries")
+    assert counts == {"fields": 2, "images": 3, "search": 1} and audited > 0
     assert ("images", 0, 3) in seen and ("images", 3, 3) in seen
-    assert seen[-1] == ("search", 1, 1)
+    assert ("search", 1, 1) in seen and seen[-1] == ("audit entries", audited, audited)
     assert ("fields", 2, 2) in seen
 
     blobs_after = blobs_on_disk(settings)
@@ -232,7 +234,8 @@ async def test_rotation_when_the_kek_comes_from_the_environment(
         before = await snapshot(app, personas.gp, consult_id)
 
     # Rotating without a new key in the variable re-wraps nothing: all is current.
-    assert (await keys.rotate(settings))[1] == {"fields": 0, "images": 0, "search": 0}
+    assert (await keys.rotate(settings))[1] == {"fields": 0, "images": 0, "search": 0,
+                                                "audit entries": 0}
     fresh = base64.b64encode(new_key()).decode()
     both = settings.with_(master_key=f"{fresh},{old_key}")
     with pytest.raises(InvalidInput, match="ECONSULT_MASTER_KEY"):
