@@ -11,7 +11,9 @@ holds, however the writes are batched:
   write has committed: a request that read the row before that commit (PostgreSQL
   runs them side by side) still finds the time here. Entries older than the idle
   timeout can no longer keep a session alive, and are dropped;
-- at most one write per session is in flight; it writes the newest time it knows;
+- at most one write per session is in flight; it writes the newest time it knows; a
+  request that read the row before this process's last write committed does not start
+  another one for the same minute (`written`);
 - the UPDATE only ever moves `last_seen_at` forward, so two writes finishing out of
   order (another process's, or a retry) never rewind it and end a session early.
 """
@@ -35,6 +37,10 @@ class SessionTouches:
         self._keep = keep
         self.seen: dict[int, datetime] = {}
         self._writing: set[int] = set()
+        # The last time this process wrote per session: a request that resolved the row
+        # before that write committed still asks for a touch, which is not needed.
+        self._written: dict[int, datetime] = {}
+        self._every = min(sessions.TOUCH_EVERY, keep / 4)
         self._tasks: set[asyncio.Task[None]] = set()
         self._pruned_at: datetime | None = None
 
@@ -45,6 +51,9 @@ class SessionTouches:
             self.seen[session_id] = now
         self._prune(now)
         if not write or session_id in self._writing:
+            return
+        written = self._written.get(session_id)
+        if written is not None and now - written < self._every:
             return
         self._writing.add(session_id)
         task = asyncio.create_task(self._write(session_id))
@@ -58,6 +67,7 @@ class SessionTouches:
         horizon = now - self._keep
         for session_id in [k for k, at in self.seen.items() if at < horizon]:
             del self.seen[session_id]
+            self._written.pop(session_id, None)
 
     async def drain(self) -> None:
         """Let pending writes finish (at shutdown, before the engines close)."""
@@ -71,6 +81,7 @@ class SessionTouches:
                 return
             async with self._db.write() as db:
                 await sessions.touch(db, session_id, now=at)
+            self._written[session_id] = at
         except Exception:  # the in-memory time still holds; the next touch retries
             logger.exception("could not refresh session %s", session_id)
         finally:
