@@ -11,8 +11,9 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from econsult.consults.event_types import EventType, check_payload
-from econsult.db.sqlite import Precompiled
+from econsult.db.precompiled import Precompiled
 from econsult.models import Consult, ConsultEvent
+from econsult.models.loaded import as_loaded
 from econsult.realtime.events import QUEUE_FIELDS, BusEvent
 from econsult.security.policy import event_audience
 
@@ -60,13 +61,9 @@ class Recorder:
         # Who may hear of the event and what a queue row shows are stored with it, so a
         # reconnecting client (or another process) replays exactly what was published.
         stored = {**data, "_groups": sorted(groups), "_queue": queue}
-        row = ConsultEvent(
-            consult_id=consult.id,
-            type=type_.value,
-            actor_id=actor_id,
-            at=at,
-            data=json.dumps(stored, default=str, separators=(",", ":")),
-        )
+        row = as_loaded(ConsultEvent, {
+            "consult_id": consult.id, "type": type_.value, "actor_id": actor_id, "at": at,
+            "data": json.dumps(stored, default=str, separators=(",", ":"))})
         self.rows.append((row, groups, queue))
         return row
 

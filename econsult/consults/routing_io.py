@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.db.precompiled import PrecompiledQuery
 from econsult.errors import InvalidInput
 from econsult.models import (
     OPEN_STATES,
@@ -23,6 +24,7 @@ from econsult.models import (
     User,
     UserSpecialty,
 )
+from econsult.models.loaded import as_loaded
 from econsult.routing.decision import Decision, RoutingRequest, SpecialistState, decide
 from econsult.routing.decision import next_escalation as _next_escalation
 from econsult.routing.rota import Absence, OnCallInterval, Shift, Tier, WeeklyPattern, expand
@@ -34,8 +36,10 @@ from econsult.routing.targets import (
     targets_from_json,
 )
 
-# Expanding a day either side of `now` catches overnight patterns that began yesterday.
-_HORIZON = timedelta(days=1)
+# The decision looks only at who is on call at `now` (`rota.on_call_at`), so the rota
+# is expanded over the instant itself: [now, now + 1 us). `rota.expand` still starts
+# its weekly patterns a day early, which catches an overnight one that began yesterday.
+_INSTANT = timedelta(microseconds=1)
 
 
 def targets_of(specialty: Specialty) -> dict[Urgency, Target]:
@@ -149,7 +153,7 @@ async def route(
     exclude: frozenset[int] = frozenset(),
     preferred: int | None = None,
 ) -> Decision:
-    on_call = await on_call_intervals(db, specialty.slug, now - _HORIZON, now + _HORIZON, tz)
+    on_call = await on_call_intervals(db, specialty.slug, now, now + _INSTANT, tz)
     return decide(
         RoutingRequest(specialty.slug, Urgency(urgency), exclude, preferred),
         on_call,
@@ -167,7 +171,7 @@ async def next_escalation(
     now: datetime,
     tz: ZoneInfo,
 ) -> Decision:
-    on_call = await on_call_intervals(db, specialty.slug, now - _HORIZON, now + _HORIZON, tz)
+    on_call = await on_call_intervals(db, specialty.slug, now, now + _INSTANT, tz)
     return _next_escalation(
         RoutingRequest(specialty.slug, Urgency(consult.urgency)),
         consult.assigned_to,
@@ -187,29 +191,47 @@ _ABSENCES = RotaAbsence.__table__  # type: ignore[attr-defined]
 _USERS = User.__table__  # type: ignore[attr-defined]
 _HOLDS = UserSpecialty.__table__  # type: ignore[attr-defined]
 _CONSULTS = Consult.__table__  # type: ignore[attr-defined]
-# Built once (building and cache-keying a statement costs more than running it).
-_GET_SPECIALTY = select(_SPECIALTIES).where(_SPECIALTIES.c.slug == bindparam("slug"))
-_WEEKLY_OF = select(_WEEKLY.c.specialist_id, _WEEKLY.c.weekday, _WEEKLY.c.start,
-                    _WEEKLY.c.end, _WEEKLY.c.tier).where(_WEEKLY.c.specialty == bindparam("s"))
-_SHIFTS_OF = select(_SHIFTS.c.specialist_id, _SHIFTS.c.starts_at, _SHIFTS.c.ends_at,
-                    _SHIFTS.c.tier, _SHIFTS.c.id).where(
-    _SHIFTS.c.specialty == bindparam("s"), _SHIFTS.c.ends_at > bindparam("start"),
-    _SHIFTS.c.starts_at < bindparam("end"))
-_ABSENCES_OF = select(_ABSENCES.c.specialist_id, _ABSENCES.c.starts_at,
-                      _ABSENCES.c.ends_at).where(
-    _ABSENCES.c.specialist_id.in_(bindparam("people", expanding=True)),
-    _ABSENCES.c.ends_at > bindparam("start"), _ABSENCES.c.starts_at < bindparam("end"))
-_CANDIDATES = (select(_USERS.c.id, _USERS.c.active, _USERS.c.last_assigned_at,
-                      _USERS.c.open_cap, _open_load(_USERS.c.id))
-               .join(_HOLDS, _HOLDS.c.user_id == _USERS.c.id)
-               .where(_HOLDS.c.specialty == bindparam("s")))
+# Built once and run as `PrecompiledQuery` (building, cache-keying and setting up the
+# result of a statement cost more than running it).
+_GET_SPECIALTY = PrecompiledQuery(
+    select(*_SPECIALTIES.c).where(_SPECIALTIES.c.slug == bindparam("slug")))
+_WEEKLY_OF = PrecompiledQuery(
+    select(_WEEKLY.c.specialist_id, _WEEKLY.c.weekday, _WEEKLY.c.start, _WEEKLY.c.end,
+           _WEEKLY.c.tier).where(_WEEKLY.c.specialty == bindparam("s")))
+_SHIFTS_OF = PrecompiledQuery(
+    select(_SHIFTS.c.specialist_id, _SHIFTS.c.starts_at, _SHIFTS.c.ends_at, _SHIFTS.c.tier,
+           _SHIFTS.c.id).where(_SHIFTS.c.specialty == bindparam("s"),
+                               _SHIFTS.c.ends_at > bindparam("start"),
+                               _SHIFTS.c.starts_at < bindparam("end")))
+# The absences of the people on the specialty's weekly rota or on one of its shifts in
+# the window (the same people `on_call_intervals` collects), in the one statement.
+_ABSENCES_OF = PrecompiledQuery(
+    select(_ABSENCES.c.specialist_id, _ABSENCES.c.starts_at, _ABSENCES.c.ends_at).where(
+        _ABSENCES.c.specialist_id.in_(
+            select(_WEEKLY.c.specialist_id).where(_WEEKLY.c.specialty == bindparam("s"))
+            .union(select(_SHIFTS.c.specialist_id).where(
+                _SHIFTS.c.specialty == bindparam("s"), _SHIFTS.c.ends_at > bindparam("start"),
+                _SHIFTS.c.starts_at < bindparam("end")))),
+        _ABSENCES.c.ends_at > bindparam("start"), _ABSENCES.c.starts_at < bindparam("end")))
+# The open states as ORs of equalities (not an IN list, which is expanded per call);
+# SQLite reads them as the same IN on the (assigned_to, state) index.
+_OPEN_LOAD_SYNC = (select(func.count()).select_from(_CONSULTS)
+                   .where(_CONSULTS.c.assigned_to == _USERS.c.id,
+                          or_(*(_CONSULTS.c.state == s.value for s in OPEN_STATES)))
+                   .scalar_subquery())
+_CANDIDATES = PrecompiledQuery(
+    select(_USERS.c.id, _USERS.c.active, _USERS.c.last_assigned_at, _USERS.c.open_cap,
+           _OPEN_LOAD_SYNC)
+    .join(_HOLDS, _HOLDS.c.user_id == _USERS.c.id)
+    .where(_HOLDS.c.specialty == bindparam("s")))
+_SPECIALTY_COLUMNS = tuple(c.name for c in _SPECIALTIES.c)
 
 
 def load_specialty_sync(conn: Connection, slug: str) -> Specialty:
-    row = conn.execute(_GET_SPECIALTY, {"slug": slug}).first()
-    if row is None:
+    rows = _GET_SPECIALTY.rows(conn, {"slug": slug})
+    if not rows:
         raise InvalidInput(f"Unknown specialty {slug!r}.", field="specialty")
-    return Specialty(**row._mapping)
+    return as_loaded(Specialty, dict(zip(_SPECIALTY_COLUMNS, rows[0], strict=True)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -223,23 +245,22 @@ def _patterns(rows: tuple[tuple[Any, ...], ...]) -> tuple[WeeklyPattern, ...]:
 def route_sync(conn: Connection, *, specialty: Specialty, urgency: str, now: datetime,
                tz: ZoneInfo, preferred: int | None = None) -> Decision:
     """`route` on a synchronous connection: the same rows, the same pure decision."""
-    start, end = now - _HORIZON, now + _HORIZON
-    weekly = conn.execute(_WEEKLY_OF, {"s": specialty.slug}).all()
-    shifts = conn.execute(_SHIFTS_OF, {"s": specialty.slug, "start": start, "end": end}).all()
-    people = sorted({w.specialist_id for w in weekly} | {s.specialist_id for s in shifts})
-    absences = conn.execute(_ABSENCES_OF, {"people": people, "start": start, "end": end}
-                            ).all() if people else []
+    start, end = now, now + _INSTANT
+    window = {"s": specialty.slug, "start": start, "end": end}
+    weekly = _WEEKLY_OF.rows(conn, window)
+    shifts = _SHIFTS_OF.rows(conn, window)
+    absences = _ABSENCES_OF.rows(conn, window) if weekly or shifts else []
     on_call = expand(
-        _patterns(tuple(tuple(w) for w in weekly)),
-        [Shift(s.specialist_id, s.starts_at, s.ends_at, Tier(s.tier), s.id) for s in shifts],
-        [Absence(a.specialist_id, a.starts_at, a.ends_at) for a in absences],
+        _patterns(tuple(weekly)),
+        [Shift(sid, starts, ends, Tier(tier), id_) for sid, starts, ends, tier, id_ in shifts],
+        [Absence(sid, starts, ends) for sid, starts, ends in absences],
         start, end, tz)
     candidates = {
         int(uid): SpecialistState(
             specialist_id=int(uid), specialties=frozenset({specialty.slug}), active=active,
             open_load=int(n), cap=specialty.open_cap, last_assigned_at=last,
             personal_cap=cap)
-        for uid, active, last, cap, n in conn.execute(_CANDIDATES, {"s": specialty.slug})
+        for uid, active, last, cap, n in _CANDIDATES.rows(conn, {"s": specialty.slug})
         if uid is not None
     }
     return decide(RoutingRequest(specialty.slug, Urgency(urgency), frozenset(), preferred),

@@ -35,7 +35,7 @@ from econsult.consults.routing_io import (
 )
 from econsult.consults.stored_images import StoredImage, add_image_rows, image_rows
 from econsult.consults.views import SubmittedConsult, submitted_of
-from econsult.db.sqlite import Precompiled
+from econsult.db.precompiled import Precompiled
 from econsult.errors import Conflict, InvalidInput, NotFound
 from econsult.models import (
     Consult,
@@ -48,6 +48,7 @@ from econsult.models import (
     Specialty,
     User,
 )
+from econsult.models.loaded import as_loaded
 from econsult.routing.decision import Decision, DecisionKind
 from econsult.routing.targets import Urgency, urgencies_for
 from econsult.security import audit
@@ -241,28 +242,27 @@ def _new_consult(deps: ConsultDeps, user: Principal, data: SubmitInput, consult_
     details = {k: v.strip() for k, v in data.details.items() if v.strip()}
     target = targets_of(specialty)[Urgency(data.urgency)]
     assigned = decision.kind is DecisionKind.ASSIGN
-    consult = Consult(
-        id=consult_id,
-        gp_id=gp_id,
-        submitted_by=user.id,
-        specialty=specialty.slug,
-        urgency=data.urgency,
-        state=ConsultState.assigned if assigned else ConsultState.pooled,
-        assigned_to=decision.specialist_id,
-        idempotency_key=data.idempotency_key,
-        submitted_at=now,
-        updated_at=now,
-        patient_name=seal("consults", "patient_name", consult_id, data.patient_name.strip()),
-        patient_dob=seal("consults", "patient_dob", consult_id, data.patient_dob.strip()),
-        patient_health_number=seal(
+    consult = as_loaded(Consult, {
+        "id": consult_id,
+        "gp_id": gp_id,
+        "submitted_by": user.id,
+        "specialty": specialty.slug,
+        "urgency": data.urgency,
+        "state": ConsultState.assigned if assigned else ConsultState.pooled,
+        "assigned_to": decision.specialist_id,
+        "idempotency_key": data.idempotency_key,
+        "submitted_at": now,
+        "updated_at": now,
+        "patient_name": seal("consults", "patient_name", consult_id, data.patient_name.strip()),
+        "patient_dob": seal("consults", "patient_dob", consult_id, data.patient_dob.strip()),
+        "patient_health_number": seal(
             "consults", "patient_health_number", consult_id,
             data.patient_health_number.strip(),
         ),
-        question=seal("consults", "question", consult_id, data.question.strip()),
-        clinical_details=seal("consults", "clinical_details", consult_id, json.dumps(details))
-        if details
-        else None,
-    )
+        "question": seal("consults", "question", consult_id, data.question.strip()),
+        "clinical_details": seal("consults", "clinical_details", consult_id,
+                                 json.dumps(details)) if details else None,
+    })
     clinical_intake.apply(consult, intake, deps.fields)
     deadlines.start_clocks(consult, target, now, deps.calendar, assigned=assigned)
     return consult

@@ -29,7 +29,7 @@ All writers start with BEGIN IMMEDIATE, so SQLite's lock orders them. On Postgre
 it runs through asyncpg. The loop's writer connection never checkpoints the WAL in its
 own COMMITs (that writes back and fsyncs on the loop); every CHECKPOINT_EVERY commits
 it queues a passive checkpoint on the writer thread. A consult submission is one such
-unit (`consults.submit._write`), its plain writes `sqlite.Precompiled`.
+unit (`consults.submit._write`), its plain statements `db.precompiled`.
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Insert, Row, Update, event
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import Connection, Engine, create_engine
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from econsult.db.precompiled import as_sqlalchemy_error
 
 BUSY_TIMEOUT_MS = 10_000
 # The loop writer's commits between two WAL checkpoints handed to the writer thread
@@ -138,19 +139,24 @@ class LoopWriter(LoopConnection):
         """(True, result) once committed; (False, None), having written nothing, if
         the write lock is taken."""
         conn = self._connection()
+        # BEGIN and COMMIT straight on the sqlite3 connection (in autocommit mode, so
+        # SQLAlchemy keeps no transaction state of its own for it to track).
+        raw: Any = conn.connection.driver_connection
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                 return False, None
-            raise
+            raise as_sqlalchemy_error(conn, "BEGIN IMMEDIATE", (), exc) from exc
         try:
             result = work(conn)
-            conn.exec_driver_sql("COMMIT")
+            try:
+                raw.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise as_sqlalchemy_error(conn, "COMMIT", (), exc) from exc
         except BaseException:
-            if conn.connection.dbapi_connection is not None and \
-                    conn.connection.dbapi_connection.in_transaction:
-                conn.exec_driver_sql("ROLLBACK")
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
             raise
         self._commits += 1
         if self._checkpoint is not None and self._commits >= CHECKPOINT_EVERY:
@@ -203,47 +209,3 @@ class ThreadWriter:
     def close(self) -> None:
         self._thread.submit(self._engine.dispose).result()
         self._thread.shutdown()
-
-
-class Precompiled:
-    """A Core INSERT or UPDATE that returns nothing, compiled once (per dialect and set
-    of parameter names) and, on SQLite, run straight on the DBAPI connection with the
-    columns' bind processors applied: what `Connection.execute` does, without its
-    per-call cache lookup, parameter dicts and result set-up (~20-30 us a statement).
-    Elsewhere it is `conn.execute`. It fires no SQLAlchemy cursor events."""
-
-    def __init__(self, statement: Insert | Update) -> None:
-        self.statement = statement
-        self._compiled: dict[tuple[str, tuple[str, ...]],
-                             tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]] = {}
-
-    def run(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
-            ) -> int | None:
-        """On SQLite, a one-row INSERT returns the new row's id (its rowid)."""
-        many = [params] if isinstance(params, Mapping) else list(params)
-        if not many:
-            return None
-        if conn.dialect.name != "sqlite":
-            conn.execute(self.statement, many if len(many) > 1 else many[0])
-            return None
-        keys = tuple(many[0])
-        found = self._compiled.get((conn.dialect.name, keys))
-        if found is None:
-            compiled: Any = self.statement.compile(dialect=conn.dialect, column_keys=list(keys))
-            processors = compiled._bind_processors
-            found = (compiled.string,
-                     [(name, processors.get(name)) for name in compiled.positiontup])
-            self._compiled[(conn.dialect.name, keys)] = found
-        sql, binds = found
-        rows = [tuple(proc(p[name]) if proc else p[name] for name, proc in binds)
-                for p in many]
-        raw: Any = conn.connection.driver_connection
-        try:
-            if len(rows) == 1:
-                rowid: int | None = raw.execute(sql, rows[0]).lastrowid
-                return rowid
-            raw.executemany(sql, rows)
-            return None
-        except sqlite3.Error as exc:  # as SQLAlchemy raises it (IntegrityError, ...)
-            raise DBAPIError.instance(sql, rows, exc, sqlite3.Error,
-                                      hide_parameters=True, dialect=conn.dialect) from exc

@@ -32,6 +32,7 @@ from sqlmodel import col
 
 from econsult.db import Database
 from econsult.db.engines import connection_context
+from econsult.db.precompiled import Precompiled, PrecompiledQuery
 from econsult.models import AuditEvent, AuditHead
 from econsult.security.audit_checkpoints import Checkpoint
 from econsult.security.keyring import Kek, Keyring, KeyringError, load_keyring
@@ -163,6 +164,9 @@ _LOCK_HEAD = _READ_HEAD.with_for_update()
 _INSERT_ROWS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 _CREATE_HEAD = insert(_HEAD)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_READ_HEAD_SQLITE = PrecompiledQuery(_READ_HEAD)
+_INSERT_ROW_SQLITE = Precompiled(insert(_EVENTS))
+_MOVE_HEAD_SQLITE = Precompiled(_MOVE_HEAD)
 
 
 def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
@@ -172,9 +176,13 @@ def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
     if not entries:
         return []
     kek = keyring_of(connection_context(conn)).active
-    head = conn.execute(_LOCK_HEAD if conn.dialect.name == "postgresql" else _READ_HEAD
-                        ).one_or_none()
-    prev = head.last_hash if head else GENESIS
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:  # SQLite's writer lock already serialises appenders
+        found = _READ_HEAD_SQLITE.rows(conn)
+        head = found[0] if found else None
+    else:
+        head = conn.execute(_LOCK_HEAD).one_or_none()
+    prev = head[1] if head else GENESIS
     rows = []
     for entry in entries:
         row = {
@@ -192,11 +200,16 @@ def append_rows(conn: Connection, entries: Sequence[Entry]) -> list[int]:
         row["hash"] = prev = _hash_fields(str(row["prev_hash"]), row)
         row["mac"], row["mac_kek"] = row_mac(kek, prev), kek.id
         rows.append(row)
-    ids = [int(i) for i in conn.execute(_INSERT_ROWS, rows).scalars()]
+    if sqlite:  # one precompiled INSERT per row, in order: its rowid is the id
+        ids = [int(_INSERT_ROW_SQLITE.run(conn, row) or 0) for row in rows]
+    else:
+        ids = [int(i) for i in conn.execute(_INSERT_ROWS, rows).scalars()]
     moved = {"last_id": ids[-1], "last_hash": prev, "mac": head_mac(kek, ids[-1], prev),
              "mac_kek": kek.id}
     if head is None:
         conn.execute(_CREATE_HEAD, {"id": 1, **moved})
+    elif sqlite:
+        _MOVE_HEAD_SQLITE.run(conn, moved)
     else:
         conn.execute(_MOVE_HEAD, moved)
     return ids

@@ -184,7 +184,7 @@ async def test_precompiled_writes_raise_as_sqlalchemy_does(app: Starlette) -> No
     from sqlalchemy import Connection, insert
     from sqlalchemy.exc import IntegrityError
 
-    from econsult.db.sqlite import Precompiled
+    from econsult.db.precompiled import Precompiled
     from econsult.models import Specialty
 
     db = app_state(app).db
