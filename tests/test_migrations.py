@@ -4,6 +4,7 @@ refuses a database that is behind."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,24 @@ from econsult.db.schema import SchemaOutOfDate, check_schema_current, head_revis
 from econsult.models import KekRecord, Specialty
 from econsult.models.base import metadata
 from econsult.ops.migrate import DEFAULT_SPECIALTIES, migrate
+from econsult.turnaround.bands import INDEX as BAND_INDEX
+
+
+def _not_the_band_index(obj: Any, name: str | None, type_: str, reflected: bool,
+                        compare_to: Any) -> bool:
+    """The band index is on an expression written per dialect in its migration (no
+    model declares it; tests/turnaround/test_band_index.py checks it instead)."""
+    return not (type_ == "index" and name == BAND_INDEX)
 
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "target_metadata": metadata}
+        connection, opts={"compare_type": True, "target_metadata": metadata,
+                          "include_object": _not_the_band_index}
     )
-    return list(compare_metadata(context, metadata))
+    with warnings.catch_warnings():  # SQLite's reflection skips expression indexes
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+        return list(compare_metadata(context, metadata))
 
 
 async def test_models_and_migration_head_agree(settings: Settings) -> None:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -212,7 +212,6 @@ async def _banded_seek(
     rollups count the range's answers per group and band (`rollups.band_expr`), so
     each percentile is the offset-th smallest inside one band: each seek sorts that
     band's consults of the range, not the range. Key None: the totals."""
-    s = col(Consult.seconds_to_answer)
     band = rollups.band_expr(db)
     everything: dict[int, int] = {}
     for counted in bands.values():
@@ -232,12 +231,20 @@ async def _banded_seek(
                     if before + counted[b] >= rank:
                         break
                     before += counted[b]
-                columns.append(select(s).where(*clauses, s.is_not(None), band == b)
-                               .order_by(s + 0).limit(1).offset(rank - before - 1)
-                               .scalar_subquery())
+                columns.append(in_band(band, clauses, b, rank - before - 1).scalar_subquery())
         row = (await db.execute(select(*columns))).one()
         found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
     return found
+
+
+def in_band(band: Any, clauses: Sequence[ColumnElement[bool]], b: int, offset: int
+            ) -> Select[Any]:
+    """The `offset`-th smallest time to answer in band `b` of the consults `clauses`
+    select: through ix_consults_answer_band, the band's rows of the range only, sorted
+    (`s + 0`: not walked in the order of another index)."""
+    s = col(Consult.seconds_to_answer)
+    return (select(s).where(*clauses, s.is_not(None), band == b)
+            .order_by(s + 0).limit(1).offset(offset))
 
 
 def _rank(n: Any, p: tuple[int, int]) -> Any:

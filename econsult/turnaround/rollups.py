@@ -4,7 +4,7 @@ the dashboard reads one row per day and group instead of every consult in it.
 `turnaround_days` holds, per UTC day of submission, specialty and urgency, the counts
 `aggregates.Stats` adds up (consults, answered, within target, outcomes, referrals
 avoided, usefulness); `turnaround_day_bands` the answered ones per band of time to
-answer (`band_expr`), from which a small range's percentiles are located. Every
+answer (`bands`), from which a small range's percentiles are located. Every
 change to what they count goes through a step that sets
 `consults.updated_at` (answer, close, reroute, convert: `consults.steps`), so
 `refresh` recomputes exactly the days of the consults changed since the watermark,
@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, and_, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.db import Database
 from econsult.models import Consult, RollupState, TurnaroundDay, TurnaroundDayBand
+from econsult.turnaround.bands import band_of
 from econsult.turnaround.filters import Filters, where_of
 
 MARGIN = timedelta(minutes=5)
@@ -49,22 +50,8 @@ def _day_expr(db: AsyncSession) -> Any:
 
 
 def band_expr(db: AsyncSession) -> Any:
-    """The band of seconds_to_answer: 10 minutes wide for the first 6 hours, then an
-    hour to 3 days, then half a day (few bands per day and group, each a small share of
-    a range's answers). Truncation by CAST on SQLite, floor() on PostgreSQL (whose CAST
-    rounds). Every reader compares this same expression, so a band selects exactly the
-    consults counted in it."""
-    from sqlalchemy import case
-
-    s = col(Consult.seconds_to_answer)
-    sqlite = db.bind is not None and db.bind.dialect.name == "sqlite"
-
-    def whole(x: Any) -> Any:
-        return cast(x, Integer) if sqlite else cast(func.floor(x), Integer)
-
-    return case((s < 21_600, whole(s / 600)),
-                (s < 259_200, 36 + whole((s - 21_600) / 3_600)),
-                else_=102 + whole((s - 259_200) / 43_200))
+    """The band of seconds_to_answer (`bands`: the expression the band index holds)."""
+    return band_of(db.bind.dialect.name if db.bind is not None else "sqlite")
 
 
 def _midnight(day: date) -> datetime:
