@@ -25,6 +25,10 @@ made) in one transaction, for the same S seconds. Two processes because the serv
 two: one Python process driving all C connections could be the limit itself, which
 would flatter the ratio; the same number of connections because contention on the
 audit head row (every submission updates it) grows with the writers waiting on it.
+The raw rows are pg_write's and no more: no routing reads, search tokens or stamp of
+the assignee (`UPDATE users SET last_assigned_at`, a second row every submission to
+that specialist locks until its commit); what econsult does beyond them is part of
+what the ratio shows.
 
     .venv/bin/python -m bench.pg_http [--seconds 10] [--clients 32] [--quick]
 """
