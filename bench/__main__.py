@@ -100,7 +100,17 @@ def _turnaround(dataset: Path, generate: bool, repeat: int) -> list[Figure]:
 
 
 def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
-    from bench import images, listing, pg_turnaround, pg_write, queue_ws, sqlite_write, submit
+    from bench import (
+        images,
+        listing,
+        pg_events,
+        pg_http,
+        pg_turnaround,
+        pg_write,
+        queue_ws,
+        sqlite_write,
+        submit,
+    )
 
     quick = args.quick
     out: dict[str, Callable[[], list[Figure]]] = {
@@ -113,6 +123,11 @@ def _benches(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
     }
     if pg_write.answers():  # the PostgreSQL section: only when the local server answers
         out["pg_write"] = lambda: pg_write.run(seconds=2 if quick else 5)
+        # serve --workers 2, 32 HTTP clients vs 32 raw asyncpg connections.
+        out["pg_http"] = lambda: pg_http.run(clients=32, seconds=3 if quick else 10)
+        # Two serve processes: events from A's submissions to B's sockets over NOTIFY.
+        out["pg_events"] = lambda: pg_events.run(n=50 if quick else 200,
+                                                 events=5 if quick else 25)
         # ECONSULT_BENCH_PG_CONSULTS sets the size (default 1,000,000).
         out["pg_turnaround"] = lambda: pg_turnaround.run(
             n=50_000 if quick else None, repeat=args.repeat_1m)
@@ -145,7 +160,8 @@ def print_table(figures: list[Figure]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated: images,submit,queue_ws,listing,"
-                        "sqlite_write,pg_write,pg_turnaround,turnaround,turnaround_10m")
+                        "sqlite_write,pg_write,pg_http,pg_events,pg_turnaround,turnaround,"
+                        "turnaround_10m")
     parser.add_argument("--quick", action="store_true", help="short runs (development)")
     parser.add_argument("--skip-1m", action="store_true", help="leave out the 1M aggregate")
     parser.add_argument("--with-1m", action="store_true",

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -93,48 +95,60 @@ async def _submits(settings: Settings, seconds: float) -> tuple[list[float], str
         await db.dispose()
 
 
+async def raw_writer(conn: Any, template_id: str) -> Callable[[], Awaitable[None]]:
+    """One submission's rows as raw asyncpg, copied from the consult `template_id` (its
+    row, its two events, its audit entry) and the audit head update, in one transaction
+    on `conn`: the returned coroutine function writes one more such set."""
+    consult = dict(await conn.fetchrow("SELECT * FROM consults WHERE id = $1", template_id))
+    events = [dict(r) for r in await conn.fetch(
+        "SELECT * FROM consult_events WHERE consult_id = $1 ORDER BY id", template_id)]
+    entry = dict(await conn.fetchrow("SELECT * FROM audit_events WHERE object_id = $1",
+                                     template_id))
+    for row in (*events, entry):
+        row.pop("id")
+
+    def statement(table: str, row: dict[str, Any]) -> str:
+        names = ", ".join(f'"{k}"' for k in row)
+        marks = ", ".join(f"${i + 1}" for i in range(len(row)))
+        return f"INSERT INTO {table} ({names}) VALUES ({marks})"
+
+    async def one() -> None:
+        new_id = str(uuid.uuid4())
+        async with conn.transaction():
+            row = {**consult, "id": new_id, "idempotency_key": None}
+            await conn.execute(statement("consults", row), *row.values())
+            for event in events:
+                row = {**event, "consult_id": new_id}
+                await conn.execute(statement("consult_events", row), *row.values())
+            digest = secrets.token_hex(32)
+            row = {**entry, "object_id": new_id, "hash": digest}
+            await conn.execute(statement("audit_events", row), *row.values())
+            await conn.execute("UPDATE audit_head SET last_hash = $1", digest)
+
+    return one
+
+
 async def _raw(url: str, template_id: str, seconds: float) -> list[float]:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        consult = dict(await conn.fetchrow("SELECT * FROM consults WHERE id = $1", template_id))
-        events = [dict(r) for r in await conn.fetch(
-            "SELECT * FROM consult_events WHERE consult_id = $1 ORDER BY id", template_id)]
-        entry = dict(await conn.fetchrow("SELECT * FROM audit_events WHERE object_id = $1",
-                                         template_id))
-        for row in (*events, entry):
-            row.pop("id")
-
-        def statement(table: str, row: dict[str, Any]) -> str:
-            names = ", ".join(f'"{k}"' for k in row)
-            marks = ", ".join(f"${i + 1}" for i in range(len(row)))
-            return f"INSERT INTO {table} ({names}) VALUES ({marks})"
-
+        one = await raw_writer(conn, template_id)
         times = []
         stop_at = time.perf_counter() + seconds
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
-            new_id = str(uuid.uuid4())
-            async with conn.transaction():
-                row = {**consult, "id": new_id, "idempotency_key": None}
-                await conn.execute(statement("consults", row), *row.values())
-                for event in events:
-                    row = {**event, "consult_id": new_id}
-                    await conn.execute(statement("consult_events", row), *row.values())
-                digest = secrets.token_hex(32)
-                row = {**entry, "object_id": new_id, "hash": digest}
-                await conn.execute(statement("audit_events", row), *row.values())
-                await conn.execute("UPDATE audit_head SET last_hash = $1", digest)
+            await one()
             times.append(time.perf_counter() - start)
         return times
     finally:
         await conn.close()
 
 
-def run(seconds: float = 5.0, admin_url: str = ADMIN_URL) -> list[Figure]:
-    if not answers():
-        return []
+@contextmanager
+def throwaway_database(admin_url: str = ADMIN_URL) -> Iterator[tuple[str, dict[str, str]]]:
+    """A fresh PostgreSQL database and data directory seeded by `econsult demo --no-serve
+    --consults 0`: (asyncpg URL, environment naming both); dropped on exit."""
     name = f"econsult_bench_{secrets.token_hex(4)}"
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
     url = admin_url.rsplit("/", 1)[0] + "/" + name
@@ -147,12 +161,19 @@ def run(seconds: float = 5.0, admin_url: str = ADMIN_URL) -> list[Figure]:
             subprocess.run([sys.executable, "-m", "econsult", "demo", "--no-serve",
                             "--consults", "0"], env=env, cwd=ROOT, check=True,
                            capture_output=True, timeout=300)
-            settings = Settings(data_dir=Path(tmp),
-                                database_url=env["ECONSULT_DATABASE_URL"])
-            times, template = asyncio.run(_submits(settings, seconds))
-            raw = asyncio.run(_raw(url, template, seconds))
+            yield url, env
     finally:
         asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run(seconds: float = 5.0, admin_url: str = ADMIN_URL) -> list[Figure]:
+    if not answers():
+        return []
+    with throwaway_database(admin_url) as (url, env):
+        settings = Settings(data_dir=Path(env["ECONSULT_DATA_DIR"]),
+                            database_url=env["ECONSULT_DATABASE_URL"])
+        times, template = asyncio.run(_submits(settings, seconds))
+        raw = asyncio.run(_raw(url, template, seconds))
     econsult_per_s, raw_per_s = len(times) / sum(times), len(raw) / sum(raw)
     detail = {"econsult": {"n": len(times), "median_ms": statistics.median(times) * 1000,
                            "per_s": econsult_per_s},
