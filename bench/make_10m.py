@@ -55,6 +55,17 @@ def _select_copy(k: int, days: int) -> str:
 
 def build(source: Path, dest: Path, copies: int) -> None:
     dest.mkdir(parents=True, exist_ok=True)
+    # Fold the source's WAL into its file first: after a partial checkpoint the main
+    # file alone is not a consistent database (copying it without its WAL gave
+    # "database disk image is malformed").
+    source_db = sqlite3.connect(source / "econsult.db")
+    try:
+        busy, _, _ = source_db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        source_db.close()
+    if busy:
+        raise SystemExit(f"{source} is in use (its WAL could not be checkpointed): "
+                         "stop what has it open and retry")
     for name in ("econsult.db", "keys.json"):
         shutil.copy2(source / name, dest / name)
     db = sqlite3.connect(dest / "econsult.db", isolation_level=None)

@@ -38,7 +38,12 @@ from econsult.models.mfa import MfaChallenge, Passkey, RecoveryCode, TotpCredent
 from econsult.models.people import CalendarFeed, PasswordReset
 from econsult.models.rota import RotaAbsence, RotaShift, RotaWeekly
 from econsult.models.search import ConsultSearchToken
-from econsult.models.turnaround import RollupState, TurnaroundDay, TurnaroundDayBand
+from econsult.models.turnaround import (
+    RollupState,
+    TurnaroundDay,
+    TurnaroundDayBand,
+    TurnaroundMonthBand,
+)
 
 __all__ = [
     "AnswerTemplate",
@@ -69,6 +74,7 @@ __all__ = [
     "RollupState",
     "TurnaroundDay",
     "TurnaroundDayBand",
+    "TurnaroundMonthBand",
     "CalendarFeed",
     "PasswordReset",
     "AuditEvent",

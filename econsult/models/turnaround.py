@@ -49,3 +49,17 @@ class TurnaroundDayBand(SQLModel, table=True):
     urgency: str = Field(primary_key=True, max_length=16)
     band: int = Field(primary_key=True)
     n: int = 0
+
+
+class TurnaroundMonthBand(SQLModel, table=True):
+    """`TurnaroundDayBand` summed per calendar month of its UTC days (`month` is the
+    first day): a long range's bands from one row per month and band, recomputed from
+    the day rows of every month a refresh touches."""
+
+    __tablename__ = "turnaround_month_bands"
+
+    month: date = Field(primary_key=True)
+    specialty: str = Field(primary_key=True, max_length=64)
+    urgency: str = Field(primary_key=True, max_length=16)
+    band: int = Field(primary_key=True)
+    n: int = 0

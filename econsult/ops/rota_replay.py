@@ -32,8 +32,9 @@ from sqlmodel import col
 from econsult.db import Database
 from econsult.errors import InvalidInput, NotFound
 from econsult.models import Consult
-from econsult.ops.simulate import SimulationTooLong, World, simulate
+from econsult.ops.simulate import simulate
 from econsult.ops.simulation.arrivals import Arrival, arrivals_from_history
+from econsult.ops.simulation.driver import SimulationTooLong, World
 from econsult.ops.simulation.outcomes import Arm
 from econsult.ops.simulation.report import GroupSummary, summarise
 from econsult.ops.simulation.rota_model import (

@@ -23,17 +23,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.models import OPEN_STATES, Consult
-from econsult.turnaround import rollups
+from econsult.turnaround import percentiles, rollup_reads, rollups
 from econsult.turnaround.filters import Filters, where_of
+from econsult.turnaround.percentiles import Key
 
-Key = tuple[Any, ...]
-MEDIAN = (1, 2)
-P90 = (9, 10)
 CONTRACT_FIELDS = (
     "count", "answered", "median_seconds_to_answer", "p90_seconds_to_answer",
     "within_target_pct", "open", "at_risk", "breached", "referral_avoided_pct",
@@ -204,107 +202,6 @@ async def _add_open(db: AsyncSession, found: dict[Key, Stats],
             stats.breached += n_breached
 
 
-async def _banded_seek(
-    db: AsyncSession, bands: rollups.Bands,
-    wanted: Sequence[tuple[Sequence[ColumnElement[bool]], Stats, Key | None]],
-) -> list[tuple[float, float]]:
-    """(median, p90) for each (clauses, stats, key) of a small range, exactly. The
-    rollups count the range's answers per group and band (`rollups.band_expr`), so
-    each percentile is the offset-th smallest inside one band: each seek sorts that
-    band's consults of the range, not the range. Key None: the totals."""
-    band = rollups.band_expr(db)
-    everything: dict[int, int] = {}
-    for counted in bands.values():
-        for b, n in counted.items():
-            everything[b] = everything.get(b, 0) + n
-    found: list[tuple[float, float]] = []
-    for at in range(0, len(wanted), SEEKS_PER_STATEMENT):
-        columns = []
-        for clauses, stats, key in wanted[at: at + SEEKS_PER_STATEMENT]:
-            counted = everything if key is None else bands.get((key[0], key[1]), {})
-            n = stats.answered
-            if sum(counted.values()) != n:  # one snapshot: cannot happen
-                raise LookupError("bands do not add up to the answered count")
-            for rank in (_rank(n, MEDIAN), _rank(n, P90)):
-                before = 0
-                for b in sorted(counted):
-                    if before + counted[b] >= rank:
-                        break
-                    before += counted[b]
-                columns.append(in_band(band, clauses, b, rank - before - 1).scalar_subquery())
-        row = (await db.execute(select(*columns))).one()
-        found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
-    return found
-
-
-def in_band(band: Any, clauses: Sequence[ColumnElement[bool]], b: int, offset: int
-            ) -> Select[Any]:
-    """The `offset`-th smallest time to answer in band `b` of the consults `clauses`
-    select: through ix_consults_answer_band, the band's rows of the range only, sorted
-    (`s + 0`: not walked in the order of another index)."""
-    s = col(Consult.seconds_to_answer)
-    return (select(s).where(*clauses, s.is_not(None), band == b)
-            .order_by(s + 0).limit(1).offset(offset))
-
-
-def _rank(n: Any, p: tuple[int, int]) -> Any:
-    """⌈n·num/den⌉ in integer arithmetic (both dialects divide integers exactly)."""
-    num, den = p
-    return (n * num + (den - 1)) // den
-
-
-async def percentiles(db: AsyncSession, where: Sequence[ColumnElement[bool]],
-                      keys: Sequence[ColumnElement[Any]]) -> dict[Key, tuple[float, float]]:
-    """(median, p90) of seconds_to_answer per key, nearest-rank, in one windowed query.
-
-    For any grouping expression (weeks, specialists); `_seek` is faster for the
-    specialty and urgency groups, which an index keeps in answer-time order.
-    """
-    s = col(Consult.seconds_to_answer)
-    partition = list(keys) or None
-    ranked = select(
-        *keys,
-        s.label("s"),
-        func.row_number().over(partition_by=partition, order_by=s).label("rn"),
-        func.count().over(partition_by=partition).label("n"),
-    ).where(*where, s.is_not(None)).subquery()
-    rn, n = ranked.c.rn, ranked.c.n
-    at_median, at_p90 = rn == _rank(n, MEDIAN), rn == _rank(n, P90)
-    key_cols = [ranked.c[str(k.key)] for k in keys]
-    stmt = select(
-        *key_cols,
-        func.max(case((at_median, ranked.c.s))),
-        func.max(case((at_p90, ranked.c.s))),
-    ).where(or_(at_median, at_p90))
-    if key_cols:
-        stmt = stmt.group_by(*key_cols)
-    return {tuple(row[: len(keys)]): (float(row[-2]), float(row[-1]))
-            for row in (await db.execute(stmt)).all() if row[-2] is not None}
-
-
-SEEKS_PER_STATEMENT = 64  # keeps the bound parameters well under every driver's limit
-
-
-async def _seek(db: AsyncSession, wanted: Sequence[tuple[Sequence[ColumnElement[bool]], int]]
-                ) -> list[tuple[float, float]]:
-    """(median, p90) of the n answered consults each `where` selects: the ⌈n·p⌉-th
-    smallest, fetched with ORDER BY ... LIMIT 1 OFFSET. With an index on (specialty,
-    urgency, seconds_to_answer) the database walks index entries instead of sorting; the
-    p90 is walked from the top, so both together touch 0.6 n entries. Every seek is a
-    scalar subquery of one SELECT: one round trip for all groups and the totals."""
-    s = col(Consult.seconds_to_answer)
-    found: list[tuple[float, float]] = []
-    for at in range(0, len(wanted), SEEKS_PER_STATEMENT):
-        columns = []
-        for where, n in wanted[at: at + SEEKS_PER_STATEMENT]:
-            base = select(s).where(*where, s.is_not(None)).limit(1)
-            columns += [base.order_by(s).offset(_rank(n, MEDIAN) - 1).scalar_subquery(),
-                        base.order_by(s.desc()).offset(n - _rank(n, P90)).scalar_subquery()]
-        row = (await db.execute(select(*columns))).one()
-        found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
-    return found
-
-
 async def grouped(db: AsyncSession, where: Sequence[ColumnElement[bool]],
                   keys: Sequence[ColumnElement[Any]]) -> dict[Key, Stats]:
     """Stats per distinct value of `keys` (labelled columns); {(): totals} when none.
@@ -312,7 +209,7 @@ async def grouped(db: AsyncSession, where: Sequence[ColumnElement[bool]],
     Keys with no consults are absent; totals are always present.
     """
     found = await _counts(db, where, keys)
-    for key, (median, p90) in (await percentiles(db, where, keys)).items():
+    for key, (median, p90) in (await percentiles.windowed(db, where, keys)).items():
         stats = found.setdefault(key, Stats())
         stats.median_seconds_to_answer, stats.p90_seconds_to_answer = median, p90
     if not keys:
@@ -388,9 +285,9 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     given = filters
     filters, by_flags = await _plan(db, filters, snapshot=sqlite)
     # A range that is a small part of the history: its percentiles are sought among its
-    # own rows, band by band (`_banded_seek`), not by walking every answer time.
+    # own rows, band by band, not by walking every answer time.
     small = not by_flags and await _small_range(db, given)
-    rolled = await rollups.counts(db, given, bands=small)
+    rolled = await rollup_reads.counts(db, given, bands=True)
     where = where_of(filters)
     seek_where = where_of(filters, hide_range=sqlite)
     if rolled is None:
@@ -400,38 +297,31 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
         groups = {key: Stats(**dict(zip(rollups.COUNT_FIELDS, values, strict=True)))
                   for key, values in rolled.counts.items()}
         await _add_open(db, groups, seek_where, GROUP_KEYS)
-    in_range = small and rolled is not None
     totals = Stats()
     for stats in groups.values():  # every count adds up; only the percentiles do not
         for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",
                      "avoided", "usefulness_n", "usefulness_sum"):
             setattr(totals, name, getattr(totals, name) + getattr(stats, name))
-    # The percentiles of each group, then of the totals, walked in answer-time order.
-    wanted = [([*seek_where, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], stats)
-              for key, stats in groups.items() if stats.answered]
-    if in_range:
-        # Each group's own range of ix_consults_turnaround_counts (specialty, urgency,
-        # submitted_at: covering); the totals through the same index, one range per
-        # group present (the IN lists), instead of the submitted_at index and a row
-        # lookup for each answer time. `_banded_seek` sorts one band of each.
-        wanted = [([*where, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], stats)
-                  for key, stats in groups.items() if stats.answered]
-        if totals.answered:
-            present = [k for k, v in groups.items() if v.answered]
-            wanted.append(([*where, col(Consult.specialty).in_(sorted({k[0] for k in present})),
-                            col(Consult.urgency).in_(sorted({k[1] for k in present}))], totals))
-    elif totals.answered:
-        wanted.append((seek_where, totals))
-    if in_range:
-        keyed: list[Key | None] = [k for k, v in groups.items() if v.answered]
-        if totals.answered:
-            keyed.append(None)
-        assert rolled is not None
-        found = await _banded_seek(
-            db, rolled.bands, [(c, st, k) for (c, st), k in zip(wanted, keyed, strict=True)])
+    # The percentiles of each group, then of the totals.
+    present = [key for key, stats in groups.items() if stats.answered]
+    # A short range's band seeks read ix_consults_answer_band (specialty, urgency, band,
+    # submitted_at): each group's own band of the range, the totals' through IN lists
+    # of the groups present. Otherwise the answer-time indexes are walked.
+    base = where if small and rolled is not None else seek_where
+    wanted: list[tuple[list[ColumnElement[bool]], Stats, Key | None]] = [
+        ([*base, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], groups[key], key)
+        for key in present]
+    if totals.answered:
+        over = [col(Consult.specialty).in_(sorted({k[0] for k in present})),
+                col(Consult.urgency).in_(sorted({k[1] for k in present}))] \
+            if small and rolled is not None else []
+        wanted.append(([*base, *over], totals, None))
+    if rolled is None:
+        found = await percentiles.walked(db, [(c, st.answered) for c, st, _ in wanted])
     else:
-        found = await _seek(db, [(clauses, stats.answered) for clauses, stats in wanted])
-    for (_, stats), (median, p90) in zip(wanted, found, strict=True):
+        found = await percentiles.in_bands(
+            db, rolled.bands, [(c, st.answered, k) for c, st, k in wanted], small=small)
+    for (_, stats, _), (median, p90) in zip(wanted, found, strict=True):
         stats.median_seconds_to_answer, stats.p90_seconds_to_answer = median, p90
     return Summary(groups={(k[0], k[1]): groups[k] for k in sorted(groups)}, totals=totals)
 

@@ -1,10 +1,12 @@
 """Per-day rollups of the turnaround counts, kept by a job and reconciled, so a range of
-the dashboard reads one row per day and group instead of every consult in it.
+the dashboard reads one row per day and group instead of every consult in it
+(`rollup_reads` reads them).
 
 `turnaround_days` holds, per UTC day of submission, specialty and urgency, the counts
 `aggregates.Stats` adds up (consults, answered, within target, outcomes, referrals
 avoided, usefulness); `turnaround_day_bands` the answered ones per band of time to
-answer (`bands`), from which a small range's percentiles are located. Every
+answer (`bands`), from which a range's percentiles are located, and
+`turnaround_month_bands` those summed per calendar month (for long ranges). Every
 change to what they count goes through a step that sets
 `consults.updated_at` (answer, close, reroute, convert: `consults.steps`), so
 `refresh` recomputes exactly the days of the consults changed since the watermark,
@@ -20,8 +22,7 @@ job saw) is still treated as dirty until the next pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -30,15 +31,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.db import Database
-from econsult.models import Consult, RollupState, TurnaroundDay, TurnaroundDayBand
+from econsult.models import (
+    Consult,
+    RollupState,
+    TurnaroundDay,
+    TurnaroundDayBand,
+    TurnaroundMonthBand,
+)
 from econsult.turnaround.bands import band_of
-from econsult.turnaround.filters import Filters, where_of
 
 MARGIN = timedelta(minutes=5)
 REFRESH_EVERY = 60.0  # seconds between refreshes in a running server
 COUNT_FIELDS = ("count", "answered", "within", "outcomes", "avoided", "usefulness_n",
                 "usefulness_sum")  # columns of turnaround_days, fields of aggregates.Stats
-_COUNTS = COUNT_FIELDS
 
 
 def _day_expr(db: AsyncSession) -> Any:
@@ -54,7 +59,41 @@ def band_expr(db: AsyncSession) -> Any:
     return band_of(db.bind.dialect.name if db.bind is not None else "sqlite")
 
 
-def _midnight(day: date) -> datetime:
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _month_expr(db: AsyncSession) -> Any:
+    """The first day of the month of turnaround_day_bands.day, in SQL."""
+    day = col(TurnaroundDayBand.day)
+    if db.bind is not None and db.bind.dialect.name == "sqlite":
+        return func.date(day, "start of month")
+    return cast(func.date_trunc("month", day), Date)
+
+
+async def _recompute_months(db: AsyncSession, months: Sequence[date] | None) -> None:
+    """Replace the month band rows of `months` (every month when None) with the sums of
+    their day band rows (which the caller has just recomputed)."""
+    m, b = TurnaroundMonthBand, TurnaroundDayBand
+    month = _month_expr(db)
+    keys = (col(b.specialty), col(b.urgency), col(b.band))
+    source = select(month.label("month"), *keys, func.sum(col(b.n))).group_by(month, *keys)
+    into = ["month", "specialty", "urgency", "band", "n"]
+    if months is None:
+        await db.execute(delete(m))
+        await db.execute(insert(m).from_select(into, source))
+        return
+    for first in months:
+        await db.execute(delete(m).where(col(m.month) == first))
+        await db.execute(insert(m).from_select(into, source.where(
+            col(b.day) >= first, col(b.day) < next_month(first))))
+
+
+def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
@@ -64,7 +103,7 @@ def _one_if(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _aggregates() -> list[Any]:
+def aggregate_columns() -> list[Any]:
     c = Consult
     answered = col(c.seconds_to_answer).is_not(None)
     return [
@@ -85,14 +124,14 @@ async def _recompute(db: AsyncSession, days: Sequence[date] | None, *,
     whose rows the caller has already removed."""
     day = _day_expr(db)
     keys = (col(Consult.specialty), col(Consult.urgency))
-    source = select(day.label("day"), *keys, *_aggregates())
+    source = select(day.label("day"), *keys, *aggregate_columns())
     band = band_expr(db)
     bands = select(day.label("day"), *keys, band.label("band"), func.count()) \
         .where(col(Consult.seconds_to_answer).is_not(None))
     spans: list[list[ColumnElement[bool]]] = [[]]
     if between is not None:
-        spans = [[col(Consult.submitted_at) >= _midnight(between[0]),
-                  col(Consult.submitted_at) < _midnight(between[1])]]
+        spans = [[col(Consult.submitted_at) >= midnight(between[0]),
+                  col(Consult.submitted_at) < midnight(between[1])]]
     elif days is None:
         await db.execute(delete(TurnaroundDay))
         await db.execute(delete(TurnaroundDayBand))
@@ -101,12 +140,13 @@ async def _recompute(db: AsyncSession, days: Sequence[date] | None, *,
         for one in days:
             await db.execute(delete(TurnaroundDay).where(col(TurnaroundDay.day) == one))
             await db.execute(delete(TurnaroundDayBand).where(col(TurnaroundDayBand.day) == one))
-            start = _midnight(one)
+            start = midnight(one)
             spans.append([col(Consult.submitted_at) >= start,
                           col(Consult.submitted_at) < start + timedelta(days=1)])
     for where in spans:
         await db.execute(insert(TurnaroundDay).from_select(
-            ["day", "specialty", "urgency", *_COUNTS], source.where(*where).group_by(day, *keys)))
+            ["day", "specialty", "urgency", *COUNT_FIELDS],
+            source.where(*where).group_by(day, *keys)))
         await db.execute(insert(TurnaroundDayBand).from_select(
             ["day", "specialty", "urgency", "band", "n"],
             bands.where(*where).group_by(day, *keys, band)))
@@ -136,39 +176,37 @@ async def _exclusive(session: AsyncSession) -> bool:
                                        {"k": _LOCK})).scalar())
 
 
-CHUNK_DAYS = 31  # SQLite: days recomputed per write transaction in a full rebuild
-
-
 async def rebuild(db: Database, now: datetime) -> bool:
-    """Every day from the consults. On PostgreSQL in one transaction (it blocks no
-    other writer); on SQLite a month per write transaction, so the single writer is
-    held for one month's pass at a time (a 10M history takes ~30 s in all). The
-    rollups are not read until the last transaction writes the state; what changes
-    meanwhile is newer than the watermark, so it counts as dirty until refreshed.
-    Returns False when another worker holds the rollups (PostgreSQL)."""
+    """Every day and month from the consults. On PostgreSQL in one transaction (it
+    blocks no other writer); on SQLite a calendar month per write transaction, so the
+    single writer is held for one month's pass at a time (a 10M history takes about a
+    minute in all). The rollups are not read until the last transaction writes the
+    state; what changes meanwhile is newer than the watermark, so it counts as dirty
+    until refreshed. Returns False when another worker holds the rollups (PostgreSQL)."""
     if not db.is_sqlite:
         async with db.write() as session:
             if not await _exclusive(session):
                 return False
             newest = await _newest_change(session) or now
             await _recompute(session, None)
+            await _recompute_months(session, None)
             await _set_state(session, built_at=now, watermark=newest - MARGIN)
         return True
     async with db.write() as session:
         newest = await _newest_change(session) or now
-        for table in (RollupState, TurnaroundDay, TurnaroundDayBand):
+        for table in (RollupState, TurnaroundDay, TurnaroundDayBand, TurnaroundMonthBand):
             await session.execute(delete(table))
         submitted = col(Consult.submitted_at)
         first, last = (await session.execute(select(
             select(func.min(submitted)).scalar_subquery(),
             select(func.max(submitted)).scalar_subquery()))).one()
     if first is not None and last is not None:
-        day, end = _as_date(first), _as_date(last) + timedelta(days=1)
-        while day < end:
-            upto = min(day + timedelta(days=CHUNK_DAYS), end)
+        month, end = month_of(_as_date(first)), _as_date(last) + timedelta(days=1)
+        while month < end:
             async with db.write() as session:
-                await _recompute(session, None, between=(day, upto))
-            day = upto
+                await _recompute(session, None, between=(month, next_month(month)))
+                await _recompute_months(session, [month])
+            month = next_month(month)
     async with db.write() as session:
         await _set_state(session, built_at=now, watermark=newest - MARGIN)
     return True
@@ -190,6 +228,7 @@ async def refresh(db: Database, now: datetime) -> int:
             return 0
         days = await dirty_days(session, state.watermark)
         await _recompute(session, days)
+        await _recompute_months(session, sorted({month_of(d) for d in days}))
         await _set_state(session, built_at=state.built_at,
                          watermark=max(state.watermark, newest - MARGIN))
         return len(days)
@@ -211,117 +250,10 @@ async def dirty_days(db: AsyncSession, watermark: datetime) -> list[date]:
 
 
 def _as_date(value: object) -> date:
+    """A day from a date, a datetime (on PostgreSQL, min(submitted_at)) or SQLite's text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-Bands = dict[tuple[str, str], dict[int, int]]
-
-
-@dataclass
-class Rolled:
-    """Per (specialty, urgency): the `COUNT_FIELDS`, and answered consults per band."""
-
-    counts: dict[tuple[str, str], list[int]]
-    bands: Bands
-
-
-async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
-                 ) -> Rolled | None:
-    """The `COUNT_FIELDS` and the bands per (specialty, urgency) of the consults
-    `filters` selects, exactly (the bands only when asked: over a long range they are
-    many rows); None when the rollups have never been built (then count from the
-    consults)."""
-    state = await db.get(RollupState, 1)
-    if state is None:
-        return None
-    start, end = filters.start, filters.end
-    first_full = None if start is None else (
-        start.astimezone(UTC).date() if start == _midnight(start.astimezone(UTC).date())
-        else start.astimezone(UTC).date() + timedelta(days=1))
-    after_full = None if end is None else end.astimezone(UTC).date()  # exclusive
-    if first_full is not None and after_full is not None and first_full >= after_full:
-        return await _direct(db, filters, [], bands)  # less than a whole day
-    dirty = [d for d in await dirty_days(db, state.watermark)
-             if (first_full is None or d >= first_full)
-             and (after_full is None or d < after_full)]
-    def on(table: Any) -> list[ColumnElement[bool]]:
-        day = col(table.day)
-        clauses: list[ColumnElement[bool]] = []
-        if first_full is not None:
-            clauses.append(day >= first_full)
-        if after_full is not None:
-            clauses.append(day < after_full)
-        if dirty:
-            clauses.append(day.not_in(dirty))
-        if filters.specialty:
-            clauses.append(col(table.specialty) == filters.specialty)
-        if filters.urgency:
-            clauses.append(col(table.urgency) == filters.urgency)
-        return clauses
-
-    clauses = on(TurnaroundDay)
-    stmt = select(col(TurnaroundDay.specialty), col(TurnaroundDay.urgency),
-                  *(func.sum(getattr(TurnaroundDay, n)) for n in _COUNTS)) \
-        .where(*clauses).group_by(col(TurnaroundDay.specialty), col(TurnaroundDay.urgency))
-    found: dict[tuple[str, str], list[int]] = {}
-    for row in (await db.execute(stmt)).all():
-        found[(row[0], row[1])] = [int(v or 0) for v in row[2:]]
-    b = TurnaroundDayBand
-    counted_bands: Bands = {}
-    for row in [] if not bands else (await db.execute(
-            select(col(b.specialty), col(b.urgency), col(b.band), func.sum(col(b.n)))
-            .where(*on(b)).group_by(col(b.specialty), col(b.urgency), col(b.band)))).all():
-        counted_bands.setdefault((row[0], row[1]), {})[int(row[2])] = int(row[3] or 0)
-    # What the whole clean days do not cover: the partial edges and the dirty days.
-    spans: list[tuple[datetime | None, datetime | None]] = []
-    if first_full is not None and start is not None and _midnight(first_full) > start:
-        spans.append((start, _midnight(first_full)))
-    if after_full is not None and end is not None and _midnight(after_full) < end:
-        spans.append((_midnight(after_full), end))
-    spans += [(_midnight(d), _midnight(d) + timedelta(days=1)) for d in dirty]
-    if spans:
-        extra = await _direct(db, filters, spans, bands)
-        for key, values in extra.counts.items():
-            have = found.setdefault(key, [0] * len(_COUNTS))
-            for i, v in enumerate(values):
-                have[i] += v
-        for key, counted in extra.bands.items():
-            mine = counted_bands.setdefault(key, {})
-            for band, n in counted.items():
-                mine[band] = mine.get(band, 0) + n
-    kept = {k: v for k, v in found.items() if v[0]}
-    return Rolled(kept, {k: v for k, v in counted_bands.items() if k in kept})
-
-
-async def _direct(db: AsyncSession, filters: Filters,
-                  spans: Iterable[tuple[datetime | None, datetime | None]],
-                  with_bands: bool) -> Rolled:
-    """Counts from the consults: of the whole filter when `spans` is empty, else of the
-    parts of it inside the spans."""
-    where = where_of(filters)
-    # One statement per span: each a plain range on submitted_at (an OR of ranges would
-    # not reach the index on SQLite).
-    parts: list[list[ColumnElement[bool]]] = [
-        [*([col(Consult.submitted_at) >= a] if a else []),
-         *([col(Consult.submitted_at) < b] if b else [])] for a, b in spans] or [[]]
-    found: dict[tuple[str, str], list[int]] = {}
-    bands: Bands = {}
-    keys = (col(Consult.specialty), col(Consult.urgency))
-    band = band_expr(db)
-    for part in parts:
-        stmt = select(*keys, *_aggregates()).where(*where, *part).group_by(*keys)
-        for r in (await db.execute(stmt)).all():
-            have = found.setdefault((r[0], r[1]), [0] * len(_COUNTS))
-            for i, v in enumerate(r[2:]):
-                have[i] += int(v or 0)
-        if not with_bands:
-            continue
-        stmt = select(*keys, band, func.count()).where(
-            *where, *part, col(Consult.seconds_to_answer).is_not(None)).group_by(*keys, band)
-        for r in (await db.execute(stmt)).all():
-            mine = bands.setdefault((r[0], r[1]), {})
-            mine[int(r[2])] = mine.get(int(r[2]), 0) + int(r[3] or 0)
-    return Rolled(found, bands)
 
 
 async def reconcile(db: Database, now: datetime) -> bool:
@@ -331,8 +263,12 @@ async def reconcile(db: Database, now: datetime) -> bool:
         total = (await session.execute(select(func.count()).select_from(Consult))).scalar()
         rolled = (await session.execute(select(func.coalesce(func.sum(
             col(TurnaroundDay.count)), 0)))).scalar()
+        by_day, by_month = (await session.execute(select(
+            select(func.coalesce(func.sum(col(TurnaroundDayBand.n)), 0)).scalar_subquery(),
+            select(func.coalesce(func.sum(col(TurnaroundMonthBand.n)), 0)).scalar_subquery(),
+        ))).one()
         built = await session.get(RollupState, 1) is not None
-    if built and int(total or 0) == int(rolled or 0):
+    if built and int(total or 0) == int(rolled or 0) and int(by_day) == int(by_month):
         return False
     await rebuild(db, now)
     return True

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 from econsult.http.state import app_state
 from econsult.models import Consult
-from econsult.turnaround import aggregates
+from econsult.turnaround import percentiles
 from econsult.turnaround.bands import INDEX, band_of, band_sql
 
 MIGRATION = Path(__file__).parents[2] / "econsult/migrations/versions/0016_answer_band_index.py"
@@ -78,7 +78,7 @@ async def test_the_band_seek_reads_the_band_index_on_sqlite(app: Starlette) -> N
         if session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
             pytest.skip("the plan is SQLite's")
         c = Consult
-        query = aggregates.in_band(
+        query = percentiles.in_band(
             band_of("sqlite"),
             [col(c.specialty) == "dermatology", col(c.urgency) == "routine",
              col(c.submitted_at) >= datetime(2026, 1, 1, tzinfo=UTC),

@@ -33,6 +33,8 @@ FILTERS = (
     # Under a twentieth of the history: percentiles sought among the range's own rows.
     Filters(start=T0 - timedelta(days=12, hours=5), end=T0 - timedelta(days=8, hours=2)),
     Filters(start=T0 - timedelta(days=4, hours=7), specialty="dermatology"),
+    # Two whole calendar months inside (their bands from the month rows), partial ends.
+    Filters(start=T0 - timedelta(days=75, hours=2), end=T0 - timedelta(days=1, hours=5)),
 )
 
 
@@ -129,6 +131,8 @@ async def test_changes_after_the_watermark_count_before_the_job_sees_them(
         assert state is not None and state.watermark == later - rollups.MARGIN
         assert await rollups.dirty_days(session, state.watermark) != []  # still in margin
     assert await rollups.refresh(db, later + timedelta(minutes=10)) >= 1
+    # The month rows were recomputed with their days: they add up (no rebuild needed).
+    assert await rollups.reconcile(db, later + timedelta(minutes=10)) is False
 
 
 async def test_reconcile_rebuilds_only_when_the_rollups_do_not_add_up(

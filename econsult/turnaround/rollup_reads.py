@@ -1,0 +1,214 @@
+"""Reading a range's counts and answer bands through the rollups, exactly.
+
+Whole days inside the range that no consult changed after the watermark come from
+`turnaround_days` (and their bands from `turnaround_day_bands`, or, for whole calendar
+months with no such change, from `turnaround_month_bands`); the range's partial first
+and last day, and the "dirty" days, are counted from the consults themselves. So the
+figures are exact whatever the rollup job's lag (`rollups`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from econsult.models import (
+    Consult,
+    RollupState,
+    TurnaroundDay,
+    TurnaroundDayBand,
+    TurnaroundMonthBand,
+)
+from econsult.turnaround.filters import Filters, where_of
+from econsult.turnaround.rollups import (
+    COUNT_FIELDS,
+    aggregate_columns,
+    band_expr,
+    dirty_days,
+    midnight,
+    month_of,
+    next_month,
+)
+
+Bands = dict[tuple[str, str], dict[int, int]]
+
+
+@dataclass
+class Rolled:
+    """Per (specialty, urgency): the `COUNT_FIELDS`, and answered consults per band."""
+
+    counts: dict[tuple[str, str], list[int]]
+    bands: Bands
+
+
+@dataclass(frozen=True)
+class _Days:
+    """The whole clean days of a range: [first, after) (None: unbounded), less `dirty`."""
+
+    first: date | None
+    after: date | None
+    dirty: list[date]
+
+    def on(self, day: Any, filters: Filters, table: Any) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.first is not None:
+            clauses.append(day >= self.first)
+        if self.after is not None:
+            clauses.append(day < self.after)
+        if self.dirty:
+            clauses.append(day.not_in(self.dirty))
+        if filters.specialty:
+            clauses.append(col(table.specialty) == filters.specialty)
+        if filters.urgency:
+            clauses.append(col(table.urgency) == filters.urgency)
+        return clauses
+
+    def months(self) -> tuple[date | None, date | None, list[date]]:
+        """The whole calendar months inside the days, [from, to) (None: unbounded on that
+        side), and those of them holding a dirty day (read day by day instead)."""
+        start = None if self.first is None else (
+            self.first if self.first.day == 1 else next_month(self.first))
+        end = None if self.after is None else self.after.replace(day=1)
+        stale = sorted({month_of(d) for d in self.dirty
+                        if (start is None or d >= start) and (end is None or d < end)})
+        return start, end, stale
+
+
+async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
+                 ) -> Rolled | None:
+    """The `COUNT_FIELDS` and the bands per (specialty, urgency) of the consults
+    `filters` selects, exactly (the bands only when asked); None when the rollups have
+    never been built (then count from the consults)."""
+    state = await db.get(RollupState, 1)
+    if state is None:
+        return None
+    start, end = filters.start, filters.end
+    first_full = None if start is None else (
+        start.astimezone(UTC).date() if start == midnight(start.astimezone(UTC).date())
+        else start.astimezone(UTC).date() + timedelta(days=1))
+    after_full = None if end is None else end.astimezone(UTC).date()  # exclusive
+    if first_full is not None and after_full is not None and first_full >= after_full:
+        return await _direct(db, filters, [], bands)  # less than a whole day
+    dirty = [d for d in await dirty_days(db, state.watermark)
+             if (first_full is None or d >= first_full)
+             and (after_full is None or d < after_full)]
+    days = _Days(first_full, after_full, dirty)
+    t = TurnaroundDay
+    stmt = select(col(t.specialty), col(t.urgency),
+                  *(func.sum(getattr(t, n)) for n in COUNT_FIELDS)) \
+        .where(*days.on(col(t.day), filters, t)).group_by(col(t.specialty), col(t.urgency))
+    found: dict[tuple[str, str], list[int]] = {}
+    for row in (await db.execute(stmt)).all():
+        found[(row[0], row[1])] = [int(v or 0) for v in row[2:]]
+    counted_bands = await _rolled_bands(db, filters, days) if bands else {}
+    # What the whole clean days do not cover: the partial edges and the dirty days.
+    spans: list[tuple[datetime | None, datetime | None]] = []
+    if first_full is not None and start is not None and midnight(first_full) > start:
+        spans.append((start, midnight(first_full)))
+    if after_full is not None and end is not None and midnight(after_full) < end:
+        spans.append((midnight(after_full), end))
+    spans += [(midnight(d), midnight(d) + timedelta(days=1)) for d in dirty]
+    if spans:
+        extra = await _direct(db, filters, spans, bands)
+        for key, values in extra.counts.items():
+            have = found.setdefault(key, [0] * len(COUNT_FIELDS))
+            for i, v in enumerate(values):
+                have[i] += v
+        _add_bands(counted_bands, extra.bands)
+    kept = {k: v for k, v in found.items() if v[0]}
+    return Rolled(kept, {k: v for k, v in counted_bands.items() if k in kept})
+
+
+async def _rolled_bands(db: AsyncSession, filters: Filters, days: _Days) -> Bands:
+    """The bands of the whole clean days: whole clean months from the month rows, the
+    other days from the day rows."""
+    m_start, m_end, stale = days.months()
+    whole_months = m_start is None or m_end is None or m_start < m_end
+    found: Bands = {}
+    b, m = TurnaroundDayBand, TurnaroundMonthBand
+    day_clauses = days.on(col(b.day), filters, b)
+    if whole_months:
+        _add_bands(found, await _band_rows(
+            db, m, _month_filters(col(m.month), filters, m, m_start, m_end, stale)))
+        # Day rows only outside the whole months, or inside the stale ones.
+        day = col(b.day)
+        elsewhere = [*([day < m_start] if m_start is not None else []),
+                     *([day >= m_end] if m_end is not None else []),
+                     *(and_(day >= s, day < next_month(s)) for s in stale)]
+        if not elsewhere:
+            return found
+        day_clauses.append(or_(*elsewhere))
+    _add_bands(found, await _band_rows(db, b, day_clauses))
+    return found
+
+
+def _month_filters(month: Any, filters: Filters, table: Any, start: date | None,
+                   end: date | None, stale: Sequence[date]) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if start is not None:
+        clauses.append(month >= start)
+    if end is not None:
+        clauses.append(month < end)
+    if stale:
+        clauses.append(month.not_in(list(stale)))
+    if filters.specialty:
+        clauses.append(col(table.specialty) == filters.specialty)
+    if filters.urgency:
+        clauses.append(col(table.urgency) == filters.urgency)
+    return clauses
+
+
+async def _band_rows(db: AsyncSession, table: Any, clauses: Sequence[ColumnElement[bool]]
+                     ) -> Bands:
+    found: Bands = {}
+    stmt = (select(col(table.specialty), col(table.urgency), col(table.band),
+                   func.sum(col(table.n)))
+            .where(*clauses).group_by(col(table.specialty), col(table.urgency),
+                                      col(table.band)))
+    for row in (await db.execute(stmt)).all():
+        found.setdefault((row[0], row[1]), {})[int(row[2])] = int(row[3] or 0)
+    return found
+
+
+def _add_bands(into: Bands, more: Bands) -> None:
+    for key, counted in more.items():
+        mine = into.setdefault(key, {})
+        for band, n in counted.items():
+            mine[band] = mine.get(band, 0) + n
+
+
+async def _direct(db: AsyncSession, filters: Filters,
+                  spans: Iterable[tuple[datetime | None, datetime | None]],
+                  with_bands: bool) -> Rolled:
+    """Counts from the consults: of the whole filter when `spans` is empty, else of the
+    parts of it inside the spans."""
+    where = where_of(filters)
+    # One statement per span: each a plain range on submitted_at (an OR of ranges would
+    # not reach the index on SQLite).
+    parts: list[list[ColumnElement[bool]]] = [
+        [*([col(Consult.submitted_at) >= a] if a else []),
+         *([col(Consult.submitted_at) < b] if b else [])] for a, b in spans] or [[]]
+    found: dict[tuple[str, str], list[int]] = {}
+    bands: Bands = {}
+    keys = (col(Consult.specialty), col(Consult.urgency))
+    band = band_expr(db)
+    for part in parts:
+        stmt = select(*keys, *aggregate_columns()).where(*where, *part).group_by(*keys)
+        for r in (await db.execute(stmt)).all():
+            have = found.setdefault((r[0], r[1]), [0] * len(COUNT_FIELDS))
+            for i, v in enumerate(r[2:]):
+                have[i] += int(v or 0)
+        if not with_bands:
+            continue
+        stmt = select(*keys, band, func.count()).where(
+            *where, *part, col(Consult.seconds_to_answer).is_not(None)).group_by(*keys, band)
+        for r in (await db.execute(stmt)).all():
+            mine = bands.setdefault((r[0], r[1]), {})
+            mine[int(r[2])] = mine.get(int(r[2]), 0) + int(r[3] or 0)
+    return Rolled(found, bands)
