@@ -6,7 +6,8 @@ its consults are replicated nine times into the past: copy k gets ids whose firs
 character is a letter past 'f' (so not UUIDs: the API answers 404 for them) and
 every timestamp moved back k times the history's span, so the ten
 copies form one continuous history ten times as long, with the same mix of
-specialties, urgencies, outcomes and answer times. Indexes are dropped for the bulk
+specialties, urgencies, outcomes and answer times; a copy of a consult still open in
+the original is cancelled (a consult years old is not open). Indexes are dropped for the bulk
 insert and rebuilt after (a sort per index instead of 9M random inserts), then
 ANALYZE, as the 1M set has had.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from econsult.models import Consult
+from econsult.models import OPEN_STATES, Consult
 from econsult.models.types import UTCDateTime
 
 
@@ -40,6 +41,11 @@ def _select_copy(k: int, days: int) -> str:
         if name == "id":
             # 'g'..'o' never starts a hex UUID: no copy can meet an original.
             parts.append(f"char({ord('f') + k}) || substr(id, 2)")
+        elif name == "state":
+            # A copy moved years back is no longer open: the originals' open consults
+            # stay the only open ones (as in a real history), cancelled in the copies.
+            open_states = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
+            parts.append(f"CASE WHEN state IN ({open_states}) THEN 'cancelled' ELSE state END")
         elif name == "idempotency_key":
             parts.append(f"CASE WHEN idempotency_key IS NULL THEN NULL "
                          f"ELSE idempotency_key || '-{k}' END")

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from econsult.models.base import utc_field
 
+# On SQLite the rollup tables are stored in their primary key's order (WITHOUT ROWID),
+# so a range of days is read from the key alone, not with a row lookup per entry
+# (~2.4 us a row: 34 ms for a month of band rows at 10M consults).
+CLUSTERED = {"sqlite_with_rowid": False}
+
 
 class TurnaroundDay(SQLModel, table=True):
     __tablename__ = "turnaround_days"
+    __table_args__ = CLUSTERED
 
     day: date = Field(primary_key=True)
     specialty: str = Field(primary_key=True, max_length=64)
@@ -43,6 +50,7 @@ class TurnaroundDayBand(SQLModel, table=True):
     among that band's consults of the range only."""
 
     __tablename__ = "turnaround_day_bands"
+    __table_args__ = CLUSTERED
 
     day: date = Field(primary_key=True)
     specialty: str = Field(primary_key=True, max_length=64)
@@ -54,12 +62,15 @@ class TurnaroundDayBand(SQLModel, table=True):
 class TurnaroundMonthBand(SQLModel, table=True):
     """`TurnaroundDayBand` summed per calendar month of its UTC days (`month` is the
     first day): a long range's bands from one row per month and band, recomputed from
-    the day rows of every month a refresh touches."""
+    the day rows of every month a refresh touches. Keyed by group and band first, so
+    summing a range of months per group and band reads the key in order (no sort)."""
 
     __tablename__ = "turnaround_month_bands"
+    # A few recent months (a short range's whole months) through this index instead.
+    __table_args__ = (Index("ix_turnaround_month_bands_month", "month", "n"), CLUSTERED)
 
-    month: date = Field(primary_key=True)
     specialty: str = Field(primary_key=True, max_length=64)
     urgency: str = Field(primary_key=True, max_length=16)
     band: int = Field(primary_key=True)
+    month: date = Field(primary_key=True)
     n: int = 0

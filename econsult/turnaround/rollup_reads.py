@@ -10,21 +10,23 @@ figures are exact whatever the rollup job's lag (`rollups`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.models import (
     Consult,
     RollupState,
+    Specialty,
     TurnaroundDay,
     TurnaroundDayBand,
     TurnaroundMonthBand,
 )
+from econsult.routing.targets import Urgency
 from econsult.turnaround.filters import Filters, where_of
 from econsult.turnaround.rollups import (
     COUNT_FIELDS,
@@ -55,12 +57,19 @@ class _Days:
     after: date | None
     dirty: list[date]
 
-    def on(self, day: Any, filters: Filters, table: Any) -> list[ColumnElement[bool]]:
+    def on(self, day: Any, filters: Filters, table: Any, *, low: date | None = None,
+           high: date | None = None) -> list[ColumnElement[bool]]:
+        """The clean days within [low, high) too: one lower and one upper bound (with
+        two, SQLite seeks by the first written, not the tighter)."""
         clauses: list[ColumnElement[bool]] = []
-        if self.first is not None:
-            clauses.append(day >= self.first)
-        if self.after is not None:
-            clauses.append(day < self.after)
+        first = self.first if low is None or (self.first is not None and self.first > low) \
+            else low
+        after = self.after if high is None or (self.after is not None and self.after < high) \
+            else high
+        if first is not None:
+            clauses.append(day >= first)
+        if after is not None:
+            clauses.append(day < after)
         if self.dirty:
             clauses.append(day.not_in(self.dirty))
         if filters.specialty:
@@ -127,24 +136,24 @@ async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
 
 async def _rolled_bands(db: AsyncSession, filters: Filters, days: _Days) -> Bands:
     """The bands of the whole clean days: whole clean months from the month rows, the
-    other days from the day rows."""
+    other days from the day rows, one plain range of days per statement (an OR of
+    ranges would not reach the primary key's order on SQLite)."""
     m_start, m_end, stale = days.months()
-    whole_months = m_start is None or m_end is None or m_start < m_end
     found: Bands = {}
     b, m = TurnaroundDayBand, TurnaroundMonthBand
-    day_clauses = days.on(col(b.day), filters, b)
-    if whole_months:
+    spans: list[tuple[date | None, date | None]] = [(days.first, days.after)]
+    if m_start is None or m_end is None or m_start < m_end:
         _add_bands(found, await _band_rows(
             db, m, _month_filters(col(m.month), filters, m, m_start, m_end, stale)))
         # Day rows only outside the whole months, or inside the stale ones.
-        day = col(b.day)
-        elsewhere = [*([day < m_start] if m_start is not None else []),
-                     *([day >= m_end] if m_end is not None else []),
-                     *(and_(day >= s, day < next_month(s)) for s in stale)]
-        if not elsewhere:
-            return found
-        day_clauses.append(or_(*elsewhere))
-    _add_bands(found, await _band_rows(db, b, day_clauses))
+        spans = [*([(days.first, m_start)] if m_start is not None else []),
+                 *([(m_end, days.after)] if m_end is not None else []),
+                 *((s, next_month(s)) for s in stale)]
+    for low, high in spans:
+        if low is not None and high is not None and low >= high:
+            continue
+        _add_bands(found, await _band_rows(
+            db, b, days.on(col(b.day), filters, b, low=low, high=high)))
     return found
 
 
@@ -183,12 +192,32 @@ def _add_bands(into: Bands, more: Bands) -> None:
             mine[band] = mine.get(band, 0) + n
 
 
+async def _every_group(db: AsyncSession, filters: Filters) -> list[ColumnElement[bool]]:
+    """specialty IN (the catalogue) AND urgency IN (every urgency), where the filters
+    leave them open: true of every consult (a consult's specialty is in the catalogue),
+    and it lets the database seek each group's range of the covering counts index
+    (specialty, urgency, submitted_at, ...) instead of reading a day's rows from the
+    table one by one (~35 ms -> ~2 ms a day at 10M)."""
+    clauses: list[ColumnElement[bool]] = []
+    if not filters.specialty:
+        slugs = (await db.execute(select(col(Specialty.slug)))).scalars().all()
+        clauses.append(col(Consult.specialty).in_(sorted(slugs)))
+    if not filters.urgency:
+        clauses.append(col(Consult.urgency).in_([u.value for u in Urgency]))
+    return clauses
+
+
 async def _direct(db: AsyncSession, filters: Filters,
                   spans: Iterable[tuple[datetime | None, datetime | None]],
                   with_bands: bool) -> Rolled:
     """Counts from the consults: of the whole filter when `spans` is empty, else of the
     parts of it inside the spans."""
-    where = where_of(filters)
+    # The spans lie inside the filter's range: its own bounds are left out, so the one
+    # range each statement has is the span's (with two lower bounds SQLite seeks by the
+    # first, the range's start, and reads the whole range for each day).
+    spans = list(spans)
+    bounded = replace(filters, start=None, end=None) if spans else filters
+    where = [*where_of(bounded), *await _every_group(db, filters)]
     # One statement per span: each a plain range on submitted_at (an OR of ranges would
     # not reach the index on SQLite).
     parts: list[list[ColumnElement[bool]]] = [
@@ -197,7 +226,9 @@ async def _direct(db: AsyncSession, filters: Filters,
     found: dict[tuple[str, str], list[int]] = {}
     bands: Bands = {}
     keys = (col(Consult.specialty), col(Consult.urgency))
-    band = band_expr(db)
+    # `+ 0`: grouped by a value no index holds, so the plan is the span's range of the
+    # covering counts index, not a walk of the band index for its (group, band) order.
+    band = band_expr(db) + 0
     for part in parts:
         stmt = select(*keys, *aggregate_columns()).where(*where, *part).group_by(*keys)
         for r in (await db.execute(stmt)).all():
