@@ -78,16 +78,6 @@ class _Days:
             clauses.append(col(table.urgency) == filters.urgency)
         return clauses
 
-    def months(self) -> tuple[date | None, date | None, list[date]]:
-        """The whole calendar months inside the days, [from, to) (None: unbounded on that
-        side), and those of them holding a dirty day (read day by day instead)."""
-        start = None if self.first is None else (
-            self.first if self.first.day == 1 else next_month(self.first))
-        end = None if self.after is None else self.after.replace(day=1)
-        stale = sorted({month_of(d) for d in self.dirty
-                        if (start is None or d >= start) and (end is None or d < end)})
-        return start, end, stale
-
 
 async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
                  ) -> Rolled | None:
@@ -134,27 +124,68 @@ async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
     return Rolled(kept, {k: v for k, v in counted_bands.items() if k in kept})
 
 
+def _month_span(first: date | None, after: date | None) -> tuple[date | None, date | None]:
+    """[from, to) of the months whose rows a range of days reads (None: unbounded): the
+    months wholly inside, and an edge month mostly inside too (its days outside the
+    range are then subtracted). Empty (from >= to) when the days lie in one month."""
+    if first is not None and after is not None and \
+            month_of(first) == month_of(after - timedelta(days=1)):
+        return first, first  # within one month: day rows only
+    start = None
+    if first is not None:
+        length = (next_month(first) - month_of(first)).days
+        inside = (next_month(first) - first).days
+        start = month_of(first) if inside * 2 > length else next_month(first)
+    end = None
+    if after is not None:
+        last = after - timedelta(days=1)
+        length = (next_month(last) - month_of(last)).days
+        end = next_month(last) if last.day * 2 > length else month_of(after)
+    return start, end
+
+
 async def _rolled_bands(db: AsyncSession, filters: Filters, days: _Days) -> Bands:
-    """The bands of the whole clean days: whole clean months from the month rows, the
-    other days from the day rows, one plain range of days per statement (an OR of
-    ranges would not reach the primary key's order on SQLite)."""
-    m_start, m_end, stale = days.months()
+    """The bands of the whole clean days. Months mostly inside the range come from the
+    month rows, less the day rows of their days that are outside the range or changed
+    since the watermark (a month row is the sum of its day rows, recomputed together,
+    so the difference is exact); the other days from the day rows. One plain range of
+    days per statement (an OR of ranges would not reach the key's order on SQLite)."""
+    m_start, m_end = _month_span(days.first, days.after)
     found: Bands = {}
     b, m = TurnaroundDayBand, TurnaroundMonthBand
-    spans: list[tuple[date | None, date | None]] = [(days.first, days.after)]
-    if m_start is None or m_end is None or m_start < m_end:
+    day = col(b.day)
+    if m_start is not None and m_end is not None and m_start >= m_end:
+        _add_bands(found, await _band_rows(db, b, days.on(day, filters, b)))
+        return found
+    _add_bands(found, await _band_rows(
+        db, m, _month_filters(col(m.month), filters, m, m_start, m_end, [])))
+    # Added: the days before and after the months. Subtracted: the months' days
+    # outside the range, and their dirty days (counted from the consults instead).
+    added = [*([(days.first, m_start)] if days.first is not None and m_start is not None
+               and days.first < m_start else []),
+             *([(m_end, days.after)] if days.after is not None and m_end is not None
+               and m_end < days.after else [])]
+    taken = [*([(m_start, days.first)] if days.first is not None and m_start is not None
+               and m_start < days.first else []),
+             *([(days.after, m_end)] if days.after is not None and m_end is not None
+               and days.after < m_end else [])]
+    for low, high in added:
         _add_bands(found, await _band_rows(
-            db, m, _month_filters(col(m.month), filters, m, m_start, m_end, stale)))
-        # Day rows only outside the whole months, or inside the stale ones.
-        spans = [*([(days.first, m_start)] if m_start is not None else []),
-                 *([(m_end, days.after)] if m_end is not None else []),
-                 *((s, next_month(s)) for s in stale)]
-    for low, high in spans:
-        if low is not None and high is not None and low >= high:
-            continue
+            db, b, days.on(day, filters, b, low=low, high=high)))
+    for low, high in taken:
         _add_bands(found, await _band_rows(
-            db, b, days.on(col(b.day), filters, b, low=low, high=high)))
+            db, b, [day >= low, day < high, *_group_filters(filters, b)]), sign=-1)
+    inside = [d for d in days.dirty if (m_start is None or d >= m_start)
+              and (m_end is None or d < m_end)]
+    if inside:
+        _add_bands(found, await _band_rows(
+            db, b, [day.in_(inside), *_group_filters(filters, b)]), sign=-1)
     return found
+
+
+def _group_filters(filters: Filters, table: Any) -> list[ColumnElement[bool]]:
+    return [*([col(table.specialty) == filters.specialty] if filters.specialty else []),
+            *([col(table.urgency) == filters.urgency] if filters.urgency else [])]
 
 
 def _month_filters(month: Any, filters: Filters, table: Any, start: date | None,
@@ -185,11 +216,17 @@ async def _band_rows(db: AsyncSession, table: Any, clauses: Sequence[ColumnEleme
     return found
 
 
-def _add_bands(into: Bands, more: Bands) -> None:
+def _add_bands(into: Bands, more: Bands, *, sign: int = 1) -> None:
     for key, counted in more.items():
         mine = into.setdefault(key, {})
         for band, n in counted.items():
-            mine[band] = mine.get(band, 0) + n
+            total = mine.get(band, 0) + sign * n
+            if total:
+                mine[band] = total
+            else:
+                mine.pop(band, None)
+    for key in [k for k, v in into.items() if not v]:
+        del into[key]
 
 
 async def _every_group(db: AsyncSession, filters: Filters) -> list[ColumnElement[bool]]:

@@ -35,6 +35,10 @@ FILTERS = (
     Filters(start=T0 - timedelta(days=4, hours=7), specialty="dermatology"),
     # Two whole calendar months inside (their bands from the month rows), partial ends.
     Filters(start=T0 - timedelta(days=75, hours=2), end=T0 - timedelta(days=1, hours=5)),
+    # Edge months mostly inside: their month rows less the days outside the range (and
+    # less the days changed since the watermark, in the test that changes some).
+    Filters(start=T0 - timedelta(days=88, hours=3), end=T0 - timedelta(days=33, hours=1)),
+    Filters(start=T0 - timedelta(days=58), end=T0 - timedelta(days=40)),
 )
 
 
