@@ -221,8 +221,17 @@ GROUP_KEYS: tuple[ColumnElement[Any], ...] = (
     Consult.__table__.c.specialty, Consult.__table__.c.urgency)  # type: ignore[attr-defined]
 
 
-async def _plan(db: AsyncSession, filters: Filters, *, snapshot: bool
-                ) -> tuple[Filters, bool]:
+async def _history(db: AsyncSession) -> tuple[datetime | None, datetime | None]:
+    """The first and last submission (read once per summary: `_plan`, `_small_range`)."""
+    submitted = col(Consult.submitted_at)
+    first, last = (await db.execute(select(
+        select(func.min(submitted)).scalar_subquery(),
+        select(func.max(submitted)).scalar_subquery()))).one()
+    return first, last
+
+
+def _plan(filters: Filters, span: tuple[datetime | None, datetime | None], *,
+          snapshot: bool) -> tuple[Filters, bool]:
     """The filters without the date bounds that exclude no consult (`from=2000-01-01`
     reads as no bound: no per-row date test), and whether to count with `_flag_counts`.
     Bounds are only dropped when every statement reads one `snapshot` (SQLite; on
@@ -238,11 +247,7 @@ async def _plan(db: AsyncSession, filters: Filters, *, snapshot: bool
     speed depends on this guess. Read in the caller's transaction, like the figures.
     """
     if filters.start is not None or filters.end is not None:
-        submitted = col(Consult.submitted_at)
-        first, last = (await db.execute(select(
-            select(func.min(submitted)).scalar_subquery(),
-            select(func.max(submitted)).scalar_subquery(),
-        ))).one()
+        first, last = span
         if first is None or last is None:
             return filters, False  # no consults
         cut = replace(
@@ -264,13 +269,10 @@ async def _plan(db: AsyncSession, filters: Filters, *, snapshot: bool
 RANGE_SEEK_FACTOR = 20
 
 
-async def _small_range(db: AsyncSession, filters: Filters) -> bool:
+def _small_range(filters: Filters, span: tuple[datetime | None, datetime | None]) -> bool:
     if filters.start is None and filters.end is None:
         return False
-    submitted = col(Consult.submitted_at)
-    first, last = (await db.execute(select(
-        select(func.min(submitted)).scalar_subquery(),
-        select(func.max(submitted)).scalar_subquery()))).one()
+    first, last = span
     if first is None or last is None:
         return False
     start, end = max(filters.start or first, first), min(filters.end or last, last)
@@ -283,10 +285,12 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
     # Per-day rollups (`rollups`), when built: the counts of whole days from one row
     # per day and group, the rest of the range from the consults; exact either way.
     given = filters
-    filters, by_flags = await _plan(db, filters, snapshot=sqlite)
+    span = await _history(db) if filters.start is not None or filters.end is not None \
+        else (None, None)
+    filters, by_flags = _plan(filters, span, snapshot=sqlite)
     # A range that is a small part of the history: its percentiles are sought among its
     # own rows, band by band, not by walking every answer time.
-    small = not by_flags and await _small_range(db, given)
+    small = not by_flags and _small_range(given, span)
     rolled = await rollup_reads.counts(db, given, bands=True)
     where = where_of(filters)
     seek_where = where_of(filters, hide_range=sqlite)

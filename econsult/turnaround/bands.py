@@ -16,6 +16,7 @@ rounds); either way every reader and the index compute the same integer.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Integer, literal_column
@@ -34,6 +35,8 @@ def band_sql(dialect: str, column: str = "seconds_to_answer") -> str:
             f"ELSE 102 + {whole(f'({s} - 259200) / 43200')} END")
 
 
+@functools.cache
 def band_of(dialect: str) -> Any:
-    """The band of consults.seconds_to_answer as a column expression for queries."""
+    """The band of consults.seconds_to_answer as a column expression for queries (built
+    once per dialect: an expression is immutable, and every seek compares it)."""
     return literal_column(band_sql(dialect, "consults.seconds_to_answer"), Integer)

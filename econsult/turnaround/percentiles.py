@@ -92,23 +92,29 @@ def band_span(b: int) -> tuple[float, float]:
     return 259_200.0 + (b - 102) * 43_200.0, 259_200.0 + (b - 101) * 43_200.0
 
 
-def in_band(band: Any, clauses: Sequence[ColumnElement[bool]], b: int, offset: int, *,
-            small: bool = True) -> Select[Any]:
+def in_band(band: Any, clauses: Sequence[ColumnElement[bool]] | Select[Any], b: int,
+            offset: int, *, small: bool = True) -> Select[Any]:
     """The `offset`-th smallest time to answer in band `b` of the consults `clauses`
-    select. `small`: through ix_consults_answer_band, the band's rows of the range
-    only, sorted (`s + 0`: not walked in another index's order). Otherwise walked in
-    answer-time order from just below the band's edge: the edges bound the walk, the
-    band test (`+ 0`: not through the band index) decides membership, so a time that
-    floating point puts on the other side of an edge is still counted where the rollups
-    counted it; the lowest band has no lower edge."""
+    select (or of `answered(clauses)`, built once for a group's seeks). `small`: through
+    ix_consults_answer_band, the band's rows of the range only, sorted (`s + 0`: not
+    walked in another index's order). Otherwise walked in answer-time order from just
+    below the band's edge: the edges bound the walk, the band test (`+ 0`: not through
+    the band index) decides membership, so a time that floating point puts on the other
+    side of an edge is still counted where the rollups counted it; the lowest band has
+    no lower edge."""
     s = col(Consult.seconds_to_answer)
+    base = clauses if isinstance(clauses, Select) else answered(clauses)
     if small:
-        return (select(s).where(*clauses, s.is_not(None), band == b)
-                .order_by(s + 0).limit(1).offset(offset))
+        return base.where(band == b).order_by(s + 0).limit(1).offset(offset)
     low, high = band_span(b)
     edges = [s < high + 1, *([s >= low - 1] if b > 0 else [])]
-    return (select(s).where(*clauses, s.is_not(None), *edges, band + 0 == b)
-            .order_by(s).limit(1).offset(offset))
+    return base.where(*edges, band + 0 == b).order_by(s).limit(1).offset(offset)
+
+
+def answered(clauses: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    """The times to answer of the answered consults `clauses` select."""
+    s = col(Consult.seconds_to_answer)
+    return select(s).where(*clauses, s.is_not(None))
 
 
 async def in_bands(
@@ -124,6 +130,9 @@ async def in_bands(
             everything[b] = everything.get(b, 0) + n
     columns = []
     for clauses, n, key in wanted:
+        # The group's clauses coerced once, for both of its seeks (building statements
+        # costs more here than some of the seeks themselves).
+        base = answered(clauses)
         counted = everything if key is None else bands.get((key[0], key[1]), {})
         if sum(counted.values()) != n:  # one snapshot: cannot happen
             raise LookupError("bands do not add up to the answered count")
@@ -133,6 +142,6 @@ async def in_bands(
                 if before + counted[b] >= at:
                     break
                 before += counted[b]
-            columns.append(in_band(band, clauses, b, at - before - 1, small=small)
+            columns.append(in_band(band, base, b, at - before - 1, small=small)
                            .scalar_subquery())
     return await _pairs(db, columns)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -148,39 +148,31 @@ async def _rolled_bands(db: AsyncSession, filters: Filters, days: _Days) -> Band
     """The bands of the whole clean days. Months mostly inside the range come from the
     month rows, less the day rows of their days that are outside the range or changed
     since the watermark (a month row is the sum of its day rows, recomputed together,
-    so the difference is exact); the other days from the day rows. One plain range of
-    days per statement (an OR of ranges would not reach the key's order on SQLite)."""
+    so the difference is exact); the other days from the day rows. One statement: a
+    UNION ALL of plain ranges, each signed (an OR of ranges would not reach the key's
+    order on SQLite)."""
     m_start, m_end = _month_span(days.first, days.after)
-    found: Bands = {}
     b, m = TurnaroundDayBand, TurnaroundMonthBand
     day = col(b.day)
     if m_start is not None and m_end is not None and m_start >= m_end:
-        _add_bands(found, await _band_rows(db, b, days.on(day, filters, b)))
-        return found
-    _add_bands(found, await _band_rows(
-        db, m, _month_filters(col(m.month), filters, m, m_start, m_end, [])))
+        return await _band_rows(db, [(b, days.on(day, filters, b), 1)])
+    legs: list[tuple[Any, list[ColumnElement[bool]], int]] = [
+        (m, _month_filters(col(m.month), filters, m, m_start, m_end, []), 1)]
     # Added: the days before and after the months. Subtracted: the months' days
     # outside the range, and their dirty days (counted from the consults instead).
-    added = [*([(days.first, m_start)] if days.first is not None and m_start is not None
-               and days.first < m_start else []),
-             *([(m_end, days.after)] if days.after is not None and m_end is not None
-               and m_end < days.after else [])]
-    taken = [*([(m_start, days.first)] if days.first is not None and m_start is not None
-               and m_start < days.first else []),
-             *([(days.after, m_end)] if days.after is not None and m_end is not None
-               and days.after < m_end else [])]
-    for low, high in added:
-        _add_bands(found, await _band_rows(
-            db, b, days.on(day, filters, b, low=low, high=high)))
-    for low, high in taken:
-        _add_bands(found, await _band_rows(
-            db, b, [day >= low, day < high, *_group_filters(filters, b)]), sign=-1)
+    if days.first is not None and m_start is not None and days.first < m_start:
+        legs.append((b, days.on(day, filters, b, low=days.first, high=m_start), 1))
+    if days.after is not None and m_end is not None and m_end < days.after:
+        legs.append((b, days.on(day, filters, b, low=m_end, high=days.after), 1))
+    if days.first is not None and m_start is not None and m_start < days.first:
+        legs.append((b, [day >= m_start, day < days.first, *_group_filters(filters, b)], -1))
+    if days.after is not None and m_end is not None and days.after < m_end:
+        legs.append((b, [day >= days.after, day < m_end, *_group_filters(filters, b)], -1))
     inside = [d for d in days.dirty if (m_start is None or d >= m_start)
               and (m_end is None or d < m_end)]
     if inside:
-        _add_bands(found, await _band_rows(
-            db, b, [day.in_(inside), *_group_filters(filters, b)]), sign=-1)
-    return found
+        legs.append((b, [day.in_(inside), *_group_filters(filters, b)], -1))
+    return await _band_rows(db, legs)
 
 
 def _group_filters(filters: Filters, table: Any) -> list[ColumnElement[bool]]:
@@ -204,15 +196,36 @@ def _month_filters(month: Any, filters: Filters, table: Any, start: date | None,
     return clauses
 
 
-async def _band_rows(db: AsyncSession, table: Any, clauses: Sequence[ColumnElement[bool]]
-                     ) -> Bands:
+async def _band_rows(db: AsyncSession,
+                     legs: Sequence[tuple[Any, Sequence[ColumnElement[bool]], int]]) -> Bands:
+    """Answers per group and band: the sum over `legs` of (table, clauses, sign), each
+    a day or month band table's rows the clauses select, in one statement."""
+    selects = [
+        select(col(t.specialty), col(t.urgency), col(t.band),
+               (func.sum(col(t.n)) * sign).label("n"))
+        .where(*clauses).group_by(col(t.specialty), col(t.urgency), col(t.band))
+        for t, clauses, sign in legs]
+    if len(selects) == 1:
+        return _summed(await db.execute(selects[0]))
+    # Summed across the legs in SQL too: half the rows to hand back.
+    legs_ = union_all(*selects).subquery()
+    keys = (legs_.c.specialty, legs_.c.urgency, legs_.c.band)
+    return _summed(await db.execute(
+        select(*keys, func.sum(legs_.c.n)).group_by(*keys)))
+
+
+def _summed(rows: Iterable[Any]) -> Bands:
+    """(specialty, urgency, band, n) rows summed into Bands, zero counts left out."""
     found: Bands = {}
-    stmt = (select(col(table.specialty), col(table.urgency), col(table.band),
-                   func.sum(col(table.n)))
-            .where(*clauses).group_by(col(table.specialty), col(table.urgency),
-                                      col(table.band)))
-    for row in (await db.execute(stmt)).all():
-        found.setdefault((row[0], row[1]), {})[int(row[2])] = int(row[3] or 0)
+    for specialty, urgency, band, n in rows:
+        mine = found.setdefault((specialty, urgency), {})
+        mine[int(band)] = mine.get(int(band), 0) + int(n or 0)
+    for key, counted in list(found.items()):
+        kept = {b: n for b, n in counted.items() if n}
+        if kept:
+            found[key] = kept
+        else:
+            del found[key]
     return found
 
 
@@ -255,28 +268,30 @@ async def _direct(db: AsyncSession, filters: Filters,
     spans = list(spans)
     bounded = replace(filters, start=None, end=None) if spans else filters
     where = [*where_of(bounded), *await _every_group(db, filters)]
-    # One statement per span: each a plain range on submitted_at (an OR of ranges would
-    # not reach the index on SQLite).
+    # Each span a plain range on submitted_at (an OR of ranges would not reach the
+    # index on SQLite), the spans' counts in one UNION ALL, their bands in another.
     parts: list[list[ColumnElement[bool]]] = [
         [*([col(Consult.submitted_at) >= a] if a else []),
          *([col(Consult.submitted_at) < b] if b else [])] for a, b in spans] or [[]]
     found: dict[tuple[str, str], list[int]] = {}
     bands: Bands = {}
     keys = (col(Consult.specialty), col(Consult.urgency))
+    counted = [select(*keys, *aggregate_columns()).where(*where, *part).group_by(*keys)
+               for part in parts]
+    for r in (await db.execute(_all(counted))).all():
+        have = found.setdefault((r[0], r[1]), [0] * len(COUNT_FIELDS))
+        for i, v in enumerate(r[2:]):
+            have[i] += int(v or 0)
+    if not with_bands:
+        return Rolled(found, bands)
     # `+ 0`: grouped by a value no index holds, so the plan is the span's range of the
     # covering counts index, not a walk of the band index for its (group, band) order.
     band = band_expr(db) + 0
-    for part in parts:
-        stmt = select(*keys, *aggregate_columns()).where(*where, *part).group_by(*keys)
-        for r in (await db.execute(stmt)).all():
-            have = found.setdefault((r[0], r[1]), [0] * len(COUNT_FIELDS))
-            for i, v in enumerate(r[2:]):
-                have[i] += int(v or 0)
-        if not with_bands:
-            continue
-        stmt = select(*keys, band, func.count()).where(
-            *where, *part, col(Consult.seconds_to_answer).is_not(None)).group_by(*keys, band)
-        for r in (await db.execute(stmt)).all():
-            mine = bands.setdefault((r[0], r[1]), {})
-            mine[int(r[2])] = mine.get(int(r[2]), 0) + int(r[3] or 0)
-    return Rolled(found, bands)
+    banded = [select(*keys, band, func.count())
+              .where(*where, *part, col(Consult.seconds_to_answer).is_not(None))
+              .group_by(*keys, band) for part in parts]
+    return Rolled(found, _summed(await db.execute(_all(banded))))
+
+
+def _all(selects: Sequence[Select[Any]]) -> Any:
+    return selects[0] if len(selects) == 1 else union_all(*selects)
