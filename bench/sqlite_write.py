@@ -35,7 +35,8 @@ from bench.common import FORM, Figure, seed_data_dir
 from econsult.clock import SystemClock
 from econsult.config import Settings
 from econsult.consults.deps import ConsultDeps
-from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, submit
+from econsult.consults.submission import DERMATOLOGY_FIELDS, SubmitInput
+from econsult.consults.submit import submit
 from econsult.db import Database
 from econsult.images.store import FilesystemBlobStore
 from econsult.images.workers import ImageWorkers

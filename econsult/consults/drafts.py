@@ -40,7 +40,8 @@ from econsult.consults.image_access import ImageCorrupt
 from econsult.consults.image_intake import MAX_IMAGES, Upload, blob_key
 from econsult.consults.on_behalf import responsible_gp
 from econsult.consults.stored_images import StoredImage
-from econsult.consults.submit import DERMATOLOGY_FIELDS, SubmitInput, _replay, submit
+from econsult.consults.submission import DERMATOLOGY_FIELDS, SubmitInput
+from econsult.consults.submit import _replay, submit
 from econsult.consults.views import SubmittedConsult
 from econsult.db import Database
 from econsult.errors import InvalidInput, NotFound
@@ -62,7 +63,7 @@ from econsult.security.policy import (
 log = logging.getLogger(__name__)
 
 # The consult form's fields a draft keeps, with the longest value each may hold (the
-# same limits `submit.validate` applies when it is sent; a draft may be incomplete).
+# same limits `submission.validate` applies when it is sent; a draft may be incomplete).
 FIELD_LIMITS: dict[str, int] = {
     "specialty": 64, "urgency": 16, "question": 10_000, "patient_name": 200,
     "patient_dob": 10, "patient_health_number": 24, "gp": 254,

@@ -16,7 +16,8 @@ from econsult.clock import ManualClock, SystemClock
 from econsult.config import Settings
 from econsult.consults.escalation import process_due
 from econsult.consults.lifecycle import acknowledge
-from econsult.consults.submit import SubmitInput, submit
+from econsult.consults.submission import SubmitInput
+from econsult.consults.submit import submit
 from econsult.db import Database
 from econsult.images.blobstores import blob_store_for
 from econsult.images.store import BlobStore

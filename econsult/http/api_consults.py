@@ -13,12 +13,8 @@ from econsult.consults.clinical_intake import ClinicalInput, parse_answers
 from econsult.consults.image_intake import Upload
 from econsult.consults.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery, parse_states
 from econsult.consults.messaging import AnswerParts
-from econsult.consults.submit import (
-    DERMATOLOGY_FIELDS,
-    SubmitInput,
-    authorize_submit,
-    submit_with_photos,
-)
+from econsult.consults.submission import DERMATOLOGY_FIELDS, SubmitInput
+from econsult.consults.submit import authorize_submit, submit_with_photos
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
 from econsult.http.requests import (

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from econsult.accounts import delegates
 from econsult.consults import listing, queries
 from econsult.consults.listing import ListQuery
-from econsult.consults.submit import DERMATOLOGY_FIELDS
+from econsult.consults.submission import DERMATOLOGY_FIELDS
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_user
 from econsult.http.requests import client_addr, parse_date

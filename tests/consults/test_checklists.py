@@ -20,7 +20,7 @@ from econsult.consults.checklists import (
     summary,
     validate_answers,
 )
-from econsult.consults.submit import DERMATOLOGY_FIELDS
+from econsult.consults.submission import DERMATOLOGY_FIELDS
 from econsult.errors import InvalidInput
 from econsult.ops.migrate import DEFAULT_SPECIALTIES
 

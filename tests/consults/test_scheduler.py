@@ -19,7 +19,7 @@ from econsult.config import Settings
 from econsult.consults.deps import ConsultDeps
 from econsult.consults.escalation import next_deadline, process_due
 from econsult.consults.scheduler import DeadlineScheduler
-from econsult.consults.submit import SubmitInput
+from econsult.consults.submission import SubmitInput
 from econsult.consults.submit import submit as submit_consult
 from econsult.db import Database
 from econsult.http.state import AppState, app_state

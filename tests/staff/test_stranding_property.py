@@ -27,7 +27,8 @@ from econsult.consults import lifecycle, messaging, reassign
 from econsult.consults.absences import process_started_absences
 from econsult.consults.escalation import process_due
 from econsult.consults.handback import absent_now, holder_of
-from econsult.consults.submit import SubmitInput, submit
+from econsult.consults.submission import SubmitInput
+from econsult.consults.submit import submit
 from econsult.errors import DomainError
 from econsult.http.state import AppState, app_state
 from econsult.models import OPEN_STATES, Consult, Role, User

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from econsult.consults.image_intake import MAX_IMAGES, Upload
-from econsult.consults.submit import SubmitInput
+from econsult.consults.submission import SubmitInput
 from econsult.errors import InvalidInput, TooLarge
 from econsult.interop.fhir.codes import (
     CS_PHOTO_LABEL,

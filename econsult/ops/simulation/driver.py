@@ -17,7 +17,8 @@ from econsult.clock import ManualClock
 from econsult.config import Settings
 from econsult.consults import lifecycle, messaging
 from econsult.consults.scheduler import DeadlineScheduler
-from econsult.consults.submit import SubmitInput, submit
+from econsult.consults.submission import SubmitInput
+from econsult.consults.submit import submit
 from econsult.db import Database
 from econsult.errors import DomainError
 from econsult.images.store import BlobStore
