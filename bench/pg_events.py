@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -62,76 +61,21 @@ from bench.common import (
 )
 from bench.pg_write import ADMIN_URL, answers, throwaway_database
 from bench.queue_ws import (
-    CONNECT_AT_ONCE,
     EVENTS_PER_SUBMISSION,
     PAUSE_BETWEEN_EVENTS,
     _event_like,
     _wait_port,
-    control_wait,
+    clients,
 )
 
 RAW_CHANNEL = "bench_raw_events"
 
 
-# -- the clients (their own process) ------------------------------------------------
-
-async def _clients(url: str, headers: list[dict[str, str]], origin: str, n: int,
-                   control: Any) -> dict[str, Any]:
-    """Connect n clients, report 'connected', record per consult the moment each client
-    has its EVENTS_PER_SUBMISSION events, until control says 'stop'."""
-    from websockets.asyncio.client import connect
-    from websockets.typing import Origin
-
-    raise_nofile()
-    done: list[dict[str, float]] = [{} for _ in range(n)]
-    received = [0]
-    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
-    conns: list[Any] = []
-
-    async def open_one(i: int) -> None:
-        async with gate:
-            conns.append(await connect(url, origin=Origin(origin), proxy=None,
-                                       additional_headers=headers[i % len(headers)],
-                                       ping_interval=None, open_timeout=60))
-
-    async def listen(i: int, ws: Any) -> None:
-        mine = done[i]
-        counts: dict[str, int] = {}
-        async for message in ws:
-            now = time.perf_counter()
-            key = json.loads(message).get("consult_id")
-            if key:
-                received[0] += 1
-                counts[key] = counts.get(key, 0) + 1
-                if counts[key] == EVENTS_PER_SUBMISSION:
-                    mine[key] = now
-
-    await asyncio.gather(*(open_one(i) for i in range(n)))
-    listeners = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(conns)]
-    control.put({"connected": len(conns)})
-    await asyncio.to_thread(control_wait, control)
-    for ws in conns:
-        await ws.close()
-    await asyncio.gather(*listeners, return_exceptions=True)
-    merged: dict[str, list[float]] = {}
-    for mine in done:
-        for key, at in mine.items():
-            merged.setdefault(key, []).append(at)
-    return {"connected": len(conns), "received": received[0],
-            "last": {k: (len(v), max(v)) for k, v in merged.items()}}
-
-
-def clients(url: str, headers: list[dict[str, str]], origin: str, n: int,
-            control: Any) -> dict[str, Any]:
-    import uvloop
-
-    return uvloop.run(_clients(url, headers, origin, n, control))
-
-
 def _measure(pool: ProcessPoolExecutor, manager: Any, url: str, origin: str,
              headers: list[dict[str, str]], n: int, fire: Any) -> dict[str, Any]:
     control = manager.Queue()
-    future: Future[dict[str, Any]] = pool.submit(clients, url, headers, origin, n, control)
+    future: Future[dict[str, Any]] = pool.submit(clients, url, headers, origin, n, control,
+                                                   EVENTS_PER_SUBMISSION)
     ready = None
     deadline = time.monotonic() + 180
     while ready is None:

@@ -51,9 +51,10 @@ EVENTS_PER_SUBMISSION = 2
 # -- the clients (their own process) ------------------------------------------------
 
 async def _clients(url: str, headers: list[dict[str, str]], origin: str, n: int,
-                   control: Any) -> dict[str, Any]:
-    """Connect n clients, report 'connected', record per consult the last receipt time,
-    until control says 'stop'."""
+                   control: Any, events_each: int = 0) -> dict[str, Any]:
+    """Connect n clients, report 'connected', record per consult and client the time of
+    its last receipt (`events_each` > 0: of the receipt that completes that many), until
+    control says 'stop'. Also the clients of bench/pg_events.py."""
     from websockets.asyncio.client import connect
     from websockets.typing import Origin
 
@@ -71,13 +72,15 @@ async def _clients(url: str, headers: list[dict[str, str]], origin: str, n: int,
 
     async def listen(i: int, ws: Any) -> None:
         mine = last[i]
+        counts: dict[str, int] = {}
         async for message in ws:
             now = time.perf_counter()
-            event = json.loads(message)
-            key = event.get("consult_id")
+            key = json.loads(message).get("consult_id")
             if key:
-                mine[key] = now
                 received[0] += 1
+                counts[key] = counts.get(key, 0) + 1
+                if not events_each or counts[key] == events_each:
+                    mine[key] = now
 
     await asyncio.gather(*(open_one(i) for i in range(n)))
     deflate = sum(1 for c in conns if c.response.headers.get("Sec-WebSocket-Extensions"))
@@ -101,10 +104,10 @@ def control_wait(control: Any) -> None:
 
 
 def clients(url: str, headers: list[dict[str, str]], origin: str, n: int,
-            control: Any) -> dict[str, Any]:
+            control: Any, events_each: int = 0) -> dict[str, Any]:
     import uvloop
 
-    return uvloop.run(_clients(url, headers, origin, n, control))
+    return uvloop.run(_clients(url, headers, origin, n, control, events_each))
 
 
 # -- the bare broadcast server -------------------------------------------------------
