@@ -157,7 +157,7 @@ async def _rolled_bands(db: AsyncSession, filters: Filters, days: _Days) -> Band
     if m_start is not None and m_end is not None and m_start >= m_end:
         return await _band_rows(db, [(b, days.on(day, filters, b), 1)])
     legs: list[tuple[Any, list[ColumnElement[bool]], int]] = [
-        (m, _month_filters(col(m.month), filters, m, m_start, m_end, []), 1)]
+        (m, _month_filters(col(m.month), filters, m, m_start, m_end), 1)]
     # Added: the days before and after the months. Subtracted: the months' days
     # outside the range, and their dirty days (counted from the consults instead).
     if days.first is not None and m_start is not None and days.first < m_start:
@@ -181,14 +181,12 @@ def _group_filters(filters: Filters, table: Any) -> list[ColumnElement[bool]]:
 
 
 def _month_filters(month: Any, filters: Filters, table: Any, start: date | None,
-                   end: date | None, stale: Sequence[date]) -> list[ColumnElement[bool]]:
+                   end: date | None) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if start is not None:
         clauses.append(month >= start)
     if end is not None:
         clauses.append(month < end)
-    if stale:
-        clauses.append(month.not_in(list(stale)))
     if filters.specialty:
         clauses.append(col(table.specialty) == filters.specialty)
     if filters.urgency:
@@ -229,17 +227,11 @@ def _summed(rows: Iterable[Any]) -> Bands:
     return found
 
 
-def _add_bands(into: Bands, more: Bands, *, sign: int = 1) -> None:
+def _add_bands(into: Bands, more: Bands) -> None:
     for key, counted in more.items():
         mine = into.setdefault(key, {})
         for band, n in counted.items():
-            total = mine.get(band, 0) + sign * n
-            if total:
-                mine[band] = total
-            else:
-                mine.pop(band, None)
-    for key in [k for k, v in into.items() if not v]:
-        del into[key]
+            mine[band] = mine.get(band, 0) + n
 
 
 async def _every_group(db: AsyncSession, filters: Filters) -> list[ColumnElement[bool]]:
