@@ -308,24 +308,23 @@ async def summarise(db: AsyncSession, filters: Filters) -> Summary:
             setattr(totals, name, getattr(totals, name) + getattr(stats, name))
     # The percentiles of each group, then of the totals.
     present = [key for key, stats in groups.items() if stats.answered]
-    # A short range's band seeks read ix_consults_answer_band (specialty, urgency, band,
-    # submitted_at): each group's own band of the range, the totals' through IN lists
-    # of the groups present. Otherwise the answer-time indexes are walked.
-    base = where if small and rolled is not None else seek_where
-    wanted: list[tuple[list[ColumnElement[bool]], Stats, Key | None]] = [
-        ([*base, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))], groups[key], key)
-        for key in present]
-    if totals.answered:
-        over = [col(Consult.specialty).in_(sorted({k[0] for k in present})),
-                col(Consult.urgency).in_(sorted({k[1] for k in present}))] \
-            if small and rolled is not None else []
-        wanted.append(([*base, *over], totals, None))
+    targets = [groups[key] for key in present] + ([totals] if totals.answered else [])
     if rolled is None:
-        found = await percentiles.walked(db, [(c, st.answered) for c, st, _ in wanted])
+        wanted = [([*seek_where, *(k == v for k, v in zip(GROUP_KEYS, key, strict=True))],
+                   groups[key].answered) for key in present]
+        if totals.answered:
+            wanted.append((seek_where, totals.answered))
+        found = await percentiles.walked(db, wanted)
     else:
+        # A short range's band seeks read ix_consults_answer_band (specialty, urgency,
+        # band, submitted_at): each group's own band of the range. Otherwise the
+        # answer-time indexes are walked from the band's edge.
         found = await percentiles.in_bands(
-            db, rolled.bands, [(c, st.answered, k) for c, st, k in wanted], small=small)
-    for (_, stats, _), (median, p90) in zip(wanted, found, strict=True):
+            db, rolled.bands, filters,
+            [*((key, groups[key].answered) for key in present),
+             *([(None, totals.answered)] if totals.answered else [])],
+            small=small, hide_range=sqlite and not small)
+    for stats, (median, p90) in zip(targets, found, strict=True):
         stats.median_seconds_to_answer, stats.p90_seconds_to_answer = median, p90
     return Summary(groups={(k[0], k[1]): groups[k] for k in sorted(groups)}, totals=totals)
 

@@ -13,16 +13,19 @@ The ⌈n·p⌉-th smallest of a group's answers is found one of three ways:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.models import Consult
+from econsult.turnaround.bands import band_of
+from econsult.turnaround.filters import Filters
 from econsult.turnaround.rollup_reads import Bands
-from econsult.turnaround.rollups import band_expr
 
 Key = tuple[Any, ...]
 MEDIAN = (1, 2)
@@ -92,56 +95,122 @@ def band_span(b: int) -> tuple[float, float]:
     return 259_200.0 + (b - 102) * 43_200.0, 259_200.0 + (b - 101) * 43_200.0
 
 
-def in_band(band: Any, clauses: Sequence[ColumnElement[bool]] | Select[Any], b: int,
-            offset: int, *, small: bool = True) -> Select[Any]:
-    """The `offset`-th smallest time to answer in band `b` of the consults `clauses`
-    select (or of `answered(clauses)`, built once for a group's seeks). `small`: through
-    ix_consults_answer_band, the band's rows of the range only, sorted (`s + 0`: not
-    walked in another index's order). Otherwise walked in answer-time order from just
-    below the band's edge: the edges bound the walk, the band test (`+ 0`: not through
-    the band index) decides membership, so a time that floating point puts on the other
-    side of an edge is still counted where the rollups counted it; the lowest band has
-    no lower edge."""
-    s = col(Consult.seconds_to_answer)
-    base = clauses if isinstance(clauses, Select) else answered(clauses)
-    if small:
-        return base.where(band == b).order_by(s + 0).limit(1).offset(offset)
-    low, high = band_span(b)
-    edges = [s < high + 1, *([s >= low - 1] if b > 0 else [])]
-    return base.where(*edges, band + 0 == b).order_by(s).limit(1).offset(offset)
+@dataclass(frozen=True)
+class SeekShape:
+    """What a statement of band seeks looks like apart from its values: one is built
+    per shape and kept (building and cache-keying ~50 scalar subqueries cost more than
+    running them), its values bound per call. `groups`: per seek, whether it is a
+    group's (True: its specialty and urgency bound) or the totals' (False: the groups
+    present, as IN lists)."""
+
+    dialect: str
+    small: bool  # through the band index, the range's rows of the band sorted
+    hide_range: bool  # the range through coalesce() (`filters.where_of`)
+    start: bool
+    end: bool
+    specialty: bool
+    urgency: bool
+    groups: tuple[bool, ...]
 
 
-def answered(clauses: Sequence[ColumnElement[bool]]) -> Select[Any]:
-    """The times to answer of the answered consults `clauses` select."""
-    s = col(Consult.seconds_to_answer)
-    return select(s).where(*clauses, s.is_not(None))
+@functools.lru_cache(maxsize=256)
+def seek_statement(shape: SeekShape) -> Select[Any]:
+    """One row: the `offset`-th smallest time to answer in band `b` of the consults each
+    seek selects. `small`: through ix_consults_answer_band, the band's rows of the
+    range only, sorted (`s + 0`: not walked in another index's order). Otherwise
+    walked in answer-time order from just below the band's edge: the edges bound the
+    walk, the band test (`+ 0`: not through the band index) decides membership, so a
+    time that floating point puts on the other side of an edge is still counted where
+    the rollups counted it."""
+    c = Consult
+    s = col(c.seconds_to_answer)
+    band = band_of(shape.dialect)
+    submitted: Any = col(c.submitted_at)
+    if shape.hide_range:
+        submitted = func.coalesce(submitted, submitted)
+    common: list[ColumnElement[bool]] = [s.is_not(None)]
+    if shape.start:
+        common.append(submitted >= bindparam("start"))
+    if shape.end:
+        common.append(submitted < bindparam("end"))
+    if shape.specialty:
+        common.append(col(c.specialty) == bindparam("specialty"))
+    if shape.urgency:
+        common.append(col(c.urgency) == bindparam("urgency"))
+    columns = []
+    for i, of_group in enumerate(shape.groups):
+        # A short range's totals read the band index through IN lists of the groups
+        # present (every answered consult of the range is in one); a long one walks
+        # the answer-order index over everything.
+        who = [col(c.specialty) == bindparam(f"sp{i}"), col(c.urgency) == bindparam(f"ur{i}")] \
+            if of_group else [col(c.specialty).in_(bindparam("specialties", expanding=True)),
+                              col(c.urgency).in_(bindparam("urgencies", expanding=True))] \
+            if shape.small else []
+        seek = select(s).where(*common, *who)
+        if shape.small:
+            seek = seek.where(band == bindparam(f"b{i}")).order_by(s + 0)
+        else:
+            seek = seek.where(s < bindparam(f"hi{i}"), s >= bindparam(f"lo{i}"),
+                              band + 0 == bindparam(f"b{i}")).order_by(s)
+        columns.append(seek.limit(1).offset(bindparam(f"o{i}", type_=Integer))
+                       .scalar_subquery())
+    return select(*columns)
 
 
-async def in_bands(
-    db: AsyncSession, bands: Bands,
-    wanted: Sequence[tuple[Sequence[ColumnElement[bool]], int, Key | None]], *, small: bool,
-) -> list[tuple[float, float]]:
-    """(median, p90) for each (clauses, answered count, key) of a range whose answers
-    the rollups count per group and band, exactly. Key None: the totals (all bands)."""
-    band = band_expr(db)
+def _located(counted: dict[int, int], at: int) -> tuple[int, int]:
+    """(band, offset within it) of the `at`-th smallest answer, from the band counts."""
+    before = 0
+    for b in sorted(counted):
+        if before + counted[b] >= at:
+            return b, at - before - 1
+        before += counted[b]
+    raise LookupError("rank beyond the answered count")
+
+
+async def in_bands(db: AsyncSession, bands: Bands, filters: Filters,
+                   wanted: Sequence[tuple[Key | None, int]], *, small: bool,
+                   hide_range: bool) -> list[tuple[float, float]]:
+    """(median, p90) for each (key, answered count) of the range `filters` selects,
+    whose answers the rollups count per group and band (`bands`), exactly. Key None:
+    the totals (all bands, over the groups present)."""
+    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
     everything: dict[int, int] = {}
     for counted in bands.values():
         for b, n in counted.items():
             everything[b] = everything.get(b, 0) + n
-    columns = []
-    for clauses, n, key in wanted:
-        # The group's clauses coerced once, for both of its seeks (building statements
-        # costs more here than some of the seeks themselves).
-        base = answered(clauses)
+    shared: dict[str, Any] = {}
+    for name, value in (("start", filters.start), ("end", filters.end),
+                        ("specialty", filters.specialty), ("urgency", filters.urgency)):
+        if value:
+            shared[name] = value
+    present = [key for key, _ in wanted if key is not None]
+    shared["specialties"] = sorted({k[0] for k in present})
+    shared["urgencies"] = sorted({k[1] for k in present})
+    seeks: list[tuple[Key | None, int, int]] = []  # (key, band, offset)
+    for key, n in wanted:
         counted = everything if key is None else bands.get((key[0], key[1]), {})
         if sum(counted.values()) != n:  # one snapshot: cannot happen
             raise LookupError("bands do not add up to the answered count")
         for at in (rank(n, MEDIAN), rank(n, P90)):
-            before = 0
-            for b in sorted(counted):
-                if before + counted[b] >= at:
-                    break
-                before += counted[b]
-            columns.append(in_band(band, base, b, at - before - 1, small=small)
-                           .scalar_subquery())
-    return await _pairs(db, columns)
+            seeks.append((key, *_located(counted, at)))
+    found: list[tuple[float, float]] = []
+    for first in range(0, len(seeks), 2 * SEEKS_PER_STATEMENT):
+        chunk = seeks[first: first + 2 * SEEKS_PER_STATEMENT]
+        shape = SeekShape(dialect, small, hide_range, "start" in shared, "end" in shared,
+                          "specialty" in shared, "urgency" in shared,
+                          tuple(key is not None for key, _, _ in chunk))
+        params = dict(shared)
+        for i, (key, b, offset) in enumerate(chunk):
+            if key is not None:
+                params[f"sp{i}"], params[f"ur{i}"] = key[0], key[1]
+            params[f"b{i}"], params[f"o{i}"] = b, offset
+            if not small:
+                low, high = band_span(b)
+                params[f"lo{i}"] = low - 1 if b > 0 else -_NO_EDGE
+                params[f"hi{i}"] = high + 1
+        row = (await db.execute(seek_statement(shape), params)).one()
+        found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
+    return found
+
+
+_NO_EDGE = 1e18  # the lowest band has no lower edge: below any time to answer

@@ -39,6 +39,7 @@ from econsult.turnaround.rollups import (
 )
 
 Bands = dict[tuple[str, str], dict[int, int]]
+NO_MONTH_AFTER = date(9999, 1, 1)  # later than any month a rollup row can hold
 
 
 @dataclass
@@ -185,7 +186,11 @@ def _month_filters(month: Any, filters: Filters, table: Any, start: date | None,
     clauses: list[ColumnElement[bool]] = []
     if start is not None:
         clauses.append(month >= start)
-    if end is not None:
+        # An upper bound even when the range has none: with one bound SQLite walks the
+        # whole table in its key order (to group without sorting: 8 ms at 10M, growing
+        # with the history); with two it seeks the (month, n) index (1 ms).
+        clauses.append(month < (end if end is not None else NO_MONTH_AFTER))
+    elif end is not None:
         clauses.append(month < end)
     if filters.specialty:
         clauses.append(col(table.specialty) == filters.specialty)

@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlmodel import col
 from starlette.applications import Starlette
 
 from econsult.http.state import app_state
-from econsult.models import Consult
 from econsult.turnaround import percentiles
-from econsult.turnaround.bands import INDEX, band_of, band_sql
+from econsult.turnaround.bands import INDEX, band_sql
 
 MIGRATION = Path(__file__).parents[2] / "econsult/migrations/versions/0016_answer_band_index.py"
 
@@ -77,16 +75,20 @@ async def test_the_band_seek_reads_the_band_index_on_sqlite(app: Starlette) -> N
     async with db.read() as session:
         if session.bind.dialect.name != "sqlite":  # type: ignore[union-attr]
             pytest.skip("the plan is SQLite's")
-        c = Consult
-        query = percentiles.in_band(
-            band_of("sqlite"),
-            [col(c.specialty) == "dermatology", col(c.urgency) == "routine",
-             col(c.submitted_at) >= datetime(2026, 1, 1, tzinfo=UTC),
-             col(c.submitted_at) < datetime(2026, 2, 1, tzinfo=UTC)], 7, 3)
-        compiled = query.compile(dialect=sqlite_dialect.dialect())
+        shape = percentiles.SeekShape("sqlite", small=True, hide_range=False, start=True,
+                                      end=True, specialty=False, urgency=False,
+                                      groups=(True, False))
+        compiled = percentiles.seek_statement(shape).compile(dialect=sqlite_dialect.dialect())
+        values = {"sp0": "dermatology", "ur0": "routine", "b0": 7, "o0": 3, "b1": 7, "o1": 3,
+                  "start": datetime(2026, 1, 1, tzinfo=UTC),
+                  "end": datetime(2026, 2, 1, tzinfo=UTC)}
+        sql = compiled.string.replace("(__[POSTCOMPILE_specialties])", "(?)").replace(
+            "(__[POSTCOMPILE_urgencies])", "(?)")
+        names = list(compiled.positiontup or [])
+        values |= {"specialties": "dermatology", "urgencies": "routine"}
+        values = {**{k: v for k, v in compiled.params.items() if v is not None}, **values}
         conn = await session.connection()
         plan = " ".join(str(row) for row in (await conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + compiled.string,
-            tuple(_sqlite_value(compiled.params[name]) for name in compiled.positiontup or [])
+            "EXPLAIN QUERY PLAN " + sql, tuple(_sqlite_value(values[n]) for n in names)
         )).all())
     assert INDEX in plan and "<expr>=?" in plan, plan
