@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy import Integer, literal_column
 
 INDEX = "ix_consults_answer_band"
+# Answered consults per band, per (specialty, urgency).
+Bands = dict[tuple[str, str], dict[int, int]]
 
 
 def band_sql(dialect: str, column: str = "seconds_to_answer") -> str:

@@ -23,9 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from econsult.models import Consult
-from econsult.turnaround.bands import band_of
+from econsult.turnaround.bands import Bands, band_of
 from econsult.turnaround.filters import Filters
-from econsult.turnaround.rollup_reads import Bands
 
 Key = tuple[Any, ...]
 MEDIAN = (1, 2)
