@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.db.core import Reader, core_rows, side_by_side
 from econsult.models import OPEN_STATES, Consult
 from econsult.turnaround import percentiles, rollup_reads, rollups
 from econsult.turnaround.filters import Filters, where_of
@@ -115,7 +116,7 @@ async def _column_counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
     if keys:
         stmt = stmt.group_by(*keys)
     found: dict[Key, Stats] = {}
-    for row in (await db.execute(stmt)).all():
+    for row in await core_rows(db, stmt):
         key = tuple(row[: len(keys)])
         n, answered_n, within, outcomes, avoided, useful_n, useful_sum = (
             int(v or 0) for v in row[len(keys):])
@@ -143,7 +144,7 @@ async def _flag_counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
         *keys, *FLAG_COLUMNS, func.count(), func.count(col(Consult.seconds_to_answer)),
     ).where(*where).group_by(*keys, *FLAG_COLUMNS)
     found: dict[Key, Stats] = {}
-    for row in (await db.execute(stmt)).all():
+    for row in await core_rows(db, stmt):
         key = tuple(row[: len(keys)])
         within, outcome, usefulness, n, answered = row[len(keys):]
         stats = found.setdefault(key, Stats())
@@ -167,18 +168,26 @@ async def _counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
                   ) -> dict[Key, Stats]:
     """Counts per key. `open_where`, when given, selects the same consults as `where`
     for the open ones (where_of(..., hide_range=True))."""
-    if by_flags:
-        found = await _flag_counts(db, where, keys)
-    else:
-        found = await _column_counts(db, where, keys)
-    await _add_open(db, found, where if open_where is None else open_where, keys)
+    found = await _history_counts(db, where, keys, by_flags=by_flags)
+    _add_open(found, await _open_counts(db, where if open_where is None else open_where,
+                                        keys))
     return found
 
 
-async def _add_open(db: AsyncSession, found: dict[Key, Stats],
-                    where: Sequence[ColumnElement[bool]],
-                    keys: Sequence[ColumnElement[Any]]) -> None:
-    """Add the open, at-risk and breached counts (now) to the groups in `found`."""
+async def _history_counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
+                          keys: Sequence[ColumnElement[Any]], *, by_flags: bool
+                          ) -> dict[Key, Stats]:
+    if by_flags:
+        return await _flag_counts(db, where, keys)
+    return await _column_counts(db, where, keys)
+
+
+OpenNow = dict[Key, tuple[int, int, int]]  # open, at risk, breached
+
+
+async def _open_counts(db: Reader, where: Sequence[ColumnElement[bool]],
+                       keys: Sequence[ColumnElement[Any]]) -> OpenNow:
+    """The open, at-risk and breached counts (now) per key."""
     c = Consult
     # Open consults are few: counted apart, through the index on state, to keep the
     # scan over every consult as light as possible.
@@ -193,11 +202,21 @@ async def _add_open(db: AsyncSession, found: dict[Key, Stats],
         func.count(col(c.breached_at)),
     ).where(*where, is_open)
     live = live.group_by(col(c.state), *keys)
-    for row in (await db.execute(live)).all():
+    found: OpenNow = {}
+    for row in await core_rows(db, live):
         key = tuple(row[1: 1 + len(keys)])
-        if key in found:
-            stats = found[key]
-            n_open, n_risk, n_breached = (int(v or 0) for v in row[1 + len(keys):])
+        n_open, n_risk, n_breached = (int(v or 0) for v in row[1 + len(keys):])
+        have = found.get(key, (0, 0, 0))
+        found[key] = (have[0] + n_open, have[1] + n_risk, have[2] + n_breached)
+    return found
+
+
+def _add_open(found: dict[Key, Stats], live: OpenNow) -> None:
+    """Add the open counts to the groups in `found` (an open consult is in its group's
+    count, so a group without consults in the range has none to add)."""
+    for key, (n_open, n_risk, n_breached) in live.items():
+        stats = found.get(key)
+        if stats is not None:
             stats.open += n_open
             stats.at_risk += n_risk
             stats.breached += n_breached
@@ -318,16 +337,18 @@ async def _summarise(db: AsyncSession, filters: Filters, sqlite: bool) -> Summar
     # A range that is a small part of the history: its percentiles are sought among its
     # own rows, band by band, not by walking every answer time.
     small = not by_flags and _small_range(given, span)
-    rolled = await rollup_reads.counts(db, given, bands=True)
     where = where_of(filters)
     seek_where = where_of(filters, hide_range=sqlite)
+    # The open consults (now) are counted beside the rest (at once on PostgreSQL).
+    rolled, live = await side_by_side(
+        db, lambda: rollup_reads.counts(db, given, bands=True),
+        lambda reader: _open_counts(reader, seek_where, GROUP_KEYS))
     if rolled is None:
-        groups = await _counts(db, where, GROUP_KEYS, by_flags=by_flags,
-                               open_where=seek_where)
+        groups = await _history_counts(db, where, GROUP_KEYS, by_flags=by_flags)
     else:
         groups = {key: Stats(**dict(zip(rollups.COUNT_FIELDS, values, strict=True)))
                   for key, values in rolled.counts.items()}
-        await _add_open(db, groups, seek_where, GROUP_KEYS)
+    _add_open(groups, live)
     totals = Stats()
     for stats in groups.values():  # every count adds up; only the percentiles do not
         for name in ("count", "answered", "within", "open", "at_risk", "breached", "outcomes",

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, literal, select, union_all
 from sqlmodel import col
 
+from econsult.db.core import Reader, core_rows, dialect_of
 from econsult.models import Consult, Specialty
 from econsult.routing.targets import Urgency
 from econsult.turnaround.bands import Bands, band_of
@@ -55,7 +55,7 @@ def _statement(shape: _Shape) -> Select[Any]:
         col(c.specialty) == bindparam("specialty") if shape.specialty
         else col(c.specialty).in_(select(col(Specialty.slug)).scalar_subquery()),
         col(c.urgency) == bindparam("urgency") if shape.urgency
-        else col(c.urgency).in_([u.value for u in Urgency]),
+        else col(c.urgency).in_([literal(u.value) for u in Urgency]),  # not an expanding IN
     ]
     legs = []
     for i, (has_start, has_end) in enumerate(shape.spans):
@@ -66,7 +66,7 @@ def _statement(shape: _Shape) -> Select[Any]:
     return legs[0] if len(legs) == 1 else union_all(*legs)  # type: ignore[return-value]
 
 
-async def counted(db: AsyncSession, filters: Filters,
+async def counted(db: Reader, filters: Filters,
                   spans: Sequence[tuple[datetime | None, datetime | None]]
                   ) -> tuple[Counts, Bands]:
     """The `COUNT_FIELDS` and the answers per band, per (specialty, urgency), of the
@@ -75,7 +75,7 @@ async def counted(db: AsyncSession, filters: Filters,
     whose bounds are not tested again: with two lower bounds SQLite seeks by the first
     written, and read the whole range for each day)."""
     spans = list(spans) or [(filters.start, filters.end)]
-    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
+    dialect = dialect_of(db)
     shape = _Shape(dialect, tuple((a is not None, b is not None) for a, b in spans),
                    bool(filters.specialty), bool(filters.urgency))
     params: dict[str, Any] = {}
@@ -88,17 +88,21 @@ async def counted(db: AsyncSession, filters: Filters,
             params[f"a{i}"] = a
         if b is not None:
             params[f"b{i}"] = b
-    counts: Counts = {}
+    # A few thousand rows (group x band, per span): kept per group as they come and
+    # summed column by column at the end (the aggregates are counts, never NULL).
+    rows: dict[tuple[str, str], list[Any]] = {}
     bands: Bands = {}
-    width = len(COUNT_FIELDS)
-    for specialty, urgency, band, *values in (await db.execute(_statement(shape), params)):
-        key = (specialty, urgency)
-        have = counts.get(key)
-        if have is None:
-            have = counts[key] = [0] * width
-        for i in range(width):
-            have[i] += int(values[i] or 0)
-        if band is not None:
-            mine = bands.setdefault(key, {})
-            mine[int(band)] = mine.get(int(band), 0) + int(values[ANSWERED] or 0)
+    for row in await core_rows(db, _statement(shape), params):
+        key = (row[0], row[1])
+        mine = rows.get(key)
+        if mine is None:
+            mine = rows[key] = []
+        mine.append(row[3:])
+        if row[2] is not None and row[3 + ANSWERED]:
+            per_band = bands.get(key)
+            if per_band is None:
+                per_band = bands[key] = {}
+            per_band[row[2]] = per_band.get(row[2], 0) + row[3 + ANSWERED]
+    counts: Counts = {key: [int(sum(column)) for column in zip(*values, strict=True)]
+                      for key, values in rows.items()}
     return counts, bands

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Integer, Select, bindparam, case, func, or
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.db.core import core_rows
 from econsult.models import Consult
 from econsult.turnaround.bands import Bands, band_of
 from econsult.turnaround.filters import Filters
@@ -60,13 +61,13 @@ async def windowed(db: AsyncSession, where: Sequence[ColumnElement[bool]],
     if key_cols:
         stmt = stmt.group_by(*key_cols)
     return {tuple(row[: len(keys)]): (float(row[-2]), float(row[-1]))
-            for row in (await db.execute(stmt)).all() if row[-2] is not None}
+            for row in await core_rows(db, stmt) if row[-2] is not None}
 
 
 async def _pairs(db: AsyncSession, columns: list[Any]) -> list[tuple[float, float]]:
     found: list[tuple[float, float]] = []
     for at in range(0, len(columns), 2 * SEEKS_PER_STATEMENT):
-        row = (await db.execute(select(*columns[at: at + 2 * SEEKS_PER_STATEMENT]))).one()
+        row = (await core_rows(db, select(*columns[at: at + 2 * SEEKS_PER_STATEMENT])))[0]
         found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
     return found
 
@@ -110,6 +111,8 @@ class SeekShape:
     specialty: bool
     urgency: bool
     groups: tuple[bool, ...]
+    specialties: int = 0  # how many specialties and urgencies the totals' seeks list
+    urgencies: int = 0
 
 
 @functools.lru_cache(maxsize=256)
@@ -141,9 +144,12 @@ def seek_statement(shape: SeekShape) -> Select[Any]:
         # A short range's totals read the band index through IN lists of the groups
         # present (every answered consult of the range is in one); a long one walks
         # the answer-order index over everything.
+        # (Each listed value its own parameter, the lengths in the shape: an expanding
+        # IN is rendered into the statement's text again at every execution.)
         who = [col(c.specialty) == bindparam(f"sp{i}"), col(c.urgency) == bindparam(f"ur{i}")] \
-            if of_group else [col(c.specialty).in_(bindparam("specialties", expanding=True)),
-                              col(c.urgency).in_(bindparam("urgencies", expanding=True))] \
+            if of_group else [
+                col(c.specialty).in_([bindparam(f"tsp{j}") for j in range(shape.specialties)]),
+                col(c.urgency).in_([bindparam(f"tur{j}") for j in range(shape.urgencies)])] \
             if shape.small else []
         seek = select(s).where(*common, *who)
         if shape.small:
@@ -183,8 +189,9 @@ async def in_bands(db: AsyncSession, bands: Bands, filters: Filters,
         if value:
             shared[name] = value
     present = [key for key, _ in wanted if key is not None]
-    shared["specialties"] = sorted({k[0] for k in present})
-    shared["urgencies"] = sorted({k[1] for k in present})
+    specialties, urgencies = sorted({k[0] for k in present}), sorted({k[1] for k in present})
+    shared |= {f"tsp{j}": v for j, v in enumerate(specialties)}
+    shared |= {f"tur{j}": v for j, v in enumerate(urgencies)}
     seeks: list[tuple[Key | None, int, int]] = []  # (key, band, offset)
     for key, n in wanted:
         counted = everything if key is None else bands.get((key[0], key[1]), {})
@@ -197,7 +204,8 @@ async def in_bands(db: AsyncSession, bands: Bands, filters: Filters,
         chunk = seeks[first: first + 2 * SEEKS_PER_STATEMENT]
         shape = SeekShape(dialect, small, hide_range, "start" in shared, "end" in shared,
                           "specialty" in shared, "urgency" in shared,
-                          tuple(key is not None for key, _, _ in chunk))
+                          tuple(key is not None for key, _, _ in chunk),
+                          len(specialties), len(urgencies))
         params = dict(shared)
         for i, (key, b, offset) in enumerate(chunk):
             if key is not None:
@@ -207,7 +215,7 @@ async def in_bands(db: AsyncSession, bands: Bands, filters: Filters,
                 low, high = band_span(b)
                 params[f"lo{i}"] = low - 1 if b > 0 else -_NO_EDGE
                 params[f"hi{i}"] = high + 1
-        row = (await db.execute(seek_statement(shape), params)).one()
+        row = (await core_rows(db, seek_statement(shape), params))[0]
         found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
     return found
 

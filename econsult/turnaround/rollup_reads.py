@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, union_all
+from sqlalchemy import BigInteger, ColumnElement, cast, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from econsult.db.core import Reader, core_rows, side_by_side
 from econsult.models import (
     RollupState,
     TurnaroundDay,
@@ -95,31 +96,42 @@ async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
              if (first_full is None or d >= first_full)
              and (after_full is None or d < after_full)]
     days = _Days(first_full, after_full, dirty)
-    t = TurnaroundDay
-    stmt = select(col(t.specialty), col(t.urgency),
-                  *(func.sum(getattr(t, n)) for n in COUNT_FIELDS)) \
-        .where(*days.on(col(t.day), filters, t)).group_by(col(t.specialty), col(t.urgency))
-    found: dict[tuple[str, str], list[int]] = {}
-    for row in (await db.execute(stmt)).all():
-        found[(row[0], row[1])] = [int(v or 0) for v in row[2:]]
-    counted_bands = await _rolled_bands(db, filters, days) if bands else {}
-    # What the whole clean days do not cover: the partial edges and the dirty days.
+    # What the whole clean days do not cover: the partial edges and the dirty days,
+    # counted from the consults beside the rollup rows (at once on PostgreSQL).
     spans: list[tuple[datetime | None, datetime | None]] = []
     if first_full is not None and start is not None and midnight(first_full) > start:
         spans.append((start, midnight(first_full)))
     if after_full is not None and end is not None and midnight(after_full) < end:
         spans.append((midnight(after_full), end))
     spans += [(midnight(d), midnight(d) + timedelta(days=1)) for d in dirty]
-    if spans:
-        extra, extra_bands = await from_consults.counted(db, filters, spans)
-        for key, values in extra.items():
-            have = found.setdefault(key, [0] * len(COUNT_FIELDS))
-            for i, v in enumerate(values):
-                have[i] += v
-        if bands:
-            _add_bands(counted_bands, extra_bands)
+
+    async def rolled() -> tuple[dict[tuple[str, str], list[int]], Bands]:
+        return await _day_counts(db, filters, days), \
+            await _rolled_bands(db, filters, days) if bands else {}
+
+    async def direct(reader: Reader) -> tuple[dict[tuple[str, str], list[int]], Bands]:
+        return await from_consults.counted(reader, filters, spans) if spans else ({}, {})
+
+    (found, counted_bands), (extra, extra_bands) = await side_by_side(db, rolled, direct)
+    for key, values in extra.items():
+        have = found.setdefault(key, [0] * len(COUNT_FIELDS))
+        for i, v in enumerate(values):
+            have[i] += v
+    if bands:
+        _add_bands(counted_bands, extra_bands)
     kept = {k: v for k, v in found.items() if v[0]}
     return Rolled(kept, {k: v for k, v in counted_bands.items() if k in kept})
+
+
+async def _day_counts(db: AsyncSession, filters: Filters, days: _Days
+                      ) -> dict[tuple[str, str], list[int]]:
+    """The `COUNT_FIELDS` of the whole clean days, per group."""
+    t = TurnaroundDay
+    stmt = select(col(t.specialty), col(t.urgency),
+                  *(func.sum(getattr(t, n)) for n in COUNT_FIELDS)) \
+        .where(*days.on(col(t.day), filters, t)).group_by(col(t.specialty), col(t.urgency))
+    return {(row[0], row[1]): [int(v or 0) for v in row[2:]]
+            for row in await core_rows(db, stmt)}
 
 
 def _rolled(counts: dict[tuple[str, str], list[int]], counted_bands: Bands, bands: bool
@@ -211,26 +223,26 @@ async def _band_rows(db: AsyncSession,
         .where(*clauses).group_by(col(t.specialty), col(t.urgency), col(t.band))
         for t, clauses, sign in legs]
     if len(selects) == 1:
-        return _summed(await db.execute(selects[0]))
-    # Summed across the legs in SQL too: half the rows to hand back.
+        return _summed(await core_rows(db, selects[0]))
+    # Summed across the legs in SQL too: half the rows to hand back (as integers: a
+    # sum of sums is NUMERIC on PostgreSQL).
     legs_ = union_all(*selects).subquery()
     keys = (legs_.c.specialty, legs_.c.urgency, legs_.c.band)
-    return _summed(await db.execute(
-        select(*keys, func.sum(legs_.c.n)).group_by(*keys)))
+    return _summed(await core_rows(
+        db, select(*keys, cast(func.sum(legs_.c.n), BigInteger)).group_by(*keys)))
 
 
 def _summed(rows: Iterable[Any]) -> Bands:
-    """(specialty, urgency, band, n) rows summed into Bands, zero counts left out."""
+    """(specialty, urgency, band, n) rows, one per group and band, as Bands, zero
+    counts left out (a month's row less its days outside the range can be 0)."""
     found: Bands = {}
     for specialty, urgency, band, n in rows:
-        mine = found.setdefault((specialty, urgency), {})
-        mine[int(band)] = mine.get(int(band), 0) + int(n or 0)
-    for key, counted in list(found.items()):
-        kept = {b: n for b, n in counted.items() if n}
-        if kept:
-            found[key] = kept
-        else:
-            del found[key]
+        if n:
+            key = (specialty, urgency)
+            mine = found.get(key)
+            if mine is None:
+                mine = found[key] = {}
+            mine[band] = n
     return found
 
 
