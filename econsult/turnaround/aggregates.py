@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, text
+from sqlalchemy import ColumnElement, and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -94,25 +94,10 @@ def _pct(part: int, whole: int) -> float | None:
     return None if whole == 0 else 100.0 * part / whole
 
 
-def _one_if(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 async def _column_counts(db: AsyncSession, where: Sequence[ColumnElement[bool]],
                         keys: Sequence[ColumnElement[Any]]) -> dict[Key, Stats]:
     """The counts per key, one aggregate per figure: for any grouping and range."""
-    c = Consult
-    answered = col(c.seconds_to_answer).is_not(None)
-    stmt = select(
-        *keys,
-        func.count(),
-        func.count(col(c.seconds_to_answer)),
-        _one_if(and_(answered, col(c.within_target).is_(True))),
-        func.count(col(c.outcome)),
-        _one_if(col(c.outcome) == "referral_avoided"),
-        func.count(col(c.usefulness)),
-        func.coalesce(func.sum(col(c.usefulness)), 0),
-    ).where(*where)
+    stmt = select(*keys, *rollups.aggregate_columns()).where(*where)
     if keys:
         stmt = stmt.group_by(*keys)
     found: dict[Key, Stats] = {}
@@ -198,7 +183,7 @@ async def _open_counts(db: Reader, where: Sequence[ColumnElement[bool]],
         col(c.state),
         *keys,
         func.count(),
-        _one_if(and_(col(c.at_risk_at).is_not(None), col(c.breached_at).is_(None))),
+        rollups.count_if(and_(col(c.at_risk_at).is_not(None), col(c.breached_at).is_(None))),
         func.count(col(c.breached_at)),
     ).where(*where, is_open)
     live = live.group_by(col(c.state), *keys)
@@ -341,7 +326,7 @@ async def _summarise(db: AsyncSession, filters: Filters, sqlite: bool) -> Summar
     seek_where = where_of(filters, hide_range=sqlite)
     # The open consults (now) are counted beside the rest (at once on PostgreSQL).
     rolled, live = await side_by_side(
-        db, lambda: rollup_reads.counts(db, given, bands=True),
+        db, lambda: rollup_reads.counts(db, given),
         lambda reader: _open_counts(reader, seek_where, GROUP_KEYS))
     if rolled is None:
         groups = await _history_counts(db, where, GROUP_KEYS, by_flags=by_flags)

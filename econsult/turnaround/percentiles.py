@@ -31,6 +31,7 @@ Key = tuple[Any, ...]
 MEDIAN = (1, 2)
 P90 = (9, 10)
 SEEKS_PER_STATEMENT = 64  # keeps the bound parameters well under every driver's limit
+_NO_EDGE = 1e18  # the lowest band has no lower edge: below any time to answer
 
 
 def rank(n: Any, p: tuple[int, int]) -> Any:
@@ -219,5 +220,3 @@ async def in_bands(db: AsyncSession, bands: Bands, filters: Filters,
         found += [(float(row[i] or 0), float(row[i + 1] or 0)) for i in range(0, len(row), 2)]
     return found
 
-
-_NO_EDGE = 1e18  # the lowest band has no lower edge: below any time to answer

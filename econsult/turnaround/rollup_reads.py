@@ -77,11 +77,10 @@ class _Days:
         return clauses
 
 
-async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
-                 ) -> Rolled | None:
+async def counts(db: AsyncSession, filters: Filters) -> Rolled | None:
     """The `COUNT_FIELDS` and the bands per (specialty, urgency) of the consults
-    `filters` selects, exactly (the bands only when asked); None when the rollups have
-    never been built (then count from the consults)."""
+    `filters` selects, exactly; None when the rollups have never been built (then
+    count from the consults)."""
     state = await db.get(RollupState, 1)
     if state is None:
         return None
@@ -91,7 +90,7 @@ async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
         else start.astimezone(UTC).date() + timedelta(days=1))
     after_full = None if end is None else end.astimezone(UTC).date()  # exclusive
     if first_full is not None and after_full is not None and first_full >= after_full:
-        return _rolled(*await from_consults.counted(db, filters, []), bands)  # < a day
+        return Rolled(*await from_consults.counted(db, filters, []))  # < a day
     dirty = [d for d in await dirty_days(db, state.watermark)
              if (first_full is None or d >= first_full)
              and (after_full is None or d < after_full)]
@@ -106,8 +105,7 @@ async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
     spans += [(midnight(d), midnight(d) + timedelta(days=1)) for d in dirty]
 
     async def rolled() -> tuple[dict[tuple[str, str], list[int]], Bands]:
-        return await _day_counts(db, filters, days), \
-            await _rolled_bands(db, filters, days) if bands else {}
+        return await _day_counts(db, filters, days), await _rolled_bands(db, filters, days)
 
     async def direct(reader: Reader) -> tuple[dict[tuple[str, str], list[int]], Bands]:
         return await from_consults.counted(reader, filters, spans) if spans else ({}, {})
@@ -117,8 +115,7 @@ async def counts(db: AsyncSession, filters: Filters, *, bands: bool = False
         have = found.setdefault(key, [0] * len(COUNT_FIELDS))
         for i, v in enumerate(values):
             have[i] += v
-    if bands:
-        _add_bands(counted_bands, extra_bands)
+    _add_bands(counted_bands, extra_bands)
     kept = {k: v for k, v in found.items() if v[0]}
     return Rolled(kept, {k: v for k, v in counted_bands.items() if k in kept})
 
@@ -132,11 +129,6 @@ async def _day_counts(db: AsyncSession, filters: Filters, days: _Days
         .where(*days.on(col(t.day), filters, t)).group_by(col(t.specialty), col(t.urgency))
     return {(row[0], row[1]): [int(v or 0) for v in row[2:]]
             for row in await core_rows(db, stmt)}
-
-
-def _rolled(counts: dict[tuple[str, str], list[int]], counted_bands: Bands, bands: bool
-            ) -> Rolled:
-    return Rolled(counts, counted_bands if bands else {})
 
 
 def _month_span(first: date | None, after: date | None) -> tuple[date | None, date | None]:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, Date, and_, case, cast, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -100,9 +100,8 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _one_if(condition: ColumnElement[bool]) -> Any:
-    from sqlalchemy import case
-
+def count_if(condition: ColumnElement[bool]) -> Any:
+    """How many rows meet `condition` (0, not NULL, when none do)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -112,9 +111,9 @@ def aggregate_columns() -> list[Any]:
     return [
         func.count(),
         func.count(col(c.seconds_to_answer)),
-        _one_if(and_(answered, col(c.within_target).is_(True))),
+        count_if(and_(answered, col(c.within_target).is_(True))),
         func.count(col(c.outcome)),
-        _one_if(col(c.outcome) == "referral_avoided"),
+        count_if(col(c.outcome) == "referral_avoided"),
         func.count(col(c.usefulness)),
         func.coalesce(func.sum(col(c.usefulness)), 0),
     ]
