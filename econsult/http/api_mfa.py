@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from econsult.accounts import mfa
+from econsult.accounts import mfa, mfa_passkeys
 from econsult.accounts.login import LoginResult
 from econsult.errors import InvalidInput
 from econsult.http.auth import current_session
@@ -235,7 +235,8 @@ async def webauthn_register_options(request: Request) -> Response:
       401: {description: "not logged in, or the second factor is still owed"}
       403: {description: missing or wrong CSRF token}
     """  # noqa: E501
-    options = await mfa.passkey_register_options(app_state(request), current_session(request))
+    options = await mfa_passkeys.passkey_register_options(app_state(request),
+                                                          current_session(request))
     return JSONResponse({"publicKey": json.loads(options)}, headers=_NO_STORE)
 
 
@@ -267,7 +268,7 @@ async def webauthn_register_verify(request: Request) -> Response:
       403: {description: missing or wrong CSRF token}
     """
     data = await json_body(request)
-    found = await mfa.passkey_register_verify(
+    found = await mfa_passkeys.passkey_register_verify(
         app_state(request), current_session(request), credential_json=_credential(data),
         name=text_field(data, "name", required=False, max_length=100),
         client_addr=client_addr(request))
@@ -289,7 +290,7 @@ async def webauthn_remove(request: Request) -> Response:
       403: {description: missing or wrong CSRF token}
       404: {description: no such passkey of yours}
     """
-    await mfa.passkey_remove(app_state(request), current_session(request),
+    await mfa_passkeys.passkey_remove(app_state(request), current_session(request),
                              passkey_id=str(request.path_params["id"]),
                              client_addr=client_addr(request))
     return Response(status_code=204)
@@ -318,7 +319,7 @@ async def webauthn_authenticate_options(request: Request) -> Response:
       403: {description: missing or wrong CSRF token}
       409: {description: this session has completed its login already}
     """  # noqa: E501
-    options = await mfa.passkey_login_options(app_state(request), current_session(request))
+    options = await mfa_passkeys.passkey_login_options(app_state(request), current_session(request))
     return JSONResponse({"publicKey": json.loads(options)}, headers=_NO_STORE)
 
 
@@ -352,7 +353,7 @@ async def webauthn_authenticate_verify(request: Request) -> Response:
       429: {description: too many failures; Retry-After says when to try again}
     """  # noqa: E501
     data = await json_body(request)
-    result = await mfa.passkey_login_verify(app_state(request), current_session(request),
+    result = await mfa_passkeys.passkey_login_verify(app_state(request), current_session(request),
                                             credential_json=_credential(data),
                                             client_addr=client_addr(request))
     return completed(request, result)
